@@ -1,0 +1,1 @@
+"""Rectiflow engine: domain model, BPMN runtime and services (no web framework here)."""

@@ -1,0 +1,131 @@
+"""A demo school built from the seed notices: organisation, users for every role, hazards in several states."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from . import accounts
+from .models import HumanTask, User
+
+DEMO_PASSWORD = "demo1234"
+
+# (code, name) of the school's units, from seeds 000 and 001.
+UNITS = [
+    ("baowei", "保卫处"), ("houqin", "后勤管理处"), ("xuesheng", "学生处"), ("jiaowu", "教务处"),
+    ("dangzheng", "党政办公室"), ("jidian", "机电工程学院"), ("xinxi", "信息工程学院"), ("caijing", "财经商贸学院"),
+]
+
+# username, display name, home unit code (None = school), [(role, scope)] where scope is unit/school/bureau
+USERS = [
+    ("security", "王保卫", "baowei", [("security_office", "school")]),
+    ("security2", "李安全", "baowei", [("security_office", "school")]),
+    ("staff_jd", "张机电", "jidian", [("department_staff", "unit")]),
+    ("staff_jd2", "赵实训", "jidian", [("department_staff", "unit")]),
+    ("head_jd", "刘院长", "jidian", [("department_head", "unit")]),
+    ("staff_hq", "陈后勤", "houqin", [("department_staff", "unit")]),
+    ("head_hq", "周处长", "houqin", [("department_head", "unit")]),
+    ("grid_hq", "孙网格", "houqin", [("grid_officer", "unit"), ("department_staff", "unit")]),
+    ("inspector", "吴检查", "baowei", [("inspector", "school")]),
+    ("leader", "郑校长", None, [("leader", "school")]),
+    ("bureau", "钱督导", "bureau", [("supervisor", "bureau")]),
+    ("designer", "冯设计", "xinxi", [("process_designer", "school")]),
+    ("admin", "管理员", None, [("admin", "school")]),
+]
+
+
+def _role_label(grants) -> str:
+    return ", ".join(role for role, _ in grants)
+
+
+def build_demo(services) -> list[tuple[str, str, str]]:
+    """Create the demo once (a second run changes nothing) and return the logins."""
+    logins = [(u, n, _role_label(g)) for u, n, _, g in USERS]
+    with services.uow() as uow:
+        s = uow.session
+        if s.scalars(select(User).where(User.username == "security")).first() is not None:
+            return logins
+        province = accounts.add_org(s, "province", "甘肃省教育厅", "gs")
+        city = accounts.add_org(s, "city", "兰州市教育局", "gs-lz", province)
+        bureau = accounts.add_org(s, "county", "城关区教育局", "gs-lz-cg", city)
+        school = accounts.add_org(s, "school", "兰州现代职业学院", "gs-lz-cg-xdzy", bureau)
+        units = {code: accounts.add_org(s, "unit", name, f"{school.code}-{code}", school) for code, name in UNITS}
+        accounts.add_org(s, "grid", "后勤管理处·学生食堂网格", f"{school.code}-houqin-canteen", units["houqin"])
+        now = services.clock.now()
+        for username, name, home, grants in USERS:
+            org = bureau if home == "bureau" else (school if home is None else units[home])
+            scopes = {"school": school, "bureau": bureau, "unit": org}
+            accounts.add_user(s, username, name, DEMO_PASSWORD, org, now,
+                              roles=[(role, scopes[scope]) for role, scope in grants],
+                              email=f"{username}@demo.rectiflow.local")
+        for unit_code, head in (("jidian", "head_jd"), ("houqin", "head_hq")):
+            units[unit_code].head_user_id = s.scalars(select(User.id).where(User.username == head)).one()
+        uow.commit()
+        ids = {u.username: u.id for u in s.scalars(select(User))}
+        unit_ids = {code: node.id for code, node in units.items()}
+    _demo_hazards(services, ids, unit_ids)
+    return logins
+
+
+def _next_task(services, hazard_id: int) -> HumanTask:
+    with services.uow() as uow:
+        return uow.session.scalars(
+            select(HumanTask).where(HumanTask.hazard_id == hazard_id, HumanTask.state == "ready")
+            .order_by(HumanTask.id.desc())
+        ).first()
+
+
+def _do(services, hazard_id: int, user_id: int, data: dict, bpmn_id: str | None = None) -> None:
+    with services.uow() as uow:
+        stmt = select(HumanTask).where(HumanTask.hazard_id == hazard_id, HumanTask.state == "ready")
+        if bpmn_id:
+            stmt = stmt.where(HumanTask.bpmn_id == bpmn_id)
+        task = uow.session.scalars(stmt.order_by(HumanTask.id)).first()
+    services.complete_task(task.id, user_id, data)
+
+
+def _demo_hazards(services, ids: dict[str, int], units: dict[str, int]) -> None:
+    today = services.clock.now().date()
+    in_days = lambda n: (today + timedelta(days=n)).isoformat()  # noqa: E731
+    report = services.report_hazard
+
+    # 1. Just reported: waits for the security office to register and grade it.
+    report(ids["staff_hq"], {"location": "学生公寓3号楼2层走廊", "check_item": "灭火器是否在有效期内",
+                             "problem": "2具干粉灭火器压力不足，已过检验期", "category": "消防",
+                             "source": "self_check", "checked_at": today.isoformat()})
+    # 2. Registered as general, waiting for the unit's rectification plan.
+    h = report(ids["staff_jd"], {"location": "机电实训楼A102", "check_item": "实训设备安全防护",
+                                  "problem": "车床防护罩缺失，学生操作存在卷入风险", "category": "实训实验室",
+                                  "source": "joint_inspection"})
+    _do(services, h.id, ids["security"], {"grade": "general", "responsible_unit_id": units["jidian"],
+                                          "responsible_person": "刘院长", "deadline": in_days(7)})
+    # 3. Plan filed, rectification under way.
+    h = report(ids["grid_hq"], {"location": "学生食堂后厨", "check_item": "燃气管道及报警装置",
+                                 "problem": "燃气泄漏报警器未接入值班室", "category": "食品卫生",
+                                 "source": "patrol"})
+    _do(services, h.id, ids["security"], {"grade": "general", "responsible_unit_id": units["houqin"],
+                                          "responsible_person": "周处长", "deadline": in_days(5)})
+    _do(services, h.id, ids["head_hq"], {"plan_owner": "周处长", "plan_measures": "报警器联网至值班室，增设声光报警",
+                                         "plan_deadline": in_days(5), "plan_contingency": "每日人工巡检两次",
+                                         "plan_funds": "3000元"})
+    # 4. Rectified, waiting for acceptance by the security office.
+    h = report(ids["staff_jd"], {"location": "机电实训楼配电间", "check_item": "配电设施",
+                                  "problem": "配电柜前堆放杂物，无绝缘垫", "category": "消防", "source": "self_check"})
+    _do(services, h.id, ids["security"], {"grade": "general", "responsible_unit_id": units["jidian"],
+                                          "responsible_person": "刘院长", "deadline": in_days(3)})
+    _do(services, h.id, ids["head_jd"], {"plan_owner": "刘院长", "plan_measures": "清理杂物，铺设绝缘垫",
+                                         "plan_deadline": in_days(3), "plan_contingency": "配电间上锁"})
+    _do(services, h.id, ids["staff_jd2"], {"measures": "已清理杂物并铺设绝缘垫", "completion": "已完成，附照片"})
+    # 5. Major hazard: reported upward at once to the bureau, plan pending.
+    h = report(ids["staff_hq"], {"location": "学生公寓5号楼地下室", "check_item": "宿舍设置",
+                                  "problem": "地下室被用作学生宿舍", "category": "建筑与施工", "source": "supervision"})
+    _do(services, h.id, ids["security"], {"grade": "major", "responsible_unit_id": units["houqin"],
+                                          "responsible_person": "周处长", "deadline": in_days(30)})
+    # 6. Fixed on the spot, accepted and closed: archived.
+    h = report(ids["staff_jd"], {"location": "信息工程学院机房", "check_item": "安全出口",
+                                  "problem": "安全出口被桌椅堵塞", "category": "消防", "source": "joint_inspection"})
+    _do(services, h.id, ids["security"], {"grade": "general", "responsible_unit_id": units["jidian"],
+                                          "responsible_person": "刘院长", "deadline": in_days(1), "onsite_fix": True})
+    _do(services, h.id, ids["staff_jd"], {"measures": "现场清理通道", "completion": "已当场整改"})
+    _do(services, h.id, ids["security"], {"accepted": True, "opinion": "通道畅通，验收合格"})
+    _do(services, h.id, ids["security2"], {"closing_note": "同意销号"})

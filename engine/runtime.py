@@ -1,0 +1,175 @@
+"""The SpiffWorkflow adapter: specs stored once per definition, instances without their spec, the engine's clock."""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from .clock import Clock
+from .scripting import RestrictedScriptEngine
+
+_active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
+_TIMER_EVENT_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
+
+
+class _ClockDatetime(datetime):
+    """Stands in for `datetime` inside SpiffWorkflow's timer module so timers read the engine's clock."""
+
+    @classmethod
+    def now(cls, tz=None):
+        clock = _active_clock.get()
+        if clock is None:
+            return datetime.now(tz)
+        now = clock.now()
+        return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+
+
+def _install_clock_hook() -> None:
+    # SpiffWorkflow's timer module calls datetime.now(timezone.utc) directly; there is no hook.
+    if timer_module.datetime is not _ClockDatetime:
+        timer_module.datetime = _ClockDatetime
+
+
+class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
+    """Serializes a workflow without its spec; the spec is supplied again on restore."""
+
+    def to_dict(self, workflow):
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        if spec is None:
+            raise ValueError("a spec must be supplied to restore a workflow")
+        workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], _uuid, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _uuid(value):
+    from uuid import UUID
+
+    return UUID(value)
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+class BpmnRuntime:
+    """Creates, restores, advances and stores SpiffWorkflow workflows for the services."""
+
+    def __init__(self, clock: Clock, functions: dict | None = None):
+        _install_clock_hook()
+        self.clock = clock
+        self.script_engine = RestrictedScriptEngine(functions)
+        self.serializer = _make_serializer()
+        self._spec_cache: dict[int, tuple] = {}
+
+    # -- specs ---------------------------------------------------------------------------------
+    def dump_spec(self, spec, subprocess_specs: dict) -> str:
+        """JSON for a parsed spec and its subprocess specs, stored once on the definition row."""
+        registry = self.serializer.registry
+        registry._encoder_mode = True
+        try:
+            dct = {
+                "spec": registry.convert(spec),
+                "subprocess_specs": {name: registry.convert(sp) for name, sp in subprocess_specs.items()},
+            }
+            return json.dumps(dct, cls=self.serializer._encoder_cls)
+        finally:
+            registry._encoder_mode = False
+
+    def specs_for(self, definition) -> tuple:
+        """The restored (spec, subprocess_specs) of a definition row, cached by its id (rows never change)."""
+        cached = self._spec_cache.get(definition.id)
+        if cached is None:
+            dct = json.loads(definition.spec_json, cls=self.serializer.json_decoder_cls)
+            registry = self.serializer.registry
+            spec = registry.restore(dct["spec"])
+            subprocess_specs = {name: registry.restore(sp) for name, sp in dct["subprocess_specs"].items()}
+            cached = self._spec_cache[definition.id] = (spec, subprocess_specs)
+        return cached
+
+    # -- instances -----------------------------------------------------------------------------
+    @contextmanager
+    def engine_time(self):
+        """Within this block SpiffWorkflow's timers see the engine's clock."""
+        token = _active_clock.set(self.clock)
+        try:
+            yield
+        finally:
+            _active_clock.reset(token)
+
+    def start(self, definition, data: dict) -> BpmnWorkflow:
+        """A new workflow with `data` on its start, advanced to its first wait state."""
+        spec, subprocess_specs = self.specs_for(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        with self.engine_time():
+            workflow.do_engine_steps()
+        return workflow
+
+    def load(self, definition, state_json: str) -> BpmnWorkflow:
+        """Restore a stored workflow, bound to its definition's spec and the restricted script engine."""
+        spec, subprocess_specs = self.specs_for(definition)
+        dct = json.loads(state_json, cls=self.serializer.json_decoder_cls)
+        self.serializer.migrate(dct)
+        workflow = self.serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    def dump(self, workflow: BpmnWorkflow) -> str:
+        """The workflow's state as JSON, without the spec."""
+        return self.serializer.serialize_json(workflow)
+
+    def run_task(self, workflow: BpmnWorkflow, task, data: dict) -> None:
+        """Complete one ready user task with form data and run engine steps to the next wait state."""
+        task.data.update(data)
+        with self.engine_time():
+            task.run()
+            workflow.do_engine_steps()
+
+    def fire_timers(self, workflow: BpmnWorkflow) -> None:
+        """Let due timers fire at the engine's time and run what follows."""
+        with self.engine_time():
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+
+    @staticmethod
+    def ready_user_tasks(workflow: BpmnWorkflow) -> list:
+        return workflow.get_tasks(state=TaskState.READY, manual=True)
+
+    @staticmethod
+    def next_timer_at(workflow: BpmnWorkflow) -> datetime | None:
+        """The earliest due time among the workflow's waiting timer events."""
+        due: list[datetime] = []
+        for pending in workflow.waiting_events():
+            if pending.event_type not in _TIMER_EVENT_TYPES or pending.value is None:
+                continue
+            value = pending.value
+            if isinstance(value, dict):  # cycle timers keep {'next': iso, ...}
+                value = value.get("next")
+                if value is None:
+                    continue
+            when = TimerEventDefinition.parse_time_or_duration(value)
+            if isinstance(when, datetime):
+                due.append(when.astimezone(timezone.utc))
+        return min(due) if due else None
