@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .db import JSONType, UTCDateTime
+from ..db import JSONType, UTCDateTime
 
 ORG_KINDS = ("province", "city", "county", "school", "unit", "grid")
 
