@@ -104,8 +104,9 @@ class ProcessDefinition(Base):
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    source_xml: Mapped[str] = mapped_column(Text)
-    spec_json: Mapped[str] = mapped_column(Text)
+    # Large and rarely needed once the spec is cached in memory: loaded only when read.
+    source_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict] = mapped_column(JSONType, default=dict)
     task_meta: Mapped[dict] = mapped_column(JSONType, default=dict)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
