@@ -137,7 +137,8 @@ class BpmnRuntime:
         return workflow
 
     def dump(self, workflow: BpmnWorkflow) -> str:
-        """The workflow's state as JSON, without the spec."""
+        """The workflow's state as JSON, without the spec (finished loop iterations compacted away)."""
+        compact_loop_history(workflow)
         return self.serializer.serialize_json(workflow)
 
     def run_task(self, workflow: BpmnWorkflow, task, data: dict) -> None:
@@ -173,3 +174,51 @@ class BpmnRuntime:
             if isinstance(when, datetime):
                 due.append(when.astimezone(timezone.utc))
         return min(due) if due else None
+
+
+def _subtree_ids(task) -> set:
+    ids, stack = set(), [task]
+    while stack:
+        node = stack.pop()
+        ids.add(node.id)
+        stack.extend(node.children)
+    return ids
+
+
+def compact_loop_history(workflow: BpmnWorkflow) -> int:
+    """Splice finished loop iterations out of the task tree; returns how many tasks were removed.
+
+    SpiffWorkflow keeps every executed task, so each pass round a loop (rectify → reject → rectify ...)
+    makes the tree, and with it every later step, bigger. When a task's spec occurs again further down
+    the same branch and everything in between is finished, the earlier occurrence and its finished
+    subtree are dropped and the later occurrence takes its place under the same parent. The hazard's
+    history is kept in Rectiflow's own event log, not in the tree.
+    """
+    removed = 0
+    active = [t for t in workflow.tasks.values() if t.state & TaskState.NOT_FINISHED_MASK]
+    for leaf in active:
+        if leaf.id not in workflow.tasks:
+            continue
+        chain = []  # leaf's ancestors, nearest first
+        node = leaf.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        last_seen: dict = {}
+        for task in chain:  # nearest first, so the dict keeps the occurrence nearest the leaf
+            last_seen.setdefault(task.task_spec.name, task)
+        for task in reversed(chain):  # from the root: the earliest occurrence of a repeated spec
+            later = last_seen.get(task.task_spec.name)
+            if later is None or later is task or task.parent is None:
+                continue
+            drop = _subtree_ids(task) - _subtree_ids(later)
+            if any(not (workflow.tasks[i].state & TaskState.FINISHED_MASK) for i in drop):
+                continue
+            parent = task.parent
+            parent._children = [later.id if c == task.id else c for c in parent._children]
+            later._parent = parent.id
+            for task_id in drop:
+                del workflow.tasks[task_id]
+            removed += len(drop)
+            break  # the chain changed; the next active task walks the new one
+    return removed

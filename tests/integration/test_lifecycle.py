@@ -142,3 +142,21 @@ def test_spec_is_stored_once_per_definition_not_in_each_instance(services, world
         state, spec = instance.state_json, instance.definition.spec_json
     assert '"spec"' not in state and "task_specs" not in state
     assert len(state) < len(spec) / 3
+
+
+def test_many_rejection_loops_keep_the_stored_state_small_and_still_close(services, world, report_hazard, do):
+    hazard = report_hazard()
+    do(hazard.id, "register_hazard", world.users.security, {**REGISTER, "responsible_unit_id": world.orgs.college})
+    do(hazard.id, "rectification_plan", world.users.head, PLAN)
+    sizes = []
+    for _ in range(25):
+        do(hazard.id, "rectify", world.users.staff, RECTIFY)
+        do(hazard.id, "accept_rectification", world.users.security, {"accepted": False, "reason": "不合格"})
+        with services.uow() as uow:
+            sizes.append(len(uow.session.get(ProcessInstance, _hazard(services, hazard.id).instance_id).state_json))
+    assert sizes[-1] < sizes[1] * 1.2, sizes  # finished iterations are compacted out of the task tree
+    do(hazard.id, "rectify", world.users.staff, RECTIFY)
+    do(hazard.id, "accept_rectification", world.users.security, {"accepted": True})
+    do(hazard.id, "close_hazard", world.users.security, {"closing_note": "销号"})
+    assert _hazard(services, hazard.id).status == "archive"
+    assert _events(services, hazard.id).count("TaskCompleted") == 2 + 50 + 3  # the full history is in the log
