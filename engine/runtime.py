@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from uuid import UUID
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -52,18 +53,12 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         if spec is None:
             raise ValueError("a spec must be supplied to restore a workflow")
         workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], _uuid, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
-
-
-def _uuid(value):
-    from uuid import UUID
-
-    return UUID(value)
 
 
 def _make_serializer() -> BpmnWorkflowSerializer:

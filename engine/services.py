@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +26,7 @@ from .errors import (
     WorkflowFailed,
 )
 from .forms import validate_form_data
-from .models import Hazard, HumanTask, OutboxMessage, ProcessDefinition, ProcessInstance, User
+from .models import Hazard, HumanTask, OrgNode, OutboxMessage, ProcessDefinition, ProcessInstance, User
 from .projection import Projector, lock_instance, record_event
 from .runtime import BpmnRuntime
 
@@ -141,7 +142,7 @@ class Services:
         home = user.org
         school = accounts.nearest(s, home, "school")
         if school_id is not None and (school is None or school.id != school_id):
-            target = s.get(type(home), school_id)
+            target = s.get(OrgNode, school_id)
             if target is None or target.kind != "school":
                 raise NotFound(f"school {school_id} does not exist")
             scope_orgs = {g.org_id for g in user.grants}
@@ -244,7 +245,7 @@ class Services:
             definition = instance.definition
             data = validate_form_data(definition.forms.get(task.form) if task.form else None, data)
             workflow = self.runtime.load(definition, instance.state_json)
-            spiff_task = workflow.get_task_from_id(_uuid(task.spiff_task_id))
+            spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
             try:
@@ -315,9 +316,3 @@ class Services:
             except StaleDataError:
                 return False
             return True
-
-
-def _uuid(value: str):
-    from uuid import UUID
-
-    return UUID(value)
