@@ -25,7 +25,6 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('path', sa.String(length=512), nullable=False),
     sa.Column('head_user_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['head_user_id'], ['users.id'], name='fk_org_head_user', use_alter=True),
     sa.ForeignKeyConstraint(['parent_id'], ['org_nodes.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code')
@@ -50,6 +49,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_org_id'), ['org_id'], unique=False)
+    # org_nodes and users refer to each other: the head-of-unit key is added once both tables exist.
+    with op.batch_alter_table('org_nodes', schema=None) as batch_op:
+        batch_op.create_foreign_key('fk_org_head_user', 'users', ['head_user_id'], ['id'])
 
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -237,6 +239,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('org_nodes', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_org_head_user', type_='foreignkey')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_occurred_at'))
         batch_op.drop_index(batch_op.f('ix_events_kind'))
