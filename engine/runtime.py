@@ -19,7 +19,6 @@ from .clock import Clock
 from .scripting import RestrictedScriptEngine
 
 _active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
-_TIMER_EVENT_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
 
 
 class _ClockDatetime(datetime):
@@ -155,16 +154,19 @@ class BpmnRuntime:
 
     @staticmethod
     def next_timer_at(workflow: BpmnWorkflow) -> datetime | None:
-        """The earliest due time among the workflow's waiting timer events."""
+        """The earliest due time among the workflow's waiting timers, including those behind event gateways."""
         due: list[datetime] = []
-        for pending in workflow.waiting_events():
-            if pending.event_type not in _TIMER_EVENT_TYPES or pending.value is None:
-                continue
-            value = pending.value
+        for task in workflow.event_manager.tasks.values():
+            definition = task.task_spec.event_definition
+            # An event-based gateway waits on a MultipleEventDefinition whose timers keep their due
+            # value on the gateway task itself; waiting_events() reports it without that value.
+            timers = [d for d in getattr(definition, "event_definitions", [definition])
+                      if isinstance(d, TimerEventDefinition)]
+            value = task._get_internal_data("event_value") if timers else None
             if isinstance(value, dict):  # cycle timers keep {'next': iso, ...}
                 value = value.get("next")
-                if value is None:
-                    continue
+            if value is None:
+                continue
             when = TimerEventDefinition.parse_time_or_duration(value)
             if isinstance(when, datetime):
                 due.append(when.astimezone(timezone.utc))
@@ -204,7 +206,9 @@ def compact_loop_history(workflow: BpmnWorkflow) -> int:
             last_seen.setdefault(task.task_spec.name, task)
         for task in reversed(chain):  # from the root: the earliest occurrence of a repeated spec
             later = last_seen.get(task.task_spec.name)
-            if later is None or later is task or task.parent is None:
+            # Only a finished task may move: one still waiting would copy its data again from the
+            # new parent when it becomes ready, losing what the loop wrote in between.
+            if later is None or later is task or task.parent is None or not later.state & TaskState.COMPLETED:
                 continue
             drop = _subtree_ids(task) - _subtree_ids(later)
             if any(not (workflow.tasks[i].state & TaskState.FINISHED_MASK) for i in drop):

@@ -1,0 +1,62 @@
+"""The SpiffWorkflow adapter: timers read the engine's clock, and every waiting timer's due time is found."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine.clock import FixedClock
+from engine.config import DEFAULT_BPMN_DIR
+from engine.diagrams import parse_diagram
+from engine.runtime import BpmnRuntime
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+
+GATEWAY_DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="http://rectiflow.test">
+  <bpmn:message id="msg_done" name="done"/>
+  <bpmn:process id="waits" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:eventBasedGateway id="wait"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f3</bpmn:outgoing></bpmn:eventBasedGateway>
+    <bpmn:intermediateCatchEvent id="two_days"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"P2D"</bpmn:timeDuration>
+      </bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="got_done"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="msg_done"/></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="timed_out"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="finished"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="two_days"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="wait" targetRef="got_done"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="two_days" targetRef="timed_out"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="got_done" targetRef="finished"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def _workflow(runtime: BpmnRuntime, source: bytes) -> BpmnWorkflow:
+    parsed = parse_diagram(source, DEFAULT_BPMN_DIR, "waits.bpmn")
+    workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=runtime.script_engine)
+    with runtime.engine_time():
+        workflow.do_engine_steps()
+    return workflow
+
+
+def test_a_timer_behind_an_event_based_gateway_has_a_due_time_and_fires_on_the_engine_clock():
+    clock = FixedClock(T0)
+    runtime = BpmnRuntime(clock)
+    workflow = _workflow(runtime, GATEWAY_DIAGRAM)
+    assert runtime.next_timer_at(workflow) == T0 + timedelta(days=2)
+    clock.advance(days=1)
+    runtime.fire_timers(workflow)
+    assert not workflow.completed
+    clock.advance(days=1, seconds=1)
+    runtime.fire_timers(workflow)
+    assert workflow.completed
+    assert [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
+            if t.task_spec.bpmn_id in ("timed_out", "finished")] == ["timed_out"]
+    assert runtime.next_timer_at(workflow) is None
