@@ -1,0 +1,59 @@
+"""Chinese subject, text and HTML bodies for every kind of notification, from the templates folder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .port import Message
+
+CHINA = ZoneInfo("Asia/Shanghai")
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+HEADLINES = {
+    "task_created": "新的待办任务",
+    "task_delegated": "有任务转交给您",
+    "task_reminder": "任务即将到期提醒",
+    "task_overdue": "任务已逾期",
+    "task_escalated": "逾期任务已升级至您",
+    "deadline_extended": "任务期限已延长",
+    "task_reassigned": "任务已改派给您",
+    "task_taken_over": "任务已由上级接办",
+    "digest": "每日提醒汇总",
+}
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html"]),
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def _local(value: str | None) -> str:
+    if not value:
+        return "无"
+    return datetime.fromisoformat(value).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def _item(kind: str, payload: dict) -> dict:
+    return {"headline": HEADLINES.get(kind, "系统通知"), "name": payload.get("name") or "",
+            "hazard_id": payload.get("hazard_id"), "task_id": payload.get("task_id"),
+            "due": _local(payload.get("due_at")), "rung": payload.get("rung"), "level": payload.get("level"),
+            "by": payload.get("by"), "reason": payload.get("reason")}
+
+
+def render(message: Message) -> Rendered:
+    """Render a message in Chinese: one subject line, a plain-text body and an HTML body."""
+    items = [_item(i.get("kind", ""), i) for i in message.items] if message.kind == "digest" else []
+    main = _item(message.kind, message.payload)
+    subject = f"【隐患整改】{main['headline']}" + (f"：{main['name']}" if main["name"] else f"（{len(items)}条）")
+    context = {"message": main, "items": items, "recipient": message.recipient_name or "您好",
+               "is_digest": message.kind == "digest"}
+    return Rendered(subject, _env.get_template("message.txt").render(context),
+                    _env.get_template("message.html").render(context))

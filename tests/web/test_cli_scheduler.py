@@ -1,0 +1,47 @@
+"""`rectiflow escalate`, `deliver`, `escalated`, `notifications` and the scheduler's jobs, as an operator runs them."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from web.cli import main
+from web.cli_scheduler import build_scheduler
+
+
+@pytest.fixture
+def cli(database_url):
+    runner = CliRunner()
+
+    def run(*args, code=0):
+        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_demo_task_visibly_climbs_the_ladder_when_the_clock_moves(cli, monkeypatch):
+    monkeypatch.delenv("RECTIFLOW_SMTP_HOST", raising=False)
+    cli("demo", "--no-serve")
+    dry = cli("escalate", "--now", "--dry-run", "--days-ahead", "6")
+    assert "would: task" in dry and "dry run:" in dry
+    first = cli("escalate", "--now", "--days-ahead", "6")
+    assert re.search(r"task \d+: overdue, escalated to level 1 unit_head", first)
+    assert "escalated to level 1" not in cli("escalate", "--now", "--days-ahead", "6"), "a second run does nothing"
+    assert "部门负责人" in cli("escalated", "--user", "head_hq")
+    for days in ("10", "12", "16"):
+        cli("escalate", "--now", "--days-ahead", days)
+    bureau = cli("escalated", "--user", "bureau")
+    assert "level 4 教育局" in bureau
+    delivered = cli("deliver", "--days-ahead", "16")
+    assert re.search(r"sent=[1-9]", delivered) and "failed=0" in delivered
+    bell = cli("notifications", "--user", "head_hq")
+    assert "逾期任务已升级至您" in bell and "unread" in bell
+
+
+def test_scheduler_registers_the_four_jobs_without_starting(services):
+    scheduler = build_scheduler(services, {}, blocking=False)
+    assert sorted(job.id for job in scheduler.get_jobs()) == [
+        "daily_digest", "escalation_sweep", "outbox_delivery", "timer_sweep"]
