@@ -1,0 +1,303 @@
+"""BPMN messages between process instances: start by message, deliver by correlation, keep subscriptions.
+
+After an instance advances, SpiffWorkflow holds the message events it threw that nothing inside it caught
+(`workflow.get_events()`). `route_events` turns each into a `process_messages` row and routes it:
+
+* a message whose name is the message start event of a deployed process starts a new instance of that
+  process (a new row: no lock is needed, so a campaign can fan out to hundreds of units in one step);
+* otherwise the instances subscribed to that name with the same correlation (e.g. the campaign id) get it.
+
+Lock order: an instance only ever locks instances it *delivers to* (locking the target before writing any
+row that references it: see `_route`), and deliveries go from leaf instances
+(a unit's self-check, a hazard) to the campaign that started them, never the other way (a campaign only
+*starts* instances). So the order is always leaf → campaign and two transactions cannot wait on each
+other in a cycle.
+
+Delivery mode. "inline" (the default) catches the message in the target within the sender's transaction:
+the sender's commit carries both sides, and nothing is ever lost. "deferred" commits the sender with the
+message row pending and delivers it right after commit, in its own transaction (and again from the
+`deliver_pending` sweep for anything left behind); the sender then holds the campaign's lock for no time
+at all, at the price of a window in which the message is stored but not yet caught. bench/campaign_scale.py
+measures both: with 200 units x 30 items and 8 clients on PostgreSQL they came out even (7.5 vs 7.1 units/s,
+review-step p95 534 vs 778 ms on a loaded 2-core machine), because the campaign's own step stays small (its
+tree does not grow with returns), so inline stays the default.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessageDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from .db import is_postgres
+from .errors import ScriptNotAllowed, WorkflowFailed
+from .models import Hazard, ProcessDefinition, ProcessInstance
+from .models.campaigns import MessageSubscription, ProcessMessage
+
+DELIVERY_MODES = ("inline", "deferred")
+delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
+_start_messages: dict[int, frozenset[str]] = {}  # definition id -> message names of its start events
+_catching: dict[int, bool] = {}  # definition id -> has message catch events other than start events
+
+
+def correlation_text(correlations: dict) -> str:
+    """A canonical string for a correlation dict, so equal correlations compare equal in SQL."""
+    return json.dumps(correlations or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def take_events(workflow) -> list:
+    """Take the messages a workflow threw (before its state is stored) and drop finished fan-out children."""
+    events = [e for e in workflow.get_events() if isinstance(e.event_definition, _BaseMessageDefinition)]
+    compact_fan_out(workflow)
+    return events
+
+
+def compact_fan_out(workflow) -> int:
+    """Drop finished children of multi-instance tasks: a campaign's N sends, and the N returns it receives.
+
+    Their results were merged into the parent task when each child finished, so the children are history;
+    kept, they would make every later step of the campaign cost O(units).
+    """
+    removed = 0
+    for task in [t for wf in (workflow, *workflow.subprocesses.values()) for t in list(wf.tasks.values())]:
+        if not isinstance(task.task_spec, MultiInstanceTask):
+            continue
+        child_spec = task.task_spec.task_spec
+        drop = [c for c in task.children if c.task_spec.name == child_spec and c.state & TaskState.FINISHED_MASK
+                and not c.children]
+        if not drop:
+            continue
+        ids = {c.id for c in drop}
+        task._children = [c for c in task._children if c not in ids]
+        for task_id in ids:
+            del task.workflow.tasks[task_id]
+        if task.state == TaskState.COMPLETED:
+            task.internal_data.pop("merged", None)  # a running sequential MI still counts with it
+        removed += len(ids)
+    return removed
+
+
+def route_events(projector, instance: ProcessInstance, workflow, hazard, events: list) -> None:
+    """Route the messages an advance threw, refresh the instance's subscriptions, then campaign signals."""
+    s: Session = projector.session
+    for thrown in events:
+        payload = thrown.payload if isinstance(thrown.payload, dict) else {"value": thrown.payload}
+        # Dates and decimals are fine in task data but not in a JSON column: store them as text.
+        payload = json.loads(json.dumps(payload, default=str, ensure_ascii=False))
+        message = ProcessMessage(name=thrown.event_definition.name, correlation=correlation_text(thrown.correlations),
+                                 payload=payload,
+                                 sender_instance_id=instance.id, status="pending", created_at=projector.now)
+        s.add(message)
+        s.flush()
+        _route(projector, message, thrown, instance.id)
+    new_names = _sync_subscriptions(s, projector.runtime, instance, workflow)
+    from .campaigns import signals_after_advance  # campaigns builds on this module; imported late
+
+    signals_after_advance(projector, instance, hazard, new_names)
+
+
+def send_message(projector, name: str, correlations: dict, payload: dict, sender_id: int | None = None) -> None:
+    """Send a message the engine itself raises (not thrown by a diagram) through the same routing."""
+    thrown = BpmnEvent(MessageEventDefinition(name), payload=payload, correlations=correlations)
+    message = ProcessMessage(name=name, correlation=correlation_text(correlations), payload=payload,
+                             sender_instance_id=sender_id, status="pending", created_at=projector.now)
+    projector.session.add(message)
+    projector.session.flush()
+    _route(projector, message, thrown, sender_id)
+
+
+def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None) -> None:
+    s = projector.session
+    definition = _start_definition(s, projector.runtime, message.name)
+    if definition is not None:
+        _start_instance(projector, definition, message, thrown)
+        return
+    targets = list(s.scalars(select(MessageSubscription.instance_id).where(
+        MessageSubscription.name == message.name, MessageSubscription.correlation == message.correlation,
+        MessageSubscription.instance_id != (sender_id or 0)).order_by(MessageSubscription.instance_id)))
+    if not targets:
+        message.status = "unmatched"
+        return
+    if delivery_mode == "deferred":
+        message.target_instance_id = targets[0]
+        _deliver_after_commit(s, projector.runtime, projector.now)
+        return
+    # Inline: lock the target before this transaction writes any row that references it. A foreign key to
+    # the target row takes a KEY SHARE lock on it, and upgrading that to FOR UPDATE while another sender
+    # queues for the same row deadlocks (seen in bench/campaign_scale.py with 4 clients).
+    for target_id in targets:
+        deliver(projector, message, target_id, thrown)
+
+
+def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEvent | None = None) -> bool:
+    """Catch a message in a waiting instance (locked here), advance it and persist it; False if it no longer waits."""
+    from .projection import Projector, lock_instance  # projection calls into this module
+
+    s = projector.session
+    instance = lock_instance(s, target_id)
+    if instance.status != "running":
+        message.status, message.last_error = "unmatched", f"instance {target_id} is {instance.status}"
+        return False
+    if thrown is None:
+        thrown = BpmnEvent(MessageEventDefinition(message.name), payload=message.payload,
+                           correlations=json.loads(message.correlation or "{}"))
+    workflow = projector.runtime.load(instance.definition, instance.state_json)
+    try:
+        with projector.runtime.engine_time():
+            caught = workflow.event_manager.catch(thrown, internal=False)
+            if caught:
+                workflow.do_engine_steps()
+    except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+        raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: {exc}") from None
+    if not caught:
+        message.status, message.last_error = "unmatched", f"instance {target_id} was not waiting for it"
+        return False
+    message.status, message.delivered_at, message.target_instance_id = "delivered", projector.now, target_id
+    hazard = s.scalars(select(Hazard).where(Hazard.instance_id == instance.id)).first()
+    Projector(s, projector.runtime, projector.now, projector.actor_id).persist(instance, workflow, hazard)
+    return True
+
+
+def _start_instance(projector, definition: ProcessDefinition, message: ProcessMessage, thrown: BpmnEvent) -> None:
+    from .projection import Projector
+
+    s = projector.session
+    payload = dict(message.payload)
+    try:
+        workflow = projector.runtime.start(definition, payload)
+        with projector.runtime.engine_time():
+            workflow.catch(thrown)
+            workflow.do_engine_steps()
+    except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+        raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
+    instance = ProcessInstance(definition_id=definition.id, business_key=payload.get("business_key"),
+                               status="running", state_json="{}", started_at=projector.now, updated_at=projector.now)
+    instance.definition = definition
+    s.add(instance)
+    s.flush()
+    message.status, message.target_instance_id, message.delivered_at = "started", instance.id, projector.now
+    Projector(s, projector.runtime, projector.now, projector.actor_id).persist(instance, workflow, None)
+
+
+def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | None:
+    """The latest deployed definition whose start event catches message `name`, if any."""
+    latest: dict[str, ProcessDefinition] = {}
+    for definition in s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)):
+        latest[definition.key] = definition
+    for definition in latest.values():
+        names = _start_messages.get(definition.id)
+        if names is None:
+            spec, _ = runtime.specs_for(definition)
+            names = _start_messages[definition.id] = frozenset(
+                ts.event_definition.name for ts in spec.task_specs.values()
+                if type(ts).__name__ == "StartEvent" and isinstance(ts.event_definition, _BaseMessageDefinition))
+        if name in names:
+            return definition
+    return None
+
+
+def waiting_messages(workflow) -> dict[str, str]:
+    """Message name -> correlation text for every message catch event the workflow waits at."""
+    top = workflow.correlations
+    waiting = {}
+    # The event manager rather than waiting_events(): an event-based gateway reports itself there as one
+    # nameless "MultipleEventDefinition", hiding the messages it waits for.
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        for ed in getattr(definition, "event_definitions", None) or [definition]:
+            if not isinstance(ed, _BaseMessageDefinition):
+                continue
+            keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
+            waiting[ed.name] = correlation_text({k: top[k] for k in sorted(keys) if k in top})
+    return waiting
+
+
+def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
+    cached = _catching.get(definition.id)
+    if cached is None:
+        spec, subprocess_specs = runtime.specs_for(definition)
+        specs = [spec, *subprocess_specs.values()]
+        cached = _catching[definition.id] = any(
+            isinstance(getattr(ts, "event_definition", None), _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
+            and "Throw" not in type(ts).__name__ and "End" not in type(ts).__name__ and "Send" not in type(ts).__name__
+            for sp in specs for ts in sp.task_specs.values())
+    return cached
+
+
+def _sync_subscriptions(s: Session, runtime, instance: ProcessInstance, workflow) -> set[str]:
+    """Bring the instance's subscription rows in line with its catch events; returns newly subscribed names."""
+    if not _catches_messages(runtime, instance.definition):
+        return set()  # e.g. a hazard: never waits for a message, so no query per step
+    waiting = {} if workflow.completed else waiting_messages(workflow)
+    rows = {row.name: row for row in s.scalars(
+        select(MessageSubscription).where(MessageSubscription.instance_id == instance.id))}
+    for name, row in rows.items():
+        if name not in waiting:
+            s.delete(row)
+        elif row.correlation != waiting[name]:
+            row.correlation = waiting[name]
+    new = set(waiting) - set(rows)
+    for name in sorted(new):
+        s.add(MessageSubscription(instance_id=instance.id, name=name, correlation=waiting[name]))
+    if new or len(rows) != len(waiting):
+        s.flush()
+    return new
+
+
+def _deliver_after_commit(s: Session, runtime, now: datetime) -> None:
+    if s.info.get("deliver_after_commit"):
+        return
+    s.info["deliver_after_commit"] = True
+    factory = sessionmaker(bind=s.get_bind(), expire_on_commit=False)
+
+    def _after(_session):
+        _session.info.pop("deliver_after_commit", None)
+        deliver_pending(factory, runtime, now)
+
+    event.listen(s, "after_commit", _after, once=True)
+    event.listen(s, "after_soft_rollback", lambda _s, _t: _s.info.pop("deliver_after_commit", None), once=True)
+
+
+def deliver_pending(session_factory: sessionmaker, runtime, now: datetime, limit: int = 200, actor_id=None) -> int:
+    """Deliver queued messages, each in its own transaction (after a deferred commit, or from the scheduler)."""
+    from .projection import Projector
+
+    delivered = 0
+    for _ in range(limit):
+        s = session_factory()
+        try:
+            stmt = (select(ProcessMessage).where(ProcessMessage.status == "pending",
+                                                 ProcessMessage.target_instance_id.is_not(None))
+                    .order_by(ProcessMessage.id).limit(1))
+            if is_postgres(s):
+                stmt = stmt.with_for_update(skip_locked=True)
+            message = s.scalars(stmt).first()
+            if message is None:
+                return delivered
+            message_id = message.id
+            message.attempts += 1
+            try:
+                if deliver(Projector(s, runtime, now, actor_id), message, message.target_instance_id):
+                    delivered += 1
+                s.commit()
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue or the sender
+                s.rollback()
+                _mark_failed(session_factory, message_id, str(exc))
+        finally:
+            s.close()
+    return delivered
+
+
+def _mark_failed(session_factory: sessionmaker, message_id: int, error: str) -> None:
+    with session_factory() as s:
+        message = s.get(ProcessMessage, message_id)
+        message.status, message.last_error = "failed", error[:2000]
+        message.attempts += 1
+        s.commit()

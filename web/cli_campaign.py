@@ -1,0 +1,109 @@
+"""`rectiflow checklist ...` and `rectiflow messages ...`: checklist templates and the inter-process message queue."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from engine import checklists
+from engine.errors import RectiflowError
+from engine.messaging import deliver_pending
+
+
+def _fail(exc: RectiflowError) -> None:
+    click.secho(f"error ({exc.code}): {exc.message}", fg="red", err=True)
+    for detail in getattr(exc, "errors", None) or []:
+        where = f"line {detail['line']}" if "line" in detail else (detail.get("field") or "(form)")
+        click.secho(f"  {where}: {detail['message']}", fg="red", err=True)
+    sys.exit(2)
+
+
+@click.group("checklist")
+def checklist_cmd() -> None:
+    """Checklist templates (督查项目清单) in seed 002 attachment 1 layout."""
+
+
+@checklist_cmd.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Name of the new template (must be unique).")
+@click.pass_obj
+def checklist_import(obj, file: Path, name: str) -> None:
+    """Import a .csv or .xlsx checklist; every bad row is listed with its line number and nothing is imported."""
+    services = obj.services
+    with click.progressbar(length=1, label="checking rows", show_pos=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.label = "importing"
+            bar.update(done - bar.pos)
+
+        try:
+            with services.uow() as uow:
+                template = checklists.import_checklist(uow.session, file.read_bytes(), file.name, name,
+                                                       services.clock.now(), progress=progress)
+                uow.commit()
+        except RectiflowError as exc:
+            _fail(exc)
+    click.echo(f"imported checklist {template.id} {template.name!r}: {len(template.items)} items")
+
+
+@checklist_cmd.command("export")
+@click.argument("template_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(checklists.FORMATS), default="xlsx", show_default=True,
+              help="File format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write (default: checklist-ID.FORMAT in the current folder).")
+@click.pass_obj
+def checklist_export(obj, template_id: int, fmt: str, output: Path | None) -> None:
+    """Export a template as Excel or CSV in attachment 1 layout."""
+    try:
+        with obj.services.uow() as uow:
+            data = checklists.export_checklist(uow.session, template_id, fmt)
+    except RectiflowError as exc:
+        _fail(exc)
+    output = output or Path(f"checklist-{template_id}.{fmt}")
+    output.write_bytes(data)
+    click.echo(f"wrote {output}")
+
+
+@checklist_cmd.command("list")
+@click.pass_obj
+def checklist_list(obj) -> None:
+    """List the checklist templates with their item counts."""
+    with obj.services.uow() as uow:
+        for template, count in checklists.list_templates(uow.session):
+            click.echo(f"{template.id:>4}  {template.name:<30} {count:>4} items  ({template.source or ''})")
+
+
+@checklist_cmd.command("load-shipped")
+@click.pass_obj
+def checklist_load_shipped(obj) -> None:
+    """Import the templates shipped in bpmn/checklists/ (built from the seed notices) that are not loaded yet."""
+    services = obj.services
+    try:
+        with services.uow() as uow:
+            loaded = checklists.load_shipped(uow.session, services.bpmn_dir, services.clock.now())
+            names = [(t.id, t.name, len(t.items)) for t in loaded]
+            uow.commit()
+    except RectiflowError as exc:
+        _fail(exc)
+    for template_id, name, count in names:
+        click.echo(f"{template_id:>4}  {name}  ({count} items)")
+
+
+@click.group("messages")
+def messages_cmd() -> None:
+    """BPMN messages between process instances."""
+
+
+@messages_cmd.command("deliver")
+@click.option("--limit", default=500, show_default=True, help="At most this many messages in one sweep.")
+@click.pass_obj
+def messages_deliver(obj, limit: int) -> None:
+    """Deliver queued messages (deferred delivery mode), each in its own transaction."""
+    services = obj.services
+    count = deliver_pending(services.session_factory, services.runtime, services.clock.now(), limit=limit)
+    click.echo(f"delivered {count} message(s)")
+
+
+COMMANDS = (checklist_cmd, messages_cmd)
