@@ -4,22 +4,35 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean assets translations
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pybabel compile -d web/translations  # the UI's English catalog (.mo)
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rectiflow demo
+	$(BIN)/rectiflow demo  # builds the demo school, then serves the UI and prints its URL (Ctrl+C stops)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) rectiflow.sqlite3*
+
+# Browser assets (Bootstrap, Bootstrap Icons, bpmn-js viewer, htmx) are vendored into web/static/vendor and
+# committed; this re-creates them from package-lock.json with npm.
+assets:
+	npm ci --no-audit --no-fund
+	bash scripts/vendor_assets.sh
+
+# After changing user-facing text: re-extract the catalog, merge it into the English one, compile.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F web/babel.cfg -k _l --no-location --sort-output -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-location
+	$(BIN)/pybabel compile -d web/translations

@@ -23,9 +23,11 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select, text, update
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.scratch import scratch_database  # noqa: E402
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator  # noqa: E402
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer  # noqa: E402
@@ -181,16 +183,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.steps)
-    name = f"rectiflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        run("postgresql", args.pg_url.rsplit("/", 1)[0] + f"/{name}", args.steps)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(args.pg_url) as url:
+        run("postgresql", url, args.steps)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ class Settings:
     bpmn_dir: Path = DEFAULT_BPMN_DIR
     secret_key: str = "dev-only-change-me"
     echo_sql: bool = False
+    # Evidence files live on disk, named by content hash; the database keeps only their metadata.
+    upload_dir: Path = Path("uploads")
+    max_upload_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -35,5 +38,9 @@ class Settings:
             values["secret_key"] = env["RECTIFLOW_SECRET_KEY"]
         if env.get("RECTIFLOW_ECHO_SQL") in ("1", "true", "yes"):
             values["echo_sql"] = True
+        if env.get("RECTIFLOW_UPLOAD_DIR"):
+            values["upload_dir"] = Path(env["RECTIFLOW_UPLOAD_DIR"])
+        if env.get("RECTIFLOW_MAX_UPLOAD_BYTES"):
+            values["max_upload_bytes"] = int(env["RECTIFLOW_MAX_UPLOAD_BYTES"])
         values.update(overrides)
         return cls(**values)

@@ -23,7 +23,9 @@ BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
 EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression")
-STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archive")
+STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archive",
+          # campaign stages (issue 5)
+          "self_check", "joint_inspection", "rectification", "supervision", "summary")
 
 _validator: BpmnValidator | None = None
 

@@ -1,7 +1,7 @@
 """After every advance: store the workflow, project its ready user tasks into inbox rows, sync the hazard."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from .db import is_postgres
+from .deadlines import plan_task
 from .errors import InvalidFormData, NotFound, WorkflowFailed
+from .messaging import route_events, take_events
 from .models import Event, Hazard, HumanTask, OrgNode, OutboxMessage, ProcessInstance
 from .scripting import evaluate_expression
 
@@ -90,6 +92,7 @@ class Projector:
 
     def persist(self, instance: ProcessInstance, workflow, hazard: Hazard | None) -> list[HumanTask]:
         """Store the workflow and bring every projection in line with it; returns newly created tasks."""
+        events = take_events(workflow)  # thrown messages leave the tree before it is stored
         try:
             instance.state_json = self.runtime.dump(workflow)
         except Exception as exc:
@@ -103,6 +106,7 @@ class Projector:
         created, open_tasks = self._project_tasks(instance, workflow, hazard)
         if hazard is not None:
             self._sync_hazard(instance, workflow, hazard, open_tasks)
+        route_events(self, instance, workflow, hazard, events)  # start/deliver to other instances (messaging.py)
         return created
 
     # -- tasks ---------------------------------------------------------------------------------
@@ -162,6 +166,7 @@ class Projector:
             due_at=due_at, priority=meta.get("priority", 50), state="ready", form=meta.get("form"),
             created_at=self.now,
         )
+        plan_task(self.session, instance.definition, row, bool(meta.get("due_expression")), self.now)
         self.session.add(row)
         return row
 

@@ -17,7 +17,6 @@ from .db import UnitOfWork, is_postgres
 from .diagrams import parse_diagram
 from .errors import (
     ConcurrentUpdate,
-    InvalidDiagram,
     NotAllowed,
     NotFound,
     ScriptNotAllowed,
@@ -27,6 +26,7 @@ from .errors import (
 )
 from .forms import validate_form_data
 from .models import Hazard, HumanTask, OrgNode, OutboxMessage, ProcessDefinition, ProcessInstance, User
+from .campaigns import before_complete
 from .projection import Projector, lock_instance, record_event
 from .runtime import BpmnRuntime
 
@@ -45,11 +45,13 @@ class TimerSweep:
 class Services:
     """The engine's verbs; built once per process by the composition root and shared by CLI, web and scheduler."""
 
-    def __init__(self, session_factory: sessionmaker, clock: Clock, bpmn_dir: Path, runtime: BpmnRuntime | None = None):
+    def __init__(self, session_factory: sessionmaker, clock: Clock, bpmn_dir: Path, runtime: BpmnRuntime | None = None,
+                 evidence_store=None):
         self.session_factory = session_factory
         self.clock = clock
         self.bpmn_dir = Path(bpmn_dir)
         self.runtime = runtime or BpmnRuntime(clock)
+        self.evidence_store = evidence_store  # where uploaded evidence lives (engine.attachments.EvidenceStore)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -100,8 +102,8 @@ class Services:
 
     # -- hazards -------------------------------------------------------------------------------
     def report_hazard(self, user_id: int, data: dict, school_id: int | None = None,
-                      process_key: str = HAZARD_PROCESS) -> Hazard:
-        """Record a discovered hazard and start its rectification process."""
+                      process_key: str = HAZARD_PROCESS, campaign_id: int | None = None, within=None) -> Hazard:
+        """Record a discovered hazard and start its rectification process (`within(session, hazard)` joins the commit)."""
         with self.uow() as uow:
             s = uow.session
             now = self.clock.now()
@@ -114,7 +116,7 @@ class Services:
                 school_id=school.id, unit_id=unit.id, unit_serial=0, location=data["location"],
                 check_item=data.get("check_item"), problem=data["problem"], category=data["category"],
                 source=data["source"], remarks=data.get("remarks"), status="discover", reported_by_id=user.id,
-                reported_at=now, updated_at=now,
+                reported_at=now, updated_at=now, campaign_id=campaign_id,
             )
             s.add(hazard)
             projector = Projector(s, self.runtime, now, user.id)
@@ -135,6 +137,8 @@ class Services:
             record_event(s, now, "HazardReported", user.id, instance_id=instance.id, hazard_id=hazard.id,
                          **{k: v for k, v in data.items()})
             projector.persist(instance, workflow, hazard)
+            if within is not None:
+                within(s, hazard)
             uow.commit()
             return hazard
 
@@ -248,6 +252,7 @@ class Services:
             spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
+            before_complete(s, task, spiff_task, user, data, now)  # diagram-named checks (campaigns.py)
             try:
                 self.runtime.run_task(workflow, spiff_task, data)
             except (SpiffWorkflowException, ScriptNotAllowed) as exc:

@@ -14,6 +14,10 @@ from engine.errors import RectiflowError
 from engine.projection import CHINA
 from engine.schema import upgrade as upgrade_schema
 
+from .cli_campaign import COMMANDS as CAMPAIGN_COMMANDS
+from .cli_scheduler import COMMANDS as SCHEDULER_COMMANDS
+from .cli_token import token_cmd
+from .cli_web import serve_cmd
 from .composition import build_services
 
 
@@ -164,9 +168,12 @@ def fire_timers_cmd(obj: _Context) -> None:
 
 
 @main.command("demo")
+@click.option("--no-serve", is_flag=True, help="Only build the demo data; do not start the web UI.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web UI listens on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="TCP port of the web UI.")
 @click.pass_obj
-def demo_cmd(obj: _Context) -> None:
-    """Build a demo school from the seed notices, with users for every role and hazards in several states."""
+def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
+    """Build a demo school from the seed notices (users for every role, hazards in several states), then serve the UI."""
     from engine.demo import build_demo
 
     upgrade_schema(obj.settings.database_url)
@@ -179,3 +186,13 @@ def demo_cmd(obj: _Context) -> None:
     for username, name, role in logins:
         click.echo(f"  {username:<16} {name:<10} {role}")
     click.echo("Try: rectiflow tasks --user security")
+    if not no_serve:
+        from .cli_web import print_urls, run_server
+
+        obj.close()  # the server builds its own services; do not keep this pool open beside it
+        print_urls(host, port)
+        run_server(obj.settings, host, port)
+
+
+for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS):
+    main.add_command(_command)

@@ -13,3 +13,6 @@ from .core import (  # noqa: F401
     RoleGrant,
     User,
 )
+from .records import ApiToken, Attachment, Comment, SavedFilter  # noqa: F401
+from . import deadlines, notifications  # noqa: F401  (issue 4 tables)
+from . import campaigns  # noqa: F401  (issue 5 tables)

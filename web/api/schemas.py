@@ -1,0 +1,230 @@
+"""marshmallow schemas: what the API accepts and returns (and what the OpenAPI document says it does)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest.fields import Upload
+
+from engine.visibility import TASK_VIEWS
+
+
+class Strict(ma.Schema):
+    """Request schemas refuse unknown fields, so a misspelt parameter is an error, not a silent no-op."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class PageArgs(Strict):
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+
+
+class HazardFilterArgs(PageArgs):
+    unit_id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    category = ma.fields.String()
+    grade = ma.fields.String()
+    status = ma.fields.String()
+    campaign_id = ma.fields.Integer()
+    source = ma.fields.String()
+
+
+class HazardListArgs(HazardFilterArgs):
+    reported_from = ma.fields.Date(metadata={"description": "China date, inclusive"})
+    reported_to = ma.fields.Date(metadata={"description": "China date, inclusive"})
+
+
+class TaskListArgs(HazardFilterArgs):
+    view = ma.fields.String(load_default="mine", validate=ma.validate.OneOf(TASK_VIEWS),
+                            metadata={"description": "mine, groups (claimable), overdue, or all open tasks in scope"})
+
+
+class LedgerArgs(Strict):
+    unit_id = ma.fields.Integer(required=True, metadata={"description": "a unit, or a school for all its units"})
+    status = ma.fields.String(metadata={"description": "open, closed, or a lifecycle stage"})
+    category = ma.fields.String()
+    grade = ma.fields.String()
+    date_from = ma.fields.Date()
+    date_to = ma.fields.Date()
+
+
+class DelegateArgs(Strict):
+    to_user_id = ma.fields.Integer(required=True)
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
+
+
+class CompleteArgs(Strict):
+    data = ma.fields.Dict(load_default=dict, metadata={"description": "the task's form, per its JSON Schema"})
+
+
+class HazardReportArgs(ma.Schema):
+    """The report form's fields; the deployed form's JSON Schema is the authority and names bad fields."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    location = ma.fields.String(required=True, metadata={"description": "部位"})
+    check_item = ma.fields.String(metadata={"description": "检查内容"})
+    problem = ma.fields.String(required=True, metadata={"description": "存在隐患问题"})
+    category = ma.fields.String(required=True)
+    source = ma.fields.String(required=True, metadata={"description": "self_check, joint_inspection, ..."})
+    checked_at = ma.fields.String(metadata={"description": "检查时间, YYYY-MM-DD"})
+    remarks = ma.fields.String()
+    school_id = ma.fields.Integer(metadata={"description": "report for another school in your scope"})
+
+
+class CommentArgs(Strict):
+    body = ma.fields.String(required=True)
+    task_id = ma.fields.Integer(load_default=None)
+
+
+class UploadArgs(ma.Schema):
+    file = Upload(required=True)
+
+
+class UploadQueryArgs(Strict):
+    task_id = ma.fields.Integer(load_default=None, metadata={"description": "the task the evidence belongs to"})
+
+
+class DefinitionUploadArgs(ma.Schema):
+    file = Upload(required=True, metadata={"description": "a BPMN 2.0 XML file"})
+
+
+class OrgSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    kind = ma.fields.String()
+
+
+class HazardSchema(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    unit_id = ma.fields.Integer()
+    unit = ma.fields.Nested(OrgSchema)
+    unit_serial = ma.fields.Integer(metadata={"description": "序号 within the unit"})
+    location = ma.fields.String()
+    check_item = ma.fields.String(allow_none=True)
+    problem = ma.fields.String()
+    measures = ma.fields.String(allow_none=True)
+    completion = ma.fields.String(allow_none=True)
+    responsible_person = ma.fields.String(allow_none=True)
+    checked_at = ma.fields.Date(allow_none=True)
+    closed_at = ma.fields.DateTime(allow_none=True)
+    remarks = ma.fields.String(allow_none=True)
+    category = ma.fields.String()
+    grade = ma.fields.String(allow_none=True)
+    source = ma.fields.String()
+    deadline = ma.fields.Date(allow_none=True)
+    status = ma.fields.String()
+    campaign_id = ma.fields.Integer(allow_none=True)
+    reported_by_id = ma.fields.Integer()
+    reported_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+
+
+class TaskSchema(ma.Schema):
+    id = ma.fields.Integer()
+    hazard_id = ma.fields.Integer(allow_none=True)
+    instance_id = ma.fields.Integer()
+    bpmn_id = ma.fields.String()
+    name = ma.fields.String()
+    stage = ma.fields.String(allow_none=True)
+    state = ma.fields.String()
+    candidate_role = ma.fields.String(allow_none=True)
+    candidate_org_id = ma.fields.Integer(allow_none=True)
+    assignee_id = ma.fields.Integer(allow_none=True)
+    claimed_at = ma.fields.DateTime(allow_none=True)
+    due_at = ma.fields.DateTime(allow_none=True)
+    priority = ma.fields.Integer()
+    form = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+    completed_at = ma.fields.DateTime(allow_none=True)
+    completed_by_id = ma.fields.Integer(allow_none=True)
+
+
+class HazardBriefSchema(ma.Schema):
+    id = ma.fields.Integer()
+    unit_id = ma.fields.Integer()
+    unit_serial = ma.fields.Integer()
+    location = ma.fields.String()
+    problem = ma.fields.String()
+    category = ma.fields.String()
+    grade = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+
+
+class TaskInListSchema(TaskSchema):
+    hazard = ma.fields.Nested(HazardBriefSchema, allow_none=True)
+
+
+class TaskDetailSchema(TaskSchema):
+    hazard = ma.fields.Nested(HazardSchema, allow_none=True)
+    form_schema = ma.fields.Dict(allow_none=True, metadata={"description": "the JSON Schema of the task's form"})
+    can_act = ma.fields.Boolean(metadata={"description": "the caller may claim, delegate or complete it now"})
+
+
+class EventSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    occurred_at = ma.fields.DateTime()
+    actor_id = ma.fields.Integer(allow_none=True)
+    actor = ma.fields.String(allow_none=True)
+    task_id = ma.fields.Integer(allow_none=True)
+    data = ma.fields.Dict()
+
+
+class HazardDetailSchema(HazardSchema):
+    timeline = ma.fields.List(ma.fields.Nested(EventSchema))
+    open_tasks = ma.fields.List(ma.fields.Nested(TaskSchema))
+
+
+class PageSchema(ma.Schema):
+    total = ma.fields.Integer()
+    page = ma.fields.Integer()
+    per_page = ma.fields.Integer()
+
+
+class TaskPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(TaskInListSchema))
+
+
+class HazardPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(HazardSchema))
+
+
+class AttachmentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    hazard_id = ma.fields.Integer()
+    task_id = ma.fields.Integer(allow_none=True)
+    uploaded_by_id = ma.fields.Integer()
+    filename = ma.fields.String()
+    content_type = ma.fields.String()
+    size = ma.fields.Integer()
+    sha256 = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class CommentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    hazard_id = ma.fields.Integer()
+    task_id = ma.fields.Integer(allow_none=True)
+    author_id = ma.fields.Integer()
+    author = ma.fields.Function(lambda c: c.author.display_name, dump_only=True)
+    body = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class DefinitionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    key = ma.fields.String()
+    name = ma.fields.String()
+    version = ma.fields.Integer()
+    sha256 = ma.fields.String()
+    deployed_at = ma.fields.DateTime()
+    deployed_by_id = ma.fields.Integer(allow_none=True)
+
+
+class ApiErrorSchema(ma.Schema):
+    code = ma.fields.String()
+    message = ma.fields.String()
+    errors = ma.fields.List(ma.fields.Dict())

@@ -1,0 +1,119 @@
+"""The Flask application factory: one set of services, blueprints by subject, sessions, CSRF, Babel, headers."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, render_template, request, session
+from flask_babel import Babel
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from engine.attachments import EvidenceStore
+from engine.clock import Clock
+from engine.config import Settings
+from engine.errors import NotAllowed, NotFound
+from engine.services import Services
+
+from .api import init_api
+from .composition import build_services
+
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+DEV_SECRET = Settings.secret_key
+# Photos and documents are small; anything larger is refused before it reaches a view.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+# 'unsafe-inline' for styles only: bpmn-js and htmx set style attributes; every script is a static file.
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+       "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
+
+csrf = CSRFProtect()
+
+
+def select_locale() -> str:
+    """The language of this request: explicit choice in the session, the user's profile, else Chinese."""
+    chosen = session.get("lang")
+    if chosen in LOCALES:
+        return chosen
+    if getattr(current_user, "is_authenticated", False) and current_user.locale in LOCALES:
+        return current_user.locale
+    return DEFAULT_LOCALE
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None, clock: Clock | None = None,
+               config: dict | None = None) -> Flask:
+    """Build the web app around one set of engine services (built here unless given)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        BABEL_DEFAULT_LOCALE=DEFAULT_LOCALE,
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        RECTIFLOW_PRODUCTION=os.environ.get("RECTIFLOW_ENV") == "production",
+    )
+    app.config.update(config or {})
+    services = services or build_services(settings, clock)
+    if services.evidence_store is None:  # services built by a caller (tests) without a store
+        services.evidence_store = EvidenceStore.from_settings(settings)
+    app.extensions["rectiflow"] = services
+    app.extensions["rectiflow_settings"] = settings
+
+    from . import auth
+
+    auth.login_manager.init_app(app)
+    csrf.init_app(app)
+    Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
+
+    from . import hazards, inbox, profile, tasks
+    from .templating import init_templating
+
+    for module in (auth, inbox, tasks, hazards, profile):
+        app.register_blueprint(module.bp)
+    init_templating(app)
+    init_api(app)
+    _register_error_pages(app)
+    app.after_request(_security_headers)
+    _validate_config(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    def page(status: int):
+        """An error handler drawing the error page with this status."""
+        def handler(error):
+            return render_template("error.html", status=status, error=error), status
+        return handler
+
+    app.register_error_handler(403, page(403))
+    app.register_error_handler(404, page(404))
+    app.register_error_handler(413, page(413))
+    app.register_error_handler(NotAllowed, page(403))
+    app.register_error_handler(NotFound, page(404))
+    app.register_error_handler(CSRFError, page(400))
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile")):
+        # Pages about hazards are personal and scoped: never kept by shared caches.
+        response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
+
+
+def _validate_config(app: Flask) -> None:
+    """Refuse to start with settings that would be unsafe or broken in production."""
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY is empty: set RECTIFLOW_SECRET_KEY")
+    if app.config.get("RECTIFLOW_PRODUCTION") and app.config["SECRET_KEY"] == DEV_SECRET:
+        raise RuntimeError("the development SECRET_KEY must not be used in production: set RECTIFLOW_SECRET_KEY")
+    if not (Path(app.config["BABEL_TRANSLATION_DIRECTORIES"]) / "en" / "LC_MESSAGES" / "messages.mo").exists():
+        raise RuntimeError("compiled translations are missing: run `pybabel compile -d web/translations`")

@@ -1,0 +1,161 @@
+"""JSON Schema forms for HTML: schema → field descriptions for templates, request.form → typed JSON, errors by field."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from jsonschema import Draft202012Validator, FormatChecker
+
+# A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox.
+DECISION_LABELS = {
+    "accepted": ("验收通过", "验收不通过，退回整改"),
+    "approved": ("同意销号", "不同意，退回整改"),
+}
+# Strings longer than this get a textarea.
+TEXTAREA_OVER = 200
+_checker = FormatChecker()
+
+
+@dataclass
+class Field:
+    """One form field as a template draws it."""
+
+    name: str
+    title: str
+    widget: str  # text, textarea, date, select, checkbox, decision, integer, number, unit
+    required: bool
+    value: object = None
+    options: list[tuple[str, str]] = field(default_factory=list)
+    max_length: int | None = None
+    error: str | None = None
+    description: str | None = None
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """The two button labels of a decision field."""
+        return DECISION_LABELS.get(self.name, (self.title, f"{self.title}：否"))
+
+
+def _widget(name: str, prop: dict, required: bool) -> str:
+    kind = prop.get("type")
+    if "oneOf" in prop or "enum" in prop:
+        return "select"
+    if kind == "boolean":
+        return "decision" if required and "default" not in prop else "checkbox"
+    if kind == "integer" and name.endswith("_unit_id"):
+        return "unit"
+    if kind in ("integer", "number"):
+        return kind
+    if prop.get("format") == "date":
+        return "date"
+    if (prop.get("maxLength") or 0) > TEXTAREA_OVER:
+        return "textarea"
+    return "text"
+
+
+def _options(prop: dict) -> list[tuple[str, str]]:
+    if "oneOf" in prop:
+        return [(str(o.get("const")), o.get("title") or str(o.get("const"))) for o in prop["oneOf"] if "const" in o]
+    return [(str(v), str(v)) for v in prop.get("enum", [])]
+
+
+def form_fields(schema: dict | None, values: dict | None = None, errors: dict | None = None,
+                units: list | None = None) -> list[Field]:
+    """The fields of a schema's top-level properties, in schema order, with values and errors filled in."""
+    if not schema:
+        return []
+    values = values or {}
+    errors = errors or {}
+    required = set(schema.get("required") or [])
+    fields = []
+    for name, prop in (schema.get("properties") or {}).items():
+        widget = _widget(name, prop, name in required)
+        f = Field(name=name, title=prop.get("title") or name, widget=widget, required=name in required,
+                  value=values.get(name, prop.get("default")), max_length=prop.get("maxLength"),
+                  error=errors.get(name), description=prop.get("description"))
+        if widget == "select":
+            f.options = _options(prop)
+        elif widget == "unit":
+            f.options = [(str(u.id), u.name) for u in (units or [])]
+        fields.append(f)
+    return fields
+
+
+def _coerce(prop: dict, raw: str):
+    kind = prop.get("type")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            return raw  # left as text so validation names the field
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if "oneOf" in prop:
+        # Select values arrive as text; give back the const with its own type.
+        for option in prop["oneOf"]:
+            if str(option.get("const")) == raw:
+                return option.get("const")
+    return raw
+
+
+def parse_form(schema: dict | None, form) -> dict:
+    """Typed JSON from submitted form fields: empty inputs are left out, checkboxes become booleans."""
+    if not schema:
+        return {}
+    required = set(schema.get("required") or [])
+    data: dict = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("type") == "boolean":
+            raw = form.get(name)
+            if raw is None and name in required and "default" not in prop:
+                continue
+            data[name] = raw in ("true", "on", "1", "yes")
+            continue
+        raw = (form.get(name) or "").strip()
+        if raw != "":
+            data[name] = _coerce(prop, raw)
+    return data
+
+
+def _message(error) -> str:
+    if error.validator in ("required", "minLength"):
+        return _("此项为必填项")
+    if error.validator == "maxLength":
+        return _("内容过长（最多 %(n)s 字）", n=error.validator_value)
+    if error.validator == "format" and error.validator_value == "date":
+        return _("请输入有效日期（年-月-日）")
+    if error.validator in ("type",) and error.validator_value in ("integer", "number"):
+        return _("请输入数字")
+    if error.validator in ("oneOf", "enum", "const"):
+        return _("请从列表中选择")
+    if error.validator == "minimum":
+        return _("请选择")
+    return error.message
+
+
+def _field(error) -> str:
+    if error.validator == "required":
+        return error.message.split("'")[1] if "'" in error.message else ""
+    return "/".join(str(p) for p in error.absolute_path)
+
+
+def form_errors(schema: dict | None, data: dict) -> dict[str, str]:
+    """Field name → a readable message for every way the data fails the schema (empty when valid)."""
+    if not schema:
+        return {}
+    filled = dict(data)
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in filled and isinstance(prop, dict) and "default" in prop:
+            filled[name] = prop["default"]
+    errors: dict[str, str] = {}
+    for error in Draft202012Validator(schema, format_checker=_checker).iter_errors(filled):
+        errors.setdefault(_field(error) or "__form__", _message(error))
+    return errors
+
+
+def engine_errors(details: list[dict]) -> dict[str, str]:
+    """Errors the engine's own validation returned, keyed by field."""
+    return {(d.get("field") or "__form__"): d.get("message", "") for d in details or []}

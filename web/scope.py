@@ -1,0 +1,25 @@
+"""Organisation scope for pages: the engine's visibility rules, plus the unit choices a form offers."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import OrgNode, User
+from engine.visibility import can_act_on_task, can_view_hazard, can_view_task, visible_orgs
+
+__all__ = ["can_act_on_task", "can_view_hazard", "can_view_task", "units_of_school", "visible_units"]
+
+
+def visible_units(session: Session, user: User) -> list[OrgNode]:
+    """The units (and schools) a user may pick in filters and the ledger, in tree order."""
+    return visible_orgs(session, user, ("school", "unit"))
+
+
+def units_of_school(session: Session, school_id: int) -> list[OrgNode]:
+    """The units of one school, for the 责任单位 choice."""
+    school = session.get(OrgNode, school_id)
+    if school is None:
+        return []
+    return list(session.scalars(
+        select(OrgNode).where(OrgNode.kind == "unit", OrgNode.path.startswith(school.path)).order_by(OrgNode.id)
+    ))
