@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from . import hazards, inbox, profile, tasks
     from .templating import init_templating
 
-    for module in (auth, inbox, tasks, hazards, profile):
+    from . import notifications_view
+    for module in (auth, inbox, tasks, hazards, profile, notifications_view):
         app.register_blueprint(module.bp)
     init_templating(app)
     init_api(app)

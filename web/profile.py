@@ -12,6 +12,7 @@ from engine.models import OrgNode
 
 from .app import LOCALES
 from .auth import db_user, services
+from .notifications_view import preference_table
 from .templating import error_text
 
 bp = Blueprint("profile", __name__)
@@ -27,13 +28,14 @@ def show():
 def _render(new_token: str | None = None):
     # Read the tokens before opening this page's own unit of work: SQLite holds a write lock per transaction.
     my_tokens = tokens.tokens_of(services(), int(current_user.id))
+    prefs = preference_table(int(current_user.id))
     with services().uow() as uow:
         s = uow.session
         user = db_user(s)
         org_ids = {g.org_id for g in user.grants} | {user.org_id}
         orgs = {o.id: o for o in s.scalars(select(OrgNode).where(OrgNode.id.in_(org_ids)))}
         return render_template("profile/show.html", user=user, orgs=orgs, locales=LOCALES, tokens=my_tokens,
-                               new_token=new_token)
+                               new_token=new_token, **prefs)
 
 
 @bp.route("/profile/tokens", methods=["POST"])
