@@ -111,15 +111,12 @@ class Campaigns:
                 workflow = svc.runtime.start(definition, data)
             except Exception as exc:
                 raise WorkflowFailed(f"the campaign could not start: {exc}") from None
-            instance = ProcessInstance(definition_id=definition.id, business_key=f"campaign:{campaign.id}",
-                                       status="running", state_json="{}", started_at=now, updated_at=now)
-            instance.definition = definition
-            s.add(instance)
-            s.flush()
+            projector = Projector(s, svc.runtime, now, user.id)
+            instance = projector.new_instance(definition, f"campaign:{campaign.id}")
             campaign.instance_id = instance.id
             record_event(s, now, "CampaignCreated", user.id, instance_id=instance.id, campaign_id=campaign.id,
                          title=title, units=len(units), template_id=template.id)
-            Projector(s, svc.runtime, now, user.id).persist(instance, workflow, None)
+            projector.persist(instance, workflow, None)
             uow.commit()
             return campaign
 

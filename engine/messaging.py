@@ -177,13 +177,10 @@ def _start_instance(projector, definition: ProcessDefinition, message: ProcessMe
             workflow.do_engine_steps()
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
-    instance = ProcessInstance(definition_id=definition.id, business_key=payload.get("business_key"),
-                               status="running", state_json="{}", started_at=projector.now, updated_at=projector.now)
-    instance.definition = definition
-    s.add(instance)
-    s.flush()
+    child = Projector(s, projector.runtime, projector.now, projector.actor_id)
+    instance = child.new_instance(definition, payload.get("business_key"))
     message.status, message.target_instance_id, message.delivered_at = "started", instance.id, projector.now
-    Projector(s, projector.runtime, projector.now, projector.actor_id).persist(instance, workflow, None)
+    child.persist(instance, workflow, None)
 
 
 def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | None:

@@ -90,6 +90,15 @@ class Projector:
         self.now = now
         self.actor_id = actor_id
 
+    def new_instance(self, definition, business_key: str | None) -> ProcessInstance:
+        """Add the row of a freshly started instance (its state is written by persist())."""
+        instance = ProcessInstance(definition_id=definition.id, business_key=business_key, status="running",
+                                   state_json="{}", started_at=self.now, updated_at=self.now)
+        instance.definition = definition
+        self.session.add(instance)
+        self.session.flush()
+        return instance
+
     def persist(self, instance: ProcessInstance, workflow, hazard: Hazard | None) -> list[HumanTask]:
         """Store the workflow and bring every projection in line with it; returns newly created tasks."""
         events = take_events(workflow)  # thrown messages leave the tree before it is stored

@@ -128,11 +128,7 @@ class Services:
                 workflow = self.runtime.start(definition, start_data)
             except (SpiffWorkflowException, ScriptNotAllowed) as exc:
                 raise WorkflowFailed(f"the process could not start: {exc}") from None
-            instance = ProcessInstance(definition_id=definition.id, business_key=f"hazard:{hazard.id}",
-                                       status="running", state_json="{}", started_at=now, updated_at=now)
-            instance.definition = definition
-            s.add(instance)
-            s.flush()
+            instance = projector.new_instance(definition, f"hazard:{hazard.id}")
             hazard.instance_id = instance.id
             record_event(s, now, "HazardReported", user.id, instance_id=instance.id, hazard_id=hazard.id,
                          **{k: v for k, v in data.items()})

@@ -182,6 +182,14 @@ def attachment(attachment_id: int):
     return response
 
 
+def _ledger_scope(s):
+    """The signed-in user, the units they may see, the unit asked for (if allowed) and the filters."""
+    user = db_user(s)
+    units = visible_units(s, user)
+    unit = ledger_view.chosen_unit(s, user, units, request.args.get("unit", type=int))
+    return user, units, unit, ledger_view.filters_from(request.args)
+
+
 @bp.route("/ledger")
 @login_required
 def ledger():
@@ -189,10 +197,7 @@ def ledger():
     svc = services()
     with svc.uow() as uow:
         s = uow.session
-        user = db_user(s)
-        units = visible_units(s, user)
-        unit = ledger_view.chosen_unit(s, user, units, request.args.get("unit", type=int))
-        filters = ledger_view.filters_from(request.args)
+        user, units, unit, filters = _ledger_scope(s)
         sheet = ledger_view.sheet(svc, s, user, unit, filters) if unit else None
         return render_template("hazards/ledger.html", units=units, unit=unit, filters=filters, sheet=sheet,
                                columns=LEDGER_COLUMNS)
@@ -205,12 +210,10 @@ def ledger_xlsx():
     svc = services()
     with svc.uow() as uow:
         s = uow.session
-        user = db_user(s)
-        units = visible_units(s, user)
-        unit = ledger_view.chosen_unit(s, user, units, request.args.get("unit", type=int))
+        user, _units, unit, filters = _ledger_scope(s)
         if unit is None:
             abort(404)
-        data, filename = ledger_view.workbook(svc, s, user, unit, ledger_view.filters_from(request.args))
+        data, filename = ledger_view.workbook(svc, s, user, unit, filters)
     response = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
     return response
