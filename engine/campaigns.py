@@ -45,6 +45,40 @@ def items_for_unit(template: ChecklistTemplate, org: OrgNode) -> list[ChecklistI
     return mine or list(template.items)
 
 
+def stage_windows(stages: dict, now: datetime) -> tuple[dict, dict, list[dict]]:
+    """Each stage's end (required) and start (default: the previous stage's end, or today), checked for order."""
+    from .calendar import CHINA
+
+    ends, starts, errors = {}, {}, []
+    previous = now.astimezone(CHINA).date()
+    for key in STAGE_KEYS:
+        window = stages.get(key) or {}
+        try:
+            end, start = as_date(window.get("end")), as_date(window.get("start"))
+        except ValueError:
+            errors.append({"field": f"stages.{key}", "message": "dates must be YYYY-MM-DD"})
+            continue
+        if end is None:
+            errors.append({"field": f"stages.{key}.end", "message": "required"})
+            continue
+        start = start or previous
+        if start > end:
+            errors.append({"field": f"stages.{key}.start", "message": f"starts after it ends ({start} > {end})"})
+        ends[key], starts[key], previous = end, start, end
+    return ends, starts, errors
+
+
+def parse_report_dates(values) -> tuple[list, list[dict]]:
+    """The statistics report dates (报送日期) of a campaign, sorted; bad entries become field errors."""
+    dates, errors = [], []
+    for n, value in enumerate(values or []):
+        try:
+            dates.append(as_date(value))
+        except ValueError:
+            errors.append({"field": f"stages.report_dates.{n}", "message": f"{value!r} is not a date (YYYY-MM-DD)"})
+    return sorted(d for d in dates if d is not None), errors
+
+
 def campaign_unit_for(s: Session, campaign_id: int, org_id: int, lock: bool = False) -> CampaignUnit:
     """The campaign's row for one unit, or NotFound."""
     stmt = select(CampaignUnit).where(CampaignUnit.campaign_id == campaign_id, CampaignUnit.org_id == org_id)
@@ -89,8 +123,10 @@ class Campaigns:
             errors = [{"field": "unit_ids", "message": f"unit {uid} is not within {org.name}"}
                       for uid, unit in zip(dict.fromkeys(unit_ids), units)
                       if unit is None or not unit.path.startswith(org.path)]
-            dates = {key: as_date((stages.get(key) or {}).get("end")) for key in STAGE_KEYS}
-            errors += [{"field": f"stages.{k}.end", "message": "required"} for k, v in dates.items() if v is None]
+            dates, starts, stage_errors = stage_windows(stages, now)
+            errors += stage_errors
+            report_dates, report_errors = parse_report_dates(stages.get("report_dates"))
+            errors += report_errors
             if not units:
                 errors.append({"field": "unit_ids", "message": "choose at least one unit"})
             if errors:
@@ -106,6 +142,9 @@ class Campaigns:
             definition = svc._latest_definition(s, CAMPAIGN_PROCESS)
             data = dict(campaign_id=campaign.id, org_id=org.id, school_id=org.id, bureau_id=org.parent_id,
                         unit_ids=[u.id for u in units], unit_count=len(units),
+                        report_dates=[d.isoformat() for d in report_dates],
+                        situation_report_due=(report_dates[-1] if report_dates else dates["supervision"]).isoformat(),
+                        **{f"{k}_start": v.isoformat() for k, v in starts.items()},
                         **{f"{k}_end": v.isoformat() for k, v in dates.items()})
             try:
                 workflow = svc.runtime.start(definition, data)
