@@ -46,11 +46,11 @@ def items_for_unit(template: ChecklistTemplate, org: OrgNode) -> list[ChecklistI
 
 
 def stage_windows(stages: dict, now: datetime) -> tuple[dict, dict, list[dict]]:
-    """Each stage's end (required) and start (default: the previous stage's end, or today), checked for order."""
+    """Each stage's end (required) and start (default: today, i.e. it opens as soon as the flow reaches it)."""
     from .calendar import CHINA
 
     ends, starts, errors = {}, {}, []
-    previous = now.astimezone(CHINA).date()
+    today = now.astimezone(CHINA).date()
     for key in STAGE_KEYS:
         window = stages.get(key) or {}
         try:
@@ -61,10 +61,10 @@ def stage_windows(stages: dict, now: datetime) -> tuple[dict, dict, list[dict]]:
         if end is None:
             errors.append({"field": f"stages.{key}.end", "message": "required"})
             continue
-        start = start or previous
+        start = start or min(today, end)
         if start > end:
             errors.append({"field": f"stages.{key}.start", "message": f"starts after it ends ({start} > {end})"})
-        ends[key], starts[key], previous = end, start, end
+        ends[key], starts[key] = end, start
     return ends, starts, errors
 
 

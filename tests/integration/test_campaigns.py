@@ -1,14 +1,14 @@
 """A small campaign end to end with a moved clock: each unit its own instance, returns by message, later stages."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
 from engine import accounts, checklists, coverage
 from engine.campaigns import Campaigns, ChecklistIncomplete
-from engine.errors import NotAllowed
+from engine.errors import InvalidFormData, NotAllowed
 from engine.models import Hazard, HumanTask, OrgNode, ProcessInstance, RoleGrant
 from engine.models.campaigns import Campaign, CampaignUnit, MessageSubscription, ProcessMessage
 
@@ -158,7 +158,9 @@ def test_campaign_runs_each_unit_as_its_own_instance_through_every_stage(service
     assert figures["open_hazards"] == 1
 
     services.complete_task(_one(services, "review_returns").id, world.users.security, {"summary": "全部上报"})
+    assert _tasks(services, "joint_inspection") == []  # the joint inspection opens on its start date, 11-16 (China time)
     clock.advance(days=2)
+    assert services.fire_due_timers().fired == 1
     finding = campaigns.report_finding(extra["inspector"], campaign.id, world.orgs.logistics,
                                        {**HAZARD, "problem": "健康证过期", "category": "食品卫生",
                                         "location": "第一食堂", "source": "joint_inspection"}, item_id=items[2])
@@ -172,6 +174,9 @@ def test_campaign_runs_each_unit_as_its_own_instance_through_every_stage(service
     _close_hazard(services, world, hazard.id)
     assert _tasks(services, "supervision_check") == []  # the inspection's hazard is still open
     _close_hazard(services, world, finding.id)
+    assert _tasks(services, "supervision_check") == []  # hazards cleared, but supervision opens on 12-16
+    clock.set(datetime(2026, 12, 16, 0, 30, tzinfo=timezone.utc))  # 08:30 China time
+    assert services.fire_due_timers().fired == 1
     supervision = _one(services, "supervision_check", world.orgs.bureau)
     services.complete_task(supervision.id, world.users.supervisor, {"report": "抽查合格"})
     services.complete_task(_one(services, "closing_summary", world.orgs.school).id, world.users.leader,
@@ -194,8 +199,34 @@ def test_rectification_stage_ends_on_its_date_when_hazards_stay_open(services, w
     services.complete_task(_one(services, "review_self_check", world.orgs.school).id, world.users.security,
                            {"decision": "accept"})
     services.complete_task(_one(services, "review_returns").id, world.users.security, {"summary": "ok"})
+    assert _tasks(services, "joint_inspection") == []
+    clock.set(datetime(2026, 11, 16, 0, 5, tzinfo=timezone.utc))  # 08:05 China time: the stage is open
+    services.fire_due_timers()
     services.complete_task(_one(services, "joint_inspection").id, extra["inspector"], {"summary": "ok"})
     assert _tasks(services, "supervision_check") == []
     clock.set(clock.now() + timedelta(days=50))
     services.fire_due_timers()
     assert _one(services, "supervision_check", world.orgs.bureau)
+
+
+def test_stages_open_on_their_start_dates_not_before(services, world, campaign_world, clock):
+    campaigns, template_id, extra = campaign_world
+    later = {**STAGES, "self_check": {"start": "2026-11-09", "end": "2026-11-15"}}
+    campaigns.create_campaign(world.users.security, "下周开始的专项整治", template_id, [world.orgs.college], later)
+    assert _tasks(services, "work_checklist") == []  # created on Monday 11-02; the self-check opens 11-09
+    clock.set(datetime(2026, 11, 8, 15, 0, tzinfo=timezone.utc))  # 23:00 China time on 11-08: still closed
+    assert services.fire_due_timers().fired == 0
+    clock.set(datetime(2026, 11, 8, 16, 1, tzinfo=timezone.utc))  # 00:01 China time on 11-09
+    assert services.fire_due_timers().fired == 1
+    assert _one(services, "work_checklist", world.orgs.college).due_at.date().isoformat() == "2026-11-15"
+
+
+def test_a_stage_that_starts_after_it_ends_is_refused_with_the_field_named(services, world, campaign_world):
+    campaigns, template_id, extra = campaign_world
+    bad = {**STAGES, "joint_inspection": {"start": "2026-11-21", "end": "2026-11-20"}, "report_dates": ["11/22"]}
+    with pytest.raises(InvalidFormData) as caught:
+        campaigns.create_campaign(world.users.security, "错误日期", template_id, [world.orgs.college], bad)
+    fields = {e["field"] for e in caught.value.errors}
+    assert fields == {"stages.joint_inspection.start", "stages.report_dates.0"}
+    with services.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Campaign)) == 0
