@@ -1,11 +1,13 @@
 """The in-app bell and channel preferences: unread count, the notification page, marking read, choosing channels."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import accounts
-from .errors import InvalidFormData
+from .errors import InvalidFormData, NotFound
 from .models.notifications import CHANNELS, DELIVERY_MODES, InAppNotification, NotificationPreference
 
 
@@ -37,6 +39,30 @@ def mark_read(services, user_id: int, ids: list[int] | None = None) -> int:
         changed = uow.session.execute(stmt.values(read_at=services.clock.now())).rowcount
         uow.commit()
         return changed
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What an opened notification is about (the web layer turns it into a page)."""
+
+    subject_kind: str | None
+    subject_id: int | None
+    link: str | None
+
+
+def open_notification(services, user_id: int, notification_id: int) -> Opened:
+    """Mark one of the user's notifications read and say what it is about; another user's answers NotFound."""
+    with services.uow() as uow:
+        s = uow.session
+        row = s.scalars(select(InAppNotification).where(InAppNotification.id == notification_id,
+                                                        InAppNotification.user_id == user_id)).first()
+        if row is None:
+            raise NotFound(f"notification {notification_id} does not exist")
+        if row.read_at is None:
+            row.read_at = services.clock.now()
+        opened = Opened(row.subject_kind, row.subject_id, row.link)
+        uow.commit()
+        return opened
 
 
 def set_preference(services, user_id: int, event_kind: str, channel: str, mode: str) -> None:

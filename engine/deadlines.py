@@ -27,7 +27,7 @@ RUNGS = ("unit_head", "security_office", "leader", "supervisor")
 DEFAULT_LADDER = RUNGS
 POLICY_PROPERTIES = ("remindBeforeWorkingDays", "escalateEveryWorkingDays", "escalationLadder", "escalation")
 
-_process_props_cache: dict[int, dict] = {}
+_process_props_cache: dict[tuple[str, str], dict] = {}  # by (process key, diagram sha256)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Step:
 
 def process_properties(definition: ProcessDefinition) -> dict:
     """The process element's own extension properties (definitions never change, so parse once per id)."""
-    cached = _process_props_cache.get(definition.id)
+    cached = _process_props_cache.get((definition.key, definition.sha256))
     if cached is None:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         root = etree.fromstring(definition.source_xml.encode("utf-8"), parser=parser)
@@ -76,7 +76,7 @@ def process_properties(definition: ProcessDefinition) -> dict:
             "//bpmn:process[@id=$pid]/bpmn:extensionElements/spiff:properties/spiff:property",
             namespaces={"bpmn": BPMN_NS, "spiff": SPIFF_NS}, pid=definition.key)
         cached = {n.get("name"): n.get("value") for n in nodes}
-        _process_props_cache[definition.id] = cached
+        _process_props_cache[(definition.key, definition.sha256)] = cached
     return cached
 
 

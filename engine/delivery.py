@@ -47,6 +47,25 @@ class Message:
     webhook_style: str | None = None
     items: list = field(default_factory=list)
 
+    @property
+    def subject(self) -> tuple[str, int] | None:
+        """What the message is about, as (kind, id), for a link back to it."""
+        return subject_of(self.payload)
+
+
+# Payload keys that name a message's subject, most specific first: a task message opens the task.
+SUBJECT_KEYS = (("task", "task_id"), ("hazard", "hazard_id"))
+
+
+def subject_of(payload: dict) -> tuple[str, int] | None:
+    """(kind, id) of what an outbox payload is about: its explicit subject_kind/subject_id, else its task or hazard."""
+    if payload.get("subject_kind") and isinstance(payload.get("subject_id"), int):
+        return str(payload["subject_kind"]), payload["subject_id"]
+    for kind, key in SUBJECT_KEYS:
+        if isinstance(payload.get(key), int):
+            return kind, payload[key]
+    return None
+
 
 class Notifier(Protocol):
     """A delivery channel: `send` returns when the message was accepted and raises when it was not."""
@@ -76,7 +95,8 @@ def _lock(stmt, s: Session):
     return stmt.with_for_update(skip_locked=True) if is_postgres(s) else stmt
 
 
-def _mode(prefs: dict[tuple[str, str], str], kind: str, channel: str, user: User) -> str:
+def effective_mode(prefs: dict[tuple[str, str], str], kind: str, channel: str, user: User) -> str:
+    """How one kind of event reaches the user on one channel: their choice for it, else for "*", else the default."""
     mode = prefs.get((kind, channel)) or prefs.get(("*", channel)) or DEFAULT_MODES.get(channel, "off")
     if channel == "email" and not user.email:
         return "off"
@@ -103,7 +123,7 @@ def _fan_out_one(s: Session, row: OutboxMessage, channels: set[str], now: dateti
             prefs_by_user.setdefault(p.user_id, {})[(p.event_kind, p.channel)] = p.mode
     for user in users:
         for channel in sorted(channels - {"webhook"}):
-            mode = _mode(prefs_by_user.get(user.id, {}), row.kind, channel, user)
+            mode = effective_mode(prefs_by_user.get(user.id, {}), row.kind, channel, user)
             if mode == "off":
                 continue
             s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_id=user.id, channel=channel,
@@ -235,15 +255,20 @@ def failed_messages(s: Session, limit: int = 100) -> list[OutboxMessage]:
 
 
 def inapp_store(services) -> Callable[..., None]:
-    """The in-app channel's sink: one bell row per outbox row (a retry finds it there and does nothing)."""
+    """The in-app channel's sink: one bell row per outbox row (a retry finds it there and does nothing).
+
+    The row keeps the message's subject (kind and id); the web layer builds the link, so the engine knows no URLs.
+    """
 
     def store(message: Message, title: str, body: str, link: str | None = None) -> None:
         with services.uow() as uow:
             s = uow.session
             if s.scalar(select(InAppNotification.id).where(InAppNotification.outbox_id == message.id)):
                 return
+            subject_kind, subject_id = message.subject or (None, None)
             s.add(InAppNotification(outbox_id=message.id, user_id=message.recipient_id, kind=message.kind,
-                                    title=title, body=body, link=link, created_at=services.clock.now()))
+                                    title=title, body=body, link=link, subject_kind=subject_kind,
+                                    subject_id=subject_id, created_at=services.clock.now()))
             try:
                 uow.commit()
             except IntegrityError:

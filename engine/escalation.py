@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from . import accounts
+from . import accounts, candidates
 from .calendar import CalendarBook, WorkCalendar
 from .db import is_postgres
 from .deadlines import EscalationPolicy, Step, policy_for, reset_schedule, schedule
@@ -63,12 +63,21 @@ class _SweepCache:
         self.policies: dict[tuple[int, str], EscalationPolicy] = {}
         self.calendars: dict[int | None, WorkCalendar] = {}
         self.ancestry: dict[int, list[tuple[int, str, int | None]]] = {}
+        self.schedules: dict[tuple, list] = {}
 
     def policy(self, w: "_Writes", definition_id: int, bpmn_id: str) -> EscalationPolicy:
         key = (definition_id, bpmn_id)
         if key not in self.policies:
             self.policies[key] = policy_for(w.s.get(ProcessDefinition, definition_id), bpmn_id)
         return self.policies[key]
+
+    def steps(self, w: "_Writes", task) -> list:
+        """The task's ladder; tasks share due times (deadlines fall at 18:00 of working days), so compute once."""
+        key = (task.definition_id, task.bpmn_id, task.candidate_org_id, task.due_at)
+        if key not in self.schedules:
+            policy = self.policy(w, task.definition_id, task.bpmn_id)
+            self.schedules[key] = schedule(task.due_at, policy, self.calendar(w, task.candidate_org_id))
+        return self.schedules[key]
 
     def calendar(self, w: "_Writes", org_id: int | None) -> WorkCalendar:
         if org_id not in self.calendars:
@@ -275,6 +284,22 @@ def _read_locked(conn: Connection, task_id: int) -> SimpleNamespace | None:
 _locking_sql: dict[str, str] = {}
 
 
+def advance(writes: _Writes, cache: _SweepCache, task, now: datetime) -> list[str]:
+    """Perform every step of the task's ladder that is due by `now`, collecting the rows to write; returns actions."""
+    actions = []
+    if task.state != "ready" or task.due_at is None:
+        task.next_escalation_at = None
+        return actions
+    steps = cache.steps(writes, task)
+    while task.escalation_step < len(steps) and steps[task.escalation_step].at <= now:
+        action = _perform(writes, cache, task, steps[task.escalation_step])
+        if action:
+            actions.append(action)
+        task.escalation_step += 1
+    task.next_escalation_at = steps[task.escalation_step].at if task.escalation_step < len(steps) else None
+    return actions
+
+
 def process_task(services, cache: _SweepCache, task_id: int, now: datetime, dry_run: bool = False,
                  connection: Connection | None = None) -> list[str] | None:
     """Perform every due step of one task in one transaction; None when it was locked or not due any more."""
@@ -286,19 +311,8 @@ def process_task(services, cache: _SweepCache, task_id: int, now: datetime, dry_
                 return None
             if task.next_escalation_at is None or task.next_escalation_at > now:
                 return None  # another sweep got here first
-            actions = []
             writes = _Writes(conn, now)
-            if task.state != "ready" or task.due_at is None:
-                task.next_escalation_at = None
-            else:
-                policy = cache.policy(writes, task.definition_id, task.bpmn_id)
-                steps = schedule(task.due_at, policy, cache.calendar(writes, task.candidate_org_id))
-                while task.escalation_step < len(steps) and steps[task.escalation_step].at <= now:
-                    action = _perform(writes, cache, task, steps[task.escalation_step])
-                    if action:
-                        actions.append(action)
-                    task.escalation_step += 1
-                task.next_escalation_at = steps[task.escalation_step].at if task.escalation_step < len(steps) else None
+            actions = advance(writes, cache, task, now)
             writes.write(task.id, {name: getattr(task, name) for name in _UPDATED_COLUMNS})
             if writes._session is not None:
                 writes._session.close()  # a session made for a cache miss; the connection's transaction goes on
@@ -317,6 +331,10 @@ def escalate_overdue(services, dry_run: bool = False, batch: int = 500, limit: i
     result, cache, last_id = EscalationSweep(), _SweepCache(), 0
     with services.uow() as uow:
         postgres = is_postgres(uow.session)
+    if postgres and not dry_run:
+        from .escalation_cas import sweep_with_compare_and_set
+
+        return sweep_with_compare_and_set(services, cache, now, batch, limit, workers or SWEEP_WORKERS)
     # Each task is its own short transaction, so most of the time is spent waiting on round trips and commits:
     # on PostgreSQL several threads overlap them (SKIP LOCKED keeps them apart); SQLite has one writer anyway.
     workers = workers or (SWEEP_WORKERS if postgres and not dry_run else 1)
@@ -411,14 +429,13 @@ def extend_deadline(services, task_id: int, user_id: int, new_due: date | dateti
 
 
 def reassign_task(services, task_id: int, user_id: int, to_user_id: int, reason: str | None = None) -> HumanTask:
-    """Give an escalated task to another holder of its role at its organisation."""
+    """Give an escalated task to one of its candidates (engine.candidates: its role at its organisation or below)."""
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
         task = _task_for_escalated(s, task_id, user)
+        candidates.require_candidate(s, task, to_user_id)
         target = accounts.get_user(s, to_user_id)
-        if (task.candidate_role, task.candidate_org_id) not in {(g.role, g.org_id) for g in target.grants}:
-            raise NotAllowed(f"{target.display_name} does not hold the role this task needs")
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = target.id, now
         w = _Writes(s.connection(), now, s)
@@ -472,6 +489,12 @@ def request_coordination(services, task_id: int, user_id: int, reason: str, to: 
         w.write()
         uow.commit()
         return task
+
+
+def is_escalated_to(s: Session, user: User, task_id: int) -> bool:
+    """True when the task reached a level this user stands for (whether it is still open or not)."""
+    return s.scalar(select(TaskEscalation.id).where(TaskEscalation.task_id == task_id, _escalation_clause(user))
+                    .limit(1)) is not None
 
 
 def escalated_to(s: Session, user: User, page: int = 1, per_page: int = 50) -> tuple[list[tuple[HumanTask, TaskEscalation]], int]:

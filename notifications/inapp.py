@@ -18,6 +18,5 @@ class InAppNotifier:
     def send(self, message: Message) -> None:
         """Store the rendered subject and text for the recipient's bell."""
         rendered = render(message)
-        hazard_id = message.payload.get("hazard_id")
-        self.sink(message, rendered.subject.removeprefix("【隐患整改】"), rendered.text,
-                  f"/hazards/{hazard_id}" if hazard_id else None)
+        # No URL here: the sink stores the message's subject and the web layer links to it.
+        self.sink(message, rendered.subject.removeprefix("【隐患整改】"), rendered.text)

@@ -1,20 +1,24 @@
 """The bell: in-app notifications, the "escalated to me" page with its actions, and notification preferences."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
+from sqlalchemy.orm import Session
 
-from engine import accounts, bell, escalation
-from engine.errors import InvalidFormData, RectiflowError
+from engine import bell, candidates, escalation
+from engine.errors import InvalidFormData, NotFound, RectiflowError
+from engine.models import Hazard, HumanTask, User
 from engine.models.notifications import CHANNELS, DELIVERY_MODES
 
 from .auth import db_user, services
+from .scope import can_view_hazard, can_view_task
 from .templating import error_text
 
 bp = Blueprint("notifications", __name__)
 
 PER_PAGE = 30
+CANDIDATES_SHOWN = 30  # per select; more than this and the form offers a search
 EVENT_KIND_LABELS = {
     "*": _l("全部事件"), "task_created": _l("新待办"), "task_reminder": _l("到期提醒"), "task_overdue": _l("逾期"),
     "task_escalated": _l("逐级上报"), "deadline_extended": _l("期限延长"), "task_reassigned": _l("任务改派"),
@@ -66,15 +70,48 @@ def mark_all_read():
     return redirect(url_for("notifications.index")), 303
 
 
+def _task_page(s: Session, user: User, task_id: int) -> str | None:
+    """An open task I may see opens itself; a closed one, or one I may not see, opens its hazard."""
+    task = s.get(HumanTask, task_id)
+    if task is None:
+        return None
+    if task.state == "ready" and can_view_task(s, user, task):
+        return url_for("tasks.show", task_id=task.id)
+    return _hazard_page(s, user, task.hazard_id) if task.hazard_id else None
+
+
+def _hazard_page(s: Session, user: User, hazard_id: int) -> str | None:
+    hazard = s.get(Hazard, hazard_id)
+    return url_for("hazards.detail", hazard_id=hazard.id) if hazard and can_view_hazard(s, user, hazard) else None
+
+
+# Subject kind (as the engine stores it on a notification) → the page that shows it, or None when I may not see it.
+SUBJECT_PAGES = {"task": _task_page, "hazard": _hazard_page}
+
+
+def subject_url(s: Session, user: User, opened: bell.Opened) -> str | None:
+    """The page a notification opens, checked against my scope; a stored link only when it is a path on this site."""
+    page = SUBJECT_PAGES.get(opened.subject_kind or "")
+    if page is not None and opened.subject_id is not None:
+        return page(s, user, opened.subject_id)
+    link = opened.link or ""
+    return link if link.startswith("/") and not link.startswith("//") else None
+
+
 @bp.route("/notifications/<int:notification_id>/open", methods=["POST"])
 @login_required
 def open_one(notification_id: int):
-    """Mark one of my notifications read and go to what it links to (only a path on this site)."""
-    bell.mark_read(services(), int(current_user.id), [notification_id])  # the engine only touches my own rows
-    link = request.form.get("next") or ""
-    if not link.startswith("/") or link.startswith("//"):
-        link = url_for("notifications.index")
-    return redirect(link), 303
+    """Mark one of my notifications read and open its task (or, when that is closed or out of sight, its hazard)."""
+    try:
+        opened = bell.open_notification(services(), int(current_user.id), notification_id)
+    except NotFound:
+        abort(404)  # another user's notification answers like one that does not exist
+    with services().uow() as uow:
+        target = subject_url(uow.session, db_user(uow.session), opened)
+    if target is None:
+        flash(_("该通知关联的内容已无法查看"), "warning")
+        target = url_for("notifications.index")
+    return redirect(target), 303
 
 
 def _message(exc: RectiflowError) -> str:
@@ -96,11 +133,30 @@ def escalated():
 
 def _render_escalated(kept: dict | None = None, status: int = 200):
     page = _page()
+    # ?find=<task id>&q=<text> narrows one task's reassign choices (the no-JavaScript way to search them).
+    find, query = request.args.get("find", type=int), (request.args.get("q") or "").strip()
     with services().uow() as uow:
-        rows, total = escalation.escalated_to(uow.session, db_user(uow.session), page=page, per_page=PER_PAGE)
+        s = uow.session
+        rows, total = escalation.escalated_to(s, db_user(s), page=page, per_page=PER_PAGE)
+        choices = {task.id: candidates.task_candidates(s, task, query if task.id == find else None,
+                                                       limit=CANDIDATES_SHOWN) for task, _esc in rows}
         html = render_template("notifications/escalated.html", rows=rows, total=total, page=page,
-                               pages=max((total + PER_PAGE - 1) // PER_PAGE, 1), kept=kept or {})
+                               pages=max((total + PER_PAGE - 1) // PER_PAGE, 1), kept=kept or {},
+                               choices=choices, find=find, query=query)
     return html, status
+
+
+@bp.route("/escalated/<int:task_id>/candidates")
+@login_required
+def candidate_options(task_id: int):
+    """The reassign choices of one escalated task matching ?q= (htmx swaps them into the form's select)."""
+    with services().uow() as uow:
+        s = uow.session
+        task = s.get(HumanTask, task_id)
+        if task is None or not escalation.is_escalated_to(s, db_user(s), task_id):
+            abort(404)
+        found = candidates.task_candidates(s, task, request.args.get("q"), limit=CANDIDATES_SHOWN)
+        return render_template("notifications/_candidates.html", found=found)
 
 
 def _act(task_id: int, action, done: str):
@@ -127,13 +183,14 @@ def extend(task_id: int):
 @bp.route("/escalated/<int:task_id>/reassign", methods=["POST"])
 @login_required
 def reassign(task_id: int):
-    """Give an escalated task to a colleague holding its role, named by user name."""
+    """Give an escalated task to the candidate chosen in the form (the service checks the choice again)."""
     form = request.form
 
     def action():
-        with services().uow() as uow:
-            target = accounts.find_user(uow.session, form.get("username", "").strip()).id
-        escalation.reassign_task(services(), task_id, int(current_user.id), target, form.get("reason") or None)
+        chosen = form.get("user_id", type=int)
+        if chosen is None:
+            raise InvalidFormData("choose who takes the task", [{"field": "user_id", "message": "请选择改派对象"}])
+        escalation.reassign_task(services(), task_id, int(current_user.id), chosen, form.get("reason") or None)
 
     return _act(task_id, action, _("任务已改派"))
 

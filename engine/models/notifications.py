@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import JSONType, UTCDateTime
@@ -25,7 +25,10 @@ class InAppNotification(Base):
     kind: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    link: Mapped[str | None] = mapped_column(String(300))
+    link: Mapped[str | None] = mapped_column(String(300))  # a site path, for rows with no subject (older rows)
+    # What the message is about, e.g. ("task", 12) or ("hazard", 3); the web layer turns it into a URL.
+    subject_kind: Mapped[str | None] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

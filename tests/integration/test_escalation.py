@@ -142,8 +142,10 @@ def test_escalated_level_extends_the_deadline_with_a_reason_and_the_ladder_resta
 def test_escalated_level_reassigns_or_takes_over(services, world, rectify_task, clock, do):
     clock.set(china(2026, 9, 25, 9))
     escalation.escalate_overdue(services)
-    with pytest.raises(NotAllowed, match="does not hold the role"):
+    with pytest.raises(InvalidFormData, match="does not hold the role"):
         escalation.reassign_task(services, rectify_task.id, world.users.head, world.users.logistics_staff)
+    with services.uow() as uow:
+        assert uow.session.get(HumanTask, rectify_task.id).assignee_id is None, "a refused choice changes nothing"
     task = escalation.reassign_task(services, rectify_task.id, world.users.head, world.users.staff2, "张老师出差")
     assert task.assignee_id == world.users.staff2
     task = escalation.take_over_task(services, rectify_task.id, world.users.head, "亲自督办")
