@@ -123,21 +123,26 @@ def clean_filename(name: str) -> str:
     return base[-200:]
 
 
+def check_upload(data: bytes, store: EvidenceStore, field: str = "file") -> tuple[str, str]:
+    """(content type sniffed from the bytes, sha256) of an acceptable evidence file; InvalidFormData otherwise."""
+    if len(data) > store.max_bytes:
+        raise InvalidFormData(f"the file is larger than {store.max_bytes // (1024 * 1024)} MiB",
+                              [{"field": field, "message": f"larger than {store.max_bytes} bytes"}])
+    if not data:
+        raise InvalidFormData("the file is empty", [{"field": field, "message": "empty file"}])
+    sniffed = sniff_type(data)
+    if sniffed is None:
+        raise InvalidFormData("only JPEG, PNG, WebP, PDF, Word, Excel and plain-text files are accepted",
+                              [{"field": field, "message": "file type not allowed"}])
+    return sniffed, hashlib.sha256(data).hexdigest()
+
+
 def add_attachment(services, user_id: int, hazard_id: int, *, filename: str, data: bytes,
                    content_type: str | None = None, task_id: int | None = None,
                    store: EvidenceStore | None = None) -> Attachment:
     """Check and store one evidence file of a hazard, and record EvidenceAdded in its timeline."""
     store = store or store_for(services)
-    if len(data) > store.max_bytes:
-        raise InvalidFormData(f"the file is larger than {store.max_bytes // (1024 * 1024)} MiB",
-                              [{"field": "file", "message": f"larger than {store.max_bytes} bytes"}])
-    if not data:
-        raise InvalidFormData("the file is empty", [{"field": "file", "message": "empty file"}])
-    sniffed = sniff_type(data)
-    if sniffed is None:
-        raise InvalidFormData("only JPEG, PNG, WebP, PDF, Word, Excel and plain-text files are accepted",
-                              [{"field": "file", "message": "file type not allowed"}])
-    digest = hashlib.sha256(data).hexdigest()
+    sniffed, digest = check_upload(data, store)
     with services.uow() as uow:
         s = uow.session
         now = services.clock.now()

@@ -22,6 +22,7 @@ from .visibility import visible_hazards_clause
 
 COLUMNS = ("序号", "部位", "检查内容", "存在隐患问题", "整改措施", "整改完成情况", "责任人", "检查时间", "销号时间", "备注")
 TITLE_SUFFIX = "安全隐患自查整改清单"
+REPEAT_LABEL = "回头看反弹次数"
 # Column widths in characters, chosen so the printed A4-landscape sheet reads like the paper form.
 _WIDTHS = (6, 16, 20, 30, 30, 20, 10, 12, 12, 16)
 # Pseudo-statuses a ledger is usually filtered by, besides the lifecycle stages.
@@ -44,6 +45,7 @@ class LedgerRow:
     checked_at: date | None
     closed_at: date | None
     remarks: str | None
+    repeat_count: int = 0  # 回头看 found it open again this often (反弹次数); shown in 备注
 
     def cells(self) -> list:
         """The ten cell values, 序号 to 备注."""
@@ -102,15 +104,17 @@ def ledger_rows(session: Session, org_id: int, *, viewer: User | None = None, st
 
 
 def _row(h: Hazard, school_wide: bool) -> LedgerRow:
-    remarks = h.remarks
-    if school_wide:
-        # A school-wide sheet repeats 序号 per unit, so each line names its unit.
-        remarks = "；".join(part for part in (f"责任单位：{h.unit.name}", h.remarks) if part)
+    # A school-wide sheet repeats 序号 per unit, so each line names its unit. A hazard a look-back found open
+    # again says so in 备注: the seed layout has exactly these ten columns, so the count goes there.
+    unit = f"责任单位：{h.unit.name}" if school_wide else None
+    repeats = f"{REPEAT_LABEL}：{h.repeat_count}" if h.repeat_count else None
+    remarks = "；".join(part for part in (unit, repeats, h.remarks) if part) or None
     return LedgerRow(
         hazard_id=h.id, unit_name=h.unit.name, serial=h.unit_serial, location=h.location, check_item=h.check_item,
         problem=h.problem, measures=h.measures or h.plan_measures, completion=h.completion,
         responsible_person=h.responsible_person or h.plan_owner,
         checked_at=h.checked_at or _china_date(h.reported_at), closed_at=_china_date(h.closed_at), remarks=remarks,
+        repeat_count=h.repeat_count or 0,
     )
 
 

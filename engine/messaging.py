@@ -21,13 +21,23 @@ at all, at the price of a window in which the message is stored but not yet caug
 measures both: with 200 units x 30 items and 8 clients on PostgreSQL they came out even (7.5 vs 7.1 units/s,
 review-step p95 534 vs 778 ms on a loaded 2-core machine), because the campaign's own step stays small (its
 tree does not grow with returns), so inline stays the default.
+
+Retries. A deferred delivery that raises is rolled back and tried again after 1, 2, 4, 8 minutes
+(`next_attempt_at`, indexed with the status); the fifth failure marks it `failed` with `last_error` kept for
+an operator (`rectiflow messages list --status failed`, `rectiflow messages retry ID`). The scheduler drains
+due messages every few seconds. A message is delivered at most once: its status changes in the same
+transaction as the target's advance, under a row lock (SKIP LOCKED on PostgreSQL).
+
+A message start event whose payload carries the business key `hazard:<id>` starts a new run for that
+existing hazard (the look-back's `hazard_reopened`, engine/look_back.py): the hazard row follows the new
+instance.
 """
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessageDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
@@ -43,8 +53,12 @@ from .models.campaigns import MessageSubscription, ProcessMessage
 
 DELIVERY_MODES = ("inline", "deferred")
 delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
-_start_messages: dict[int, frozenset[str]] = {}  # definition id -> message names of its start events
-_catching: dict[int, bool] = {}  # definition id -> has message catch events other than start events
+_start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
+_catching: dict[tuple[str, str], bool] = {}  # (key, sha256) -> has message catch events other than start events
+# Deferred delivery that fails (the target's advance raised) is tried again after 1, 2, 4, 8 minutes, then `failed`.
+MAX_ATTEMPTS = 5
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
 
 
 def correlation_text(correlations: dict) -> str:
@@ -93,7 +107,8 @@ def route_events(projector, instance: ProcessInstance, workflow, hazard, events:
         payload = json.loads(json.dumps(payload, default=str, ensure_ascii=False))
         message = ProcessMessage(name=thrown.event_definition.name, correlation=correlation_text(thrown.correlations),
                                  payload=payload,
-                                 sender_instance_id=instance.id, status="pending", created_at=projector.now)
+                                 sender_instance_id=instance.id, status="pending", created_at=projector.now,
+                                 next_attempt_at=projector.now)
         s.add(message)
         s.flush()
         _route(projector, message, thrown, instance.id)
@@ -103,14 +118,17 @@ def route_events(projector, instance: ProcessInstance, workflow, hazard, events:
     signals_after_advance(projector, instance, hazard, new_names)
 
 
-def send_message(projector, name: str, correlations: dict, payload: dict, sender_id: int | None = None) -> None:
+def send_message(projector, name: str, correlations: dict, payload: dict,
+                 sender_id: int | None = None) -> ProcessMessage:
     """Send a message the engine itself raises (not thrown by a diagram) through the same routing."""
     thrown = BpmnEvent(MessageEventDefinition(name), payload=payload, correlations=correlations)
     message = ProcessMessage(name=name, correlation=correlation_text(correlations), payload=payload,
-                             sender_instance_id=sender_id, status="pending", created_at=projector.now)
+                             sender_instance_id=sender_id, status="pending", created_at=projector.now,
+                             next_attempt_at=projector.now)
     projector.session.add(message)
     projector.session.flush()
     _route(projector, message, thrown, sender_id)
+    return message
 
 
 def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None) -> None:
@@ -171,16 +189,23 @@ def _start_instance(projector, definition: ProcessDefinition, message: ProcessMe
     s = projector.session
     payload = dict(message.payload)
     try:
-        workflow = projector.runtime.start(definition, payload)
-        with projector.runtime.engine_time():
-            workflow.catch(thrown)
-            workflow.do_engine_steps()
+        workflow = projector.runtime.start(definition, payload, message=thrown)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
     child = Projector(s, projector.runtime, projector.now, projector.actor_id)
     instance = child.new_instance(definition, payload.get("business_key"))
     message.status, message.target_instance_id, message.delivered_at = "started", instance.id, projector.now
-    child.persist(instance, workflow, None)
+    # A hazard's process started by a message (a look-back's `hazard_reopened`) is a new run for that same
+    # hazard row: the hazard follows the new instance; its earlier instances stay as history.
+    hazard = None
+    key = str(payload.get("business_key") or "")
+    if key.startswith("hazard:"):  # the business key report_hazard gives a hazard's instance
+        hazard_id = key.split(":")[1]
+        hazard = s.get(Hazard, int(hazard_id)) if hazard_id.isdigit() else None
+        if hazard is None:
+            raise WorkflowFailed(f"message {message.name!r} names {key!r}, a hazard that does not exist")
+        hazard.instance_id = instance.id
+    child.persist(instance, workflow, hazard)
 
 
 def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | None:
@@ -189,10 +214,10 @@ def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | Non
     for definition in s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)):
         latest[definition.key] = definition
     for definition in latest.values():
-        names = _start_messages.get(definition.id)
+        names = _start_messages.get((definition.key, definition.sha256))
         if names is None:
             spec, _ = runtime.specs_for(definition)
-            names = _start_messages[definition.id] = frozenset(
+            names = _start_messages[(definition.key, definition.sha256)] = frozenset(
                 ts.event_definition.name for ts in spec.task_specs.values()
                 if type(ts).__name__ == "StartEvent" and isinstance(ts.event_definition, _BaseMessageDefinition))
         if name in names:
@@ -217,11 +242,13 @@ def waiting_messages(workflow) -> dict[str, str]:
 
 
 def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
-    cached = _catching.get(definition.id)
+    # Keyed by the diagram's content, not the row id: ids repeat across databases (tests, a second tenant).
+    key = (definition.key, definition.sha256)
+    cached = _catching.get(key)
     if cached is None:
         spec, subprocess_specs = runtime.specs_for(definition)
         specs = [spec, *subprocess_specs.values()]
-        cached = _catching[definition.id] = any(
+        cached = _catching[key] = any(
             isinstance(getattr(ts, "event_definition", None), _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
             and "Throw" not in type(ts).__name__ and "End" not in type(ts).__name__ and "Send" not in type(ts).__name__
             for sp in specs for ts in sp.task_specs.values())
@@ -262,17 +289,31 @@ def _deliver_after_commit(s: Session, runtime, now: datetime) -> None:
     event.listen(s, "after_soft_rollback", lambda _s, _t: _s.info.pop("deliver_after_commit", None), once=True)
 
 
-def deliver_pending(session_factory: sessionmaker, runtime, now: datetime, limit: int = 200, actor_id=None) -> int:
-    """Deliver queued messages, each in its own transaction (after a deferred commit, or from the scheduler)."""
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits after its n-th failed delivery: 1, 2, 4, 8 minutes ... at most an hour."""
+    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+
+
+def deliver_pending(session_factory: sessionmaker, runtime, now: datetime, limit: int = 200, actor_id=None,
+                    max_attempts: int = MAX_ATTEMPTS) -> int:
+    """Deliver queued messages that are due, each in its own transaction; failures retry later with backoff.
+
+    The message row is locked (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers) and its status
+    moves to `delivered` in the same transaction as the target's advance, so two sweeps never deliver it twice.
+    A failed delivery is rolled back to a savepoint: the row keeps its lock, counts the attempt and waits
+    `retry_delay(attempts)`; after `max_attempts` it is `failed` with the error kept (`rectiflow messages list`).
+    """
     from .projection import Projector
 
     delivered = 0
     for _ in range(limit):
         s = session_factory()
+        message_id = None
         try:
             stmt = (select(ProcessMessage).where(ProcessMessage.status == "pending",
+                                                 ProcessMessage.next_attempt_at <= now,
                                                  ProcessMessage.target_instance_id.is_not(None))
-                    .order_by(ProcessMessage.id).limit(1))
+                    .order_by(ProcessMessage.next_attempt_at, ProcessMessage.id).limit(1))
             if is_postgres(s):
                 stmt = stmt.with_for_update(skip_locked=True)
             message = s.scalars(stmt).first()
@@ -281,20 +322,58 @@ def deliver_pending(session_factory: sessionmaker, runtime, now: datetime, limit
             message_id = message.id
             message.attempts += 1
             try:
-                if deliver(Projector(s, runtime, now, actor_id), message, message.target_instance_id):
-                    delivered += 1
-                s.commit()
+                with s.begin_nested():
+                    if deliver(Projector(s, runtime, now, actor_id), message, message.target_instance_id):
+                        delivered += 1
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue or the sender
-                s.rollback()
-                _mark_failed(session_factory, message_id, str(exc))
+                _schedule_retry(s.get(ProcessMessage, message_id), _error_text(exc), now, max_attempts)
+            s.commit()
+        except Exception as exc:  # noqa: BLE001 - e.g. the commit itself failed: count the attempt afresh
+            s.rollback()
+            if message_id is None:
+                raise
+            _record_failure(session_factory, message_id, _error_text(exc), now, max_attempts)
         finally:
             s.close()
     return delivered
 
 
-def _mark_failed(session_factory: sessionmaker, message_id: int, error: str) -> None:
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+
+
+def _schedule_retry(message: ProcessMessage, error: str, now: datetime, max_attempts: int) -> None:
+    message.last_error = error[:2000]
+    if message.attempts >= max_attempts:
+        message.status, message.next_attempt_at = "failed", None
+    else:
+        message.next_attempt_at = now + retry_delay(message.attempts)
+
+
+def _record_failure(session_factory: sessionmaker, message_id: int, error: str, now: datetime,
+                    max_attempts: int) -> None:
     with session_factory() as s:
         message = s.get(ProcessMessage, message_id)
-        message.status, message.last_error = "failed", error[:2000]
+        if message is None or message.status != "pending":
+            return
         message.attempts += 1
+        _schedule_retry(message, error, now, max_attempts)
         s.commit()
+
+
+def retry_failed_message(session_factory: sessionmaker, message_id: int, now: datetime) -> bool:
+    """An operator queues a failed message again (its attempts start from zero); False if it is not failed."""
+    with session_factory() as s:
+        done = s.execute(update(ProcessMessage).where(
+            ProcessMessage.id == message_id, ProcessMessage.status == "failed").values(
+            status="pending", attempts=0, next_attempt_at=now)).rowcount
+        s.commit()
+    return bool(done)
+
+
+def list_messages(s: Session, status: str | None = None, limit: int = 50) -> list[ProcessMessage]:
+    """Messages newest first, optionally of one status (e.g. `failed`, with their last error)."""
+    stmt = select(ProcessMessage).order_by(ProcessMessage.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(ProcessMessage.status == status)
+    return list(s.scalars(stmt))

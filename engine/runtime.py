@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
@@ -111,13 +113,16 @@ class BpmnRuntime:
         finally:
             _active_clock.reset(token)
 
-    def start(self, definition, data: dict) -> BpmnWorkflow:
-        """A new workflow with `data` on its start, advanced to its first wait state."""
+    def start(self, definition, data: dict, message=None) -> BpmnWorkflow:
+        """A new workflow with `data` on its start, advanced to its first wait state (or started by `message`)."""
         spec, subprocess_specs = self.specs_for(definition)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
         with self.engine_time():
+            if message is not None:
+                _open_start_events(workflow)
+                workflow.catch(message)
             workflow.do_engine_steps()
         return workflow
 
@@ -171,6 +176,26 @@ class BpmnRuntime:
             if isinstance(when, datetime):
                 due.append(when.astimezone(timezone.utc))
         return min(due) if due else None
+
+
+def _open_start_events(workflow: BpmnWorkflow) -> None:
+    """Run up to the start events and drop the none start events: a message starts at the event catching it.
+
+    With several start events SpiffWorkflow lets the first one to fire win; a none start event fires at
+    once, so a process that also has a message start event (hazard_rectification's `hazard_reopened`)
+    would otherwise always take its manual start path.
+    """
+    while True:
+        ready = [t for t in workflow.get_tasks(state=TaskState.READY) if not t.task_spec.manual]
+        starts = [t for t in ready if isinstance(t.task_spec, StartEvent)]
+        for task in starts:
+            if isinstance(task.task_spec.event_definition, NoneEventDefinition):
+                task.cancel()
+        steps = [t for t in ready if t not in starts]
+        if not steps:
+            return
+        for task in steps:
+            task.run()
 
 
 def _subtree_ids(task) -> set:

@@ -8,7 +8,8 @@ import click
 
 from engine import checklists
 from engine.errors import RectiflowError
-from engine.messaging import deliver_pending
+from engine.calendar import CHINA
+from engine.messaging import deliver_pending, list_messages, retry_failed_message
 
 
 def _fail(exc: RectiflowError) -> None:
@@ -100,10 +101,48 @@ def messages_cmd() -> None:
 @click.option("--limit", default=500, show_default=True, help="At most this many messages in one sweep.")
 @click.pass_obj
 def messages_deliver(obj, limit: int) -> None:
-    """Deliver queued messages (deferred delivery mode), each in its own transaction."""
+    """Deliver due queued messages (deferred mode and retries), each in its own transaction."""
     services = obj.services
     count = deliver_pending(services.session_factory, services.runtime, services.clock.now(), limit=limit)
     click.echo(f"delivered {count} message(s)")
+
+
+MESSAGE_STATUSES = ("pending", "delivered", "started", "unmatched", "failed")
+
+
+def _when(value) -> str:
+    return value.astimezone(CHINA).strftime("%m-%d %H:%M") if value else "-"
+
+
+@messages_cmd.command("list")
+@click.option("--status", type=click.Choice(MESSAGE_STATUSES), default=None,
+              help="Only messages in this state (failed: delivery gave up; the error is shown).")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.pass_obj
+def messages_list(obj, status: str | None, limit: int) -> None:
+    """List messages newest first, with status, attempts, next try and last delivery error."""
+    with obj.services.uow() as uow:
+        rows = list_messages(uow.session, status, limit)
+        for m in rows:
+            target = m.target_instance_id if m.target_instance_id is not None else "-"
+            click.echo(f"{m.id:>6}  {m.name:<28} {m.status:<9} attempts={m.attempts} target={target} "
+                       f"created={_when(m.created_at)} next={_when(m.next_attempt_at if m.status == 'pending' else None)}")
+            if m.last_error:
+                click.secho(f"        error: {m.last_error}", fg="red" if m.status == "failed" else "yellow")
+        if not rows:
+            click.echo("no messages")
+
+
+@messages_cmd.command("retry")
+@click.argument("message_id", type=int)
+@click.pass_obj
+def messages_retry(obj, message_id: int) -> None:
+    """Queue a failed message again for the next sweep (`messages deliver` or the scheduler)."""
+    services = obj.services
+    if not retry_failed_message(services.session_factory, message_id, services.clock.now()):
+        click.secho(f"message {message_id} is not failed; nothing to retry", fg="red", err=True)
+        sys.exit(2)
+    click.echo(f"message {message_id} queued again")
 
 
 COMMANDS = (checklist_cmd, messages_cmd)
