@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import accounts
@@ -24,6 +24,7 @@ from .models.campaigns import (
     ItemResult,
     as_date,
 )
+from .reports import store_situation_report
 
 CAMPAIGN_PROCESS = "campaign"
 CLEARED_MESSAGE = "campaign_hazards_cleared"
@@ -89,9 +90,12 @@ def campaign_unit_for(s: Session, campaign_id: int, org_id: int, lock: bool = Fa
 
 
 def open_hazard_count(s: Session, campaign_id: int) -> int:
-    """Hazards of a campaign not yet closed (销号)."""
+    """Hazards of a campaign not yet closed (销号), counting those a look-back reopened as the look-back's."""
+    from .look_back import reopened_hazard_ids
+
     return s.scalar(select(func.count()).select_from(Hazard).where(
-        Hazard.campaign_id == campaign_id, Hazard.closed_at.is_(None))) or 0
+        or_(Hazard.campaign_id == campaign_id, Hazard.id.in_(reopened_hazard_ids(campaign_id))),
+        Hazard.closed_at.is_(None))) or 0
 
 
 class Campaigns:
@@ -102,8 +106,11 @@ class Campaigns:
 
     def create_campaign(self, user_id: int, title: str, template_id: int, unit_ids: list[int], stages: dict,
                         org_id: int | None = None, kind: str = "campaign", sample: list[int] | None = None,
-                        sample_seed: int | None = None) -> Campaign:
-        """Create a campaign over `unit_ids` and start it; one self-check instance per unit starts by message."""
+                        sample_seed: int | None = None, within=None) -> Campaign:
+        """Create a campaign over `unit_ids` and start it; one self-check instance per unit starts by message.
+
+        `within(session, campaign)` joins the commit (a recurring inspection records its occurrence there).
+        """
         from .projection import Projector, record_event
 
         svc = self.services
@@ -135,6 +142,7 @@ class Campaigns:
             campaign = Campaign(title=title, kind=kind, org_id=org.id, level=level, template_id=template.id,
                                 stages=stages, sample=sample or [], sample_seed=sample_seed, created_at=now,
                                 created_by_id=user.id)
+            campaign.next_report_date = report_dates[0] if report_dates else None  # the statistics job's index
             s.add(campaign)
             s.flush()
             for unit in units:
@@ -156,6 +164,8 @@ class Campaigns:
             record_event(s, now, "CampaignCreated", user.id, instance_id=instance.id, campaign_id=campaign.id,
                          title=title, units=len(units), template_id=template.id)
             projector.persist(instance, workflow, None)
+            if within is not None:
+                within(s, campaign)
             uow.commit()
             return campaign
 
@@ -191,6 +201,10 @@ class Campaigns:
                     "category": "其他", "source": "self_check", **row["hazard"]}
 
             def link(s2, hazard, row=row):
+                if hazard.unit_id != cu.org_id:  # recorded by someone above the unit: the unit is still responsible
+                    from .projection import Projector
+
+                    Projector(s2, svc.runtime, svc.clock.now(), user_id).assign_unit(hazard, cu.org_id)
                 result = self._upsert(s2, s2.get(CampaignUnit, cu.id), dict(row, hazard_id=hazard.id), user_id,
                                       svc.clock.now())
                 s2.flush()
@@ -303,23 +317,29 @@ def _review(s: Session, cu: CampaignUnit, user, data: dict, now: datetime) -> No
         cu.status, cu.returned_at = "returned", now
 
 
-_CHECKS = {"checklist_complete": _check_items_answered, "sign_self_check": _sign, "review_self_check": _review}
+_CHECKS = {"checklist_complete": _check_items_answered, "sign_self_check": _sign, "review_self_check": _review,
+           "situation_report": store_situation_report}
 
 
 def signals_after_advance(projector, instance: ProcessInstance, hazard: Hazard | None, new_names: set[str]) -> None:
     """Engine-raised messages: tell a campaign when its last hazard closes; mark a finished campaign closed."""
     from .messaging import send_message
 
+    from .look_back import look_backs_that_reopened
+
     s = projector.session
-    campaign_id, sender_id = None, None
-    if hazard is not None and hazard.campaign_id and hazard.closed_at == projector.now:
-        campaign_id, sender_id = hazard.campaign_id, instance.id
+    campaign_ids, sender_id = [], None
+    if hazard is not None and hazard.closed_at == projector.now:
+        # Its own campaign, and any look-back that reopened it, may now be clear.
+        campaign_ids = [c for c in dict.fromkeys([hazard.campaign_id, *look_backs_that_reopened(s, hazard.id)]) if c]
+        sender_id = instance.id
     elif CLEARED_MESSAGE in new_names or instance.status == "completed":
         campaign = s.scalars(select(Campaign).where(Campaign.instance_id == instance.id)).first()
         if campaign is not None and instance.status == "completed":
             campaign.status = "closed"
-        campaign_id = campaign.id if campaign is not None and CLEARED_MESSAGE in new_names else None
-    if campaign_id is not None and open_hazard_count(s, campaign_id) == 0:
-        send_message(projector, CLEARED_MESSAGE, {"campaign": {"campaign_id": campaign_id}},
-                     {"campaign_id": campaign_id, "open_hazards": 0}, sender_id=sender_id)
+        campaign_ids = [campaign.id] if campaign is not None and CLEARED_MESSAGE in new_names else []
+    for campaign_id in campaign_ids:
+        if open_hazard_count(s, campaign_id) == 0:
+            send_message(projector, CLEARED_MESSAGE, {"campaign": {"campaign_id": campaign_id}},
+                         {"campaign_id": campaign_id, "open_hazards": 0}, sender_id=sender_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import JSONType, UTCDateTime
@@ -61,6 +61,9 @@ class Campaign(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("checklist_templates.id"))
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     stages: Mapped[dict] = mapped_column(JSONType, default=dict)  # stage -> {"start":, "end":}; report dates
+    # The earliest report date (报送日期) still without its statistics snapshot: the report job reads only
+    # campaigns whose date has come (engine/statistics_reports.py), running or already closed.
+    next_report_date: Mapped[date | None] = mapped_column(Date, index=True)
     sample_seed: Mapped[int | None] = mapped_column(Integer)  # look-back: the recorded random seed
     sample: Mapped[list] = mapped_column(JSONType, default=list)  # look-back: sampled hazard ids
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
@@ -86,6 +89,10 @@ class CampaignUnit(Base):
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     sent_back: Mapped[int] = mapped_column(Integer, default=0)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 安全形势分析报告 (seed 000): written by the unit head in the self-check, collected for the closing summary.
+    situation_report: Mapped[str | None] = mapped_column(Text)
+    situation_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    situation_report_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     campaign: Mapped[Campaign] = relationship()
     org: Mapped[OrgNode] = relationship()
@@ -118,7 +125,10 @@ class ProcessMessage(Base):
     """A BPMN message thrown by one instance and routed to another (audit trail and delivery queue)."""
 
     __tablename__ = "process_messages"
-    __table_args__ = (Index("ix_process_messages_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_process_messages_status_id", "status", "id"),
+        Index("ix_process_messages_status_next", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), index=True)
@@ -126,10 +136,12 @@ class ProcessMessage(Base):
     payload: Mapped[dict] = mapped_column(JSONType, default=dict)
     sender_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
     target_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|started|unmatched
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|started|unmatched|failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A failed delivery waits until then before the next try (messaging.deliver_pending reads only due rows).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

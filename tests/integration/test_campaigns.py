@@ -230,3 +230,14 @@ def test_a_stage_that_starts_after_it_ends_is_refused_with_the_field_named(servi
     assert fields == {"stages.joint_inspection.start", "stages.report_dates.0"}
     with services.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_a_hazard_the_security_office_records_for_a_unit_is_that_units_hazard(services, world, campaign_world):
+    campaigns, template_id, extra = campaign_world
+    campaign = campaigns.create_campaign(world.users.security, "代录", template_id, [world.orgs.college], STAGES)
+    item = _items(services, template_id)[0]
+    campaigns.record_item_results(world.users.security, campaign.id, world.orgs.college, [
+        {"item_id": item, "result": "hazard", "location": "实训楼A102", "hazard": dict(HAZARD, checked_at="2026-11-03")}])
+    with services.uow() as uow:
+        hazard = uow.session.scalars(select(Hazard).where(Hazard.campaign_id == campaign.id)).one()
+        assert (hazard.unit_id, hazard.unit_serial) == (world.orgs.college, 1)

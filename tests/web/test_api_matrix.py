@@ -85,3 +85,65 @@ def test_reporting_needs_a_school_in_scope(api, world):
     assert got == {**{role: 201 for role in ROLES}, "supervisor": 403}
     named = api.call("supervisor", "POST", "/hazards", json={**report, "school_id": world.orgs.school})
     assert named.status_code == 201 and named.get_json()["school_id"] == world.orgs.school
+
+
+@pytest.fixture
+def college_campaign(services, world):
+    """A campaign of the school over the college alone, on a two-item checklist; returns (campaign id, item ids)."""
+    from engine import checklists
+    from engine.campaigns import Campaigns
+
+    source = ("督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,各二级学院\n"
+              ",2,应急演练,查阅资料,各二级学院\n").encode()
+    with services.uow() as uow:
+        template = checklists.import_checklist(uow.session, source, "m.csv", "矩阵清单", services.clock.now())
+        uow.commit()
+        items = [i.id for i in template.items]
+    stages = {k: {"end": d} for k, d in (("self_check", "2026-11-15"), ("joint_inspection", "2026-11-20"),
+                                         ("rectification", "2026-12-15"), ("supervision", "2026-12-30"))}
+    campaign = Campaigns(services).create_campaign(world.users.security, "专项整治", template.id,
+                                                   [world.orgs.college], stages)
+    return campaign.id, items
+
+
+def test_reading_a_campaign_follows_org_scope(api, world, college_campaign):
+    campaign_id, _ = college_campaign
+    expected = dict(staff=200, head=200, logistics_staff=404, security=200, leader=200, supervisor=200,
+                    designer=200, outsider=404)
+    _matrix(api, "GET", f"/campaigns/{campaign_id}", expected)
+    _matrix(api, "GET", f"/campaigns/{campaign_id}/units", expected)
+    _matrix(api, "GET", f"/campaigns/{campaign_id}/units/{world.orgs.college}/items", expected)
+    _matrix(api, "GET", f"/campaigns/{campaign_id}/missed", expected)
+    assert {role: api.call(role, "GET", "/checklists").status_code for role in ROLES} == {r: 200 for r in ROLES}
+
+
+def test_answering_for_a_unit_is_for_its_own_people_and_the_security_office(api, world, college_campaign):
+    campaign_id, items = college_campaign
+    body = {"results": [{"item_id": items[0], "result": "checked"}]}
+    _matrix(api, "POST", f"/campaigns/{campaign_id}/units/{world.orgs.college}/results",
+            dict(staff=200, head=200, logistics_staff=404, security=200, leader=403, supervisor=403, designer=403,
+                 outsider=404), body=body)
+
+
+def test_findings_are_for_inspecting_roles(api, world, college_campaign):
+    campaign_id, _ = college_campaign
+    body = {"unit_id": world.orgs.college, "source": "joint_inspection", "location": "实训楼", "problem": "通道堵塞",
+            "category": "消防"}
+    _matrix(api, "POST", f"/campaigns/{campaign_id}/findings",
+            dict(staff=403, head=403, logistics_staff=404, security=201, leader=201, supervisor=201, designer=403,
+                 outsider=404), body=body)
+
+
+def test_starting_campaigns_and_importing_checklists_is_for_organisers(api, world, college_campaign):
+    template_id = api.call("security", "GET", "/checklists").get_json()["items"][0]["id"]
+    stages = {k: {"end": d} for k, d in (("self_check", "2026-11-15"), ("joint_inspection", "2026-11-20"),
+                                         ("rectification", "2026-12-15"), ("supervision", "2026-12-30"))}
+    body = {"title": "专项整治", "template_id": template_id, "unit_ids": [world.orgs.college], "stages": stages}
+    # The bureau's supervisor organises at the bureau: a county-level campaign over the college.
+    _matrix(api, "POST", "/campaigns", dict(staff=403, head=403, logistics_staff=403, security=201, leader=201,
+                                            supervisor=201, designer=403, outsider=403), body=body)
+    source = "督查项目,序号,督查内容,督查方法,责任部门\n交通安全,1,校车,现场查看,后勤管理处\n".encode()
+    got = {role: api.call(role, "POST", "/checklists", content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(source), "c.csv"), "name": f"清单-{role}"}).status_code
+           for role in ROLES}
+    assert got == {role: 201 if role == "security" else 403 for role in ROLES}
