@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# The suite runs on every core (pytest-xdist; each worker gets its own PostgreSQL database).
+PYTEST_ARGS ?= -n auto
 
 .PHONY: demo test install clean assets translations
 
@@ -34,5 +36,5 @@ assets:
 # After changing user-facing text: re-extract the catalog, merge it into the English one, compile.
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F web/babel.cfg -k _l --no-location --sort-output -o web/translations/messages.pot .
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-location
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations
 	$(BIN)/pybabel compile -d web/translations

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from . import accounts
 from .models import HumanTask, User
+from .schedule_seeds import install_set
 
 DEMO_PASSWORD = "demo1234"
 
@@ -64,6 +65,8 @@ def build_demo(services) -> list[tuple[str, str, str]]:
         ids = {u.username: u.id for u in s.scalars(select(User))}
         unit_ids = {code: node.id for code, node in units.items()}
     _demo_hazards(services, ids, unit_ids)
+    _demo_campaign(services, ids, unit_ids)
+    install_set(services, school.id, ids["security"])  # seed 004's recurring inspections (schedules.py)
     return logins
 
 
@@ -129,3 +132,56 @@ def _demo_hazards(services, ids: dict[str, int], units: dict[str, int]) -> None:
     _do(services, h.id, ids["staff_jd"], {"measures": "现场清理通道", "completion": "已当场整改"})
     _do(services, h.id, ids["security"], {"accepted": True, "opinion": "通道畅通，验收合格"})
     _do(services, h.id, ids["security2"], {"closing_note": "同意销号"})
+
+
+def _demo_campaign(services, ids: dict[str, int], units: dict[str, int]) -> None:
+    """A running campaign from seed 001's checklist over every unit: one unit signed, one part-way, one started."""
+    from .calendar import CHINA
+    from .campaigns import Campaigns, items_for_unit
+    from .checklists import load_shipped
+    from .models import OrgNode
+    from .models.campaigns import ChecklistTemplate
+
+    today = services.clock.now().astimezone(CHINA).date()
+    day = lambda n: (today + timedelta(days=n)).isoformat()  # noqa: E731
+    with services.uow() as uow:
+        s = uow.session
+        load_shipped(s, services.bpmn_dir, services.clock.now())  # as `rectiflow checklist load-shipped` does
+        uow.commit()
+        template = s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == "seed001_twelve_areas")).one()
+        items = {code: [i.id for i in items_for_unit(template, s.get(OrgNode, org_id))]
+                 for code, org_id in units.items()}
+    # Seed 001's rhythm from today: three weeks of self-check, then joint inspection, a month of rectification,
+    # supervision; statistics reported every two weeks.
+    stages = {"self_check": {"start": day(-2), "end": day(21)}, "joint_inspection": {"start": day(22), "end": day(28)},
+              "rectification": {"start": day(22), "end": day(52)}, "supervision": {"start": day(53), "end": day(67)},
+              "report_dates": [day(14), day(28), day(42), day(56)]}
+    campaigns = Campaigns(services)
+    campaign = campaigns.create_campaign(ids["security"], f"{today.year}年校园安全专项整治", template.id,
+                                         list(units.values()), stages)
+
+    # 后勤管理处 answered every item and its head signed the report: it waits for the security office's review.
+    def do(unit_id: int, bpmn_id: str, user_id: int, data: dict) -> None:
+        with services.uow() as uow:
+            task = uow.session.scalars(select(HumanTask).where(
+                HumanTask.bpmn_id == bpmn_id, HumanTask.state == "ready", HumanTask.candidate_org_id == unit_id)).one()
+        services.complete_task(task.id, user_id, data)
+
+    hq = items["houqin"]  # the last but one is 建筑与施工安全整治
+    campaigns.record_item_results(ids["staff_hq"], campaign.id, units["houqin"],
+                                  [{"item_id": i, "result": "checked", "note": "已逐项检查"} for i in hq if i != hq[-2]]
+                                  + [{"item_id": hq[-2], "result": "na", "note": "本处无在建项目"}])
+    do(units["houqin"], "work_checklist", ids["staff_hq"], {"remarks": "已逐项自查"})
+    do(units["houqin"], "sign_self_check", ids["head_hq"], {"signer_name": "周处长", "opinion": "同意上报"})
+    # 机电工程学院 is part-way and found a hazard, which is now in its own rectification loop.
+    jd = items["jidian"]
+    campaigns.record_item_results(ids["staff_jd"], campaign.id, units["jidian"], [
+        {"item_id": jd[0], "result": "checked"}, {"item_id": jd[1], "result": "checked", "note": "名单已张贴"},
+        {"item_id": jd[2], "result": "checked"},
+        {"item_id": jd[-3], "result": "hazard", "location": "机电实训楼B103",
+         "hazard": {"problem": "实训室乙炔气瓶未固定，无防倾倒措施", "category": "危险化学品", "checked_at": today.isoformat()}},
+    ])
+    # 保卫处 has just started.
+    campaigns.record_item_results(ids["security"], campaign.id, units["baowei"],
+                                  [{"item_id": i, "result": "checked"} for i in items["baowei"][:2]])
+

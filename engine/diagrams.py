@@ -22,7 +22,10 @@ from .scripting import compile_checked
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
-EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression")
+# User-task properties holding expressions, compiled (restricted) at deploy: candidateOrg (org whose role holders
+# are candidates), dueExpression (due date/datetime), issueNotice (true: completing the task issues the hazard's
+# numbered 整改通知书, see notices.py), nameExpression (the inbox title, e.g. a patrol's sites; schedules.py).
+EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression", "issueNotice", "nameExpression")
 STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archive",
           # campaign stages (issue 5)
           "self_check", "joint_inspection", "rectification", "supervision", "summary")

@@ -163,13 +163,17 @@ class Projector:
             due_value = (evaluate_expression(meta["due_expression"], data) if meta.get("due_expression")
                          else meta.get("due_duration"))
             due_at = parse_due(due_value, self.now)
+            # nameExpression: an inbox title from the data (a patrol's sites), else the diagram's task name.
+            name_expr = (meta.get("properties") or {}).get("nameExpression")
+            name = str(evaluate_expression(name_expr, data) or "").strip()[:200] if name_expr else ""
         except Exception as exc:
             raise WorkflowFailed(
-                f"task {task.task_spec.bpmn_id!r}: cannot work out its candidates or due time: {exc}"
+                f"task {task.task_spec.bpmn_id!r}: cannot work out its candidates, due time or name: {exc}"
             ) from None
         row = HumanTask(
             instance_id=instance.id, hazard_id=hazard.id if hazard else None, spiff_task_id=str(task.id),
-            bpmn_id=task.task_spec.bpmn_id, name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+            bpmn_id=task.task_spec.bpmn_id,
+            name=name or meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             lane=role, stage=meta.get("stage"), candidate_role=role,
             candidate_org_id=int(candidate_org) if candidate_org is not None else None,
             due_at=due_at, priority=meta.get("priority", 50), state="ready", form=meta.get("form"),

@@ -27,6 +27,7 @@ from .errors import (
 from .forms import validate_form_data
 from .models import Hazard, HumanTask, OrgNode, OutboxMessage, ProcessDefinition, ProcessInstance, User
 from .campaigns import before_complete
+from .notices import after_complete
 from .projection import Projector, lock_instance, record_event
 from .runtime import BpmnRuntime
 
@@ -260,6 +261,7 @@ class Services:
                          task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, form=data)
             hazard = s.get(Hazard, task.hazard_id) if task.hazard_id else None
             Projector(s, self.runtime, now, user.id).persist(instance, workflow, hazard)
+            after_complete(s, task, spiff_task, hazard, user.id, now)  # diagram's issueNotice (notices.py)
             try:
                 uow.commit()
             except StaleDataError:

@@ -21,6 +21,8 @@ HEADLINES = {
     "deadline_extended": "任务期限已延长",
     "task_reassigned": "任务已改派给您",
     "task_taken_over": "任务已由上级接办",
+    "notice_issued": "收到隐患整改通知书",
+    "statistics_report_ready": "隐患问题统计表已生成",
     "digest": "每日提醒汇总",
 }
 

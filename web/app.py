@@ -73,9 +73,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from . import hazards, inbox, profile, tasks
     from .templating import init_templating
 
-    from . import notifications_view
-    for module in (auth, inbox, tasks, hazards, profile, notifications_view):
+    from . import campaigns_view, notifications_view
+    for module in (auth, inbox, tasks, hazards, profile, notifications_view, campaigns_view):
         app.register_blueprint(module.bp)
+    from . import notices_view  # 整改通知书 pages
+    app.register_blueprint(notices_view.bp)
+    from . import statistics_view  # 隐患问题统计表 pages
+    app.register_blueprint(statistics_view.bp)
+    from . import schedules_view  # 巡查计划 (recurring inspections) pages
+    app.register_blueprint(schedules_view.bp)
     init_templating(app)
     init_api(app)
     _register_error_pages(app)
@@ -104,7 +110,8 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile")):
+    if request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices", "/campaigns",
+                                 "/schedules")):
         # Pages about hazards are personal and scoped: never kept by shared caches.
         response.headers.setdefault("Cache-Control", "private, no-store")
     return response

@@ -14,8 +14,11 @@ from engine.errors import RectiflowError
 from engine.projection import CHINA
 from engine.schema import upgrade as upgrade_schema
 
+from .cli_admin import COMMANDS as ADMIN_COMMANDS
 from .cli_campaign import COMMANDS as CAMPAIGN_COMMANDS
 from .cli_scheduler import COMMANDS as SCHEDULER_COMMANDS
+from .cli_schedules import COMMANDS as SCHEDULE_COMMANDS
+from .cli_statistics import COMMANDS as STATISTICS_COMMANDS
 from .cli_token import token_cmd
 from .cli_web import serve_cmd
 from .composition import build_services
@@ -194,5 +197,6 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
         run_server(obj.settings, host, port)
 
 
-for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS):
+for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
+                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS):
     main.add_command(_command)

@@ -6,15 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
-from engine import accounts, bell, delivery, escalation
+from engine import accounts, bell, delivery, escalation, statistics_reports
 from engine.calendar import CHINA
 from engine.clock import FixedClock
+from engine.messaging import deliver_pending
 from notifications.channels import build_notifiers
 
 log = logging.getLogger("rectiflow.scheduler")
 
 # Job intervals in seconds: the sweeps read only indexed due rows, so running them often costs little.
-INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15}
+INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15, "messages": 10}
 DIGEST_HOUR = 8  # China time
 
 
@@ -29,13 +30,13 @@ def _at(services, when: datetime | None, days_ahead: float | None = None):
 
 
 _AT = click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]), default=None,
-                   help="Pretend it is this UTC time (demo: watch an overdue task climb the ladder).")
+                   help="Pretend it is this UTC time (e.g. to see what a run would do on a later date).")
 _DAYS_AHEAD = click.option("--days-ahead", type=float, default=None,
                            help="Pretend it is this many days from now (demo: move the clock forward).")
 
 
 def build_scheduler(services, notifiers, blocking: bool = True):
-    """An APScheduler with the escalation sweep, the BPMN timer sweep, outbox delivery and the daily digest."""
+    """An APScheduler with the escalation and BPMN timer sweeps, outbox and message delivery, the daily digest."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -57,6 +58,12 @@ def build_scheduler(services, notifiers, blocking: bool = True):
         if run.sent or run.failed or run.retried:
             log.info("delivery: %s", run)
 
+    def messages():
+        # Deferred BPMN messages, and those waiting to retry after a failed delivery (engine/messaging.py).
+        count = deliver_pending(services.session_factory, services.runtime, services.clock.now())
+        if count:
+            log.info("messages delivered: %d", count)
+
     def digest():
         log.info("digests built: %d", delivery.build_digests(services))
         deliver()
@@ -67,14 +74,35 @@ def build_scheduler(services, notifiers, blocking: bool = True):
     scheduler.add_job(timers, "interval", seconds=INTERVALS["timers"], id="timer_sweep", next_run_time=first, **common)
     scheduler.add_job(deliver, "interval", seconds=INTERVALS["delivery"], id="outbox_delivery", next_run_time=first,
                       **common)
+    scheduler.add_job(messages, "interval", seconds=INTERVALS["messages"], id="message_delivery",
+                      next_run_time=first, **common)
     scheduler.add_job(digest, "cron", hour=DIGEST_HOUR, minute=0, id="daily_digest", **common)
+
+    def report_tables():
+        # Campaigns' statistics tables (隐患问题统计表), due once 18:00 China time of a report date has passed.
+        run = statistics_reports.generate_due_reports(services)
+        if run.generated:
+            log.info("statistics tables stored: %s", ", ".join(f"campaign {c} {d}" for c, d in run.generated))
+
+    scheduler.add_job(report_tables, "cron", minute=5, id="statistics_reports", next_run_time=first, **common)
+    def inspections():
+        # Recurring inspections (seed 004): each due period starts once; periods missed while down are recorded.
+        from engine.schedules import run_due_schedules
+
+        result = run_due_schedules(services)
+        if result.actions:
+            log.info("inspections: %s", "; ".join(result.actions[:20]))
+
+    scheduler.add_job(inspections, "interval", seconds=60, id="inspection_schedules", next_run_time=first, **common)
     return scheduler
 
 
 @click.command("scheduler")
 @click.pass_obj
 def scheduler_cmd(obj) -> None:
-    """Run the background jobs (escalation, BPMN timers, notification delivery, daily digest) until stopped."""
+    """Run the background jobs (escalation, BPMN timers, notification and message delivery, daily digest,
+    campaigns' statistics tables on their report dates,
+    recurring inspections) until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     services = obj.services
     notifiers = build_notifiers(services)
@@ -147,7 +175,8 @@ def notifications_cmd(obj, username: str) -> None:
         click.secho(f"== {username}: {bell.unread_count(uow.session, user.id)} unread of {total}", bold=True)
         for item in items:
             mark = " " if item.read_at else "*"
-            click.echo(f" {mark} {item.created_at.astimezone(CHINA):%m-%d %H:%M}  {item.title}")
+            about = f"  → {item.subject_kind} {item.subject_id}" if item.subject_kind else ""
+            click.echo(f" {mark} {item.created_at.astimezone(CHINA):%m-%d %H:%M}  {item.title}{about}")
 
 
 COMMANDS = (scheduler_cmd, escalate_cmd, deliver_cmd, escalated_cmd, notifications_cmd)

@@ -16,7 +16,7 @@ from engine.models import Hazard, HumanTask, OrgNode, ProcessDefinition, Process
 from engine.projection import CHINA
 from engine.services import HAZARD_PROCESS
 
-from . import evidence, ledger_view
+from . import evidence, ledger_view, notices_view
 from .auth import db_user, services
 from .forms_render import engine_errors, form_errors, form_fields, parse_form
 from .scope import can_view_hazard, visible_units
@@ -101,7 +101,7 @@ def detail(hazard_id: int):
             "hazards/detail.html", hazard=hazard, unit=s.get(OrgNode, hazard.unit_id), reporter=reporter,
             open_tasks=open_tasks, timeline=queries.hazard_timeline(s, hazard.id),
             attachments=evidence.list_for(s, user, hazard), comments=evidence.comments_for(s, user, hazard),
-            upload_limits=evidence.limits(svc), now=svc.clock.now())
+            upload_limits=evidence.limits(svc), now=svc.clock.now(), **notices_view.detail_context(s, user, hazard))
 
 
 @bp.route("/hazards/<int:hazard_id>/diagram")

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import queries
+from engine import queries, reports
 from engine.errors import InvalidFormData, NotAllowed, RectiflowError
 from engine.models import HumanTask, OrgNode, RoleGrant, User
 
@@ -62,6 +62,7 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
         attachments=evidence.list_for(s, user, hazard) if hazard else [],
         comments=evidence.comments_for(s, user, hazard) if hazard else [],
         other_tasks=other_tasks, now=svc.clock.now(), upload_limits=evidence.limits(svc),
+        situation_reports=reports.reports_for_task(s, task),
     ), status
 
 

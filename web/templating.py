@@ -28,6 +28,8 @@ EVENT_LABELS = {
     "TaskUnclaimed": _l("退回待认领"), "TaskDelegated": _l("转办"), "TaskCompleted": _l("已办理"),
     "TaskCancelled": _l("待办取消"), "TimerFired": _l("定时触发"), "HazardClosed": _l("销号"),
     "HazardArchived": _l("备案存档"), "CommentAdded": _l("评论"), "EvidenceAdded": _l("上传佐证材料"),
+    "NoticeIssued": _l("下达整改通知书"),
+    "HazardReinspected": _l("回头看复查"), "HazardReopened": _l("回头看发现反弹，重新整改"),
 }
 
 

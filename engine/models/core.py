@@ -164,6 +164,9 @@ class Hazard(Base):
     temporary_measures: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True, default="discover")
     campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # 回头看: times a look-back found this closed hazard open again (反弹), and the last time (engine/look_back.py).
+    repeat_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
     reported_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

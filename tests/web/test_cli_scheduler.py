@@ -41,7 +41,8 @@ def test_demo_task_visibly_climbs_the_ladder_when_the_clock_moves(cli, monkeypat
     assert "逾期任务已升级至您" in bell and "unread" in bell
 
 
-def test_scheduler_registers_the_four_jobs_without_starting(services):
+def test_scheduler_registers_its_jobs_without_starting(services):
     scheduler = build_scheduler(services, {}, blocking=False)
     assert sorted(job.id for job in scheduler.get_jobs()) == [
-        "daily_digest", "escalation_sweep", "outbox_delivery", "timer_sweep"]
+        "daily_digest", "escalation_sweep", "inspection_schedules", "message_delivery", "outbox_delivery",
+        "statistics_reports", "timer_sweep"]

@@ -1,4 +1,4 @@
-"""The REST API under /api/v1 (flask-smorest): tasks, hazards, ledger, definitions; OpenAPI at /api/v1/openapi.json."""
+"""The REST API under /api/v1 (flask-smorest), one blueprint per subject; OpenAPI at /api/v1/openapi.json."""
 from __future__ import annotations
 
 from flask import Flask
@@ -22,7 +22,7 @@ class RectiflowApi(Api):
 
 def init_api(app: Flask) -> Api:
     """Register the API blueprints, their auth and error handling, and the generated OpenAPI document."""
-    from . import definitions, hazards, tasks
+    from . import campaigns, definitions, hazards, look_back, notices, schedules, statistics, tasks
     from .auth import exempt_from_form_csrf
 
     app.config.update(
@@ -40,7 +40,7 @@ def init_api(app: Flask) -> Api:
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for module in (tasks, hazards, definitions):
+    for module in (tasks, hazards, definitions, campaigns, notices, statistics, schedules, look_back):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     # Unknown API paths answer in JSON too, not with the pages' HTML 404.

@@ -117,6 +117,8 @@ class HazardSchema(ma.Schema):
     deadline = ma.fields.Date(allow_none=True)
     status = ma.fields.String()
     campaign_id = ma.fields.Integer(allow_none=True)
+    repeat_count = ma.fields.Integer(metadata={"description": "回头看反弹次数: times a look-back found it open again"})
+    reopened_at = ma.fields.DateTime(allow_none=True)
     reported_by_id = ma.fields.Integer()
     reported_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
