@@ -7,8 +7,6 @@ after locking, so two sweeps at once, or one run twice, perform every step exact
 from __future__ import annotations
 
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -326,52 +324,47 @@ def process_task(services, cache: _SweepCache, task_id: int, now: datetime, dry_
 
 def escalate_overdue(services, dry_run: bool = False, batch: int = 500, limit: int | None = None,
                      workers: int | None = None) -> EscalationSweep:
-    """One sweep: remind, mark overdue and escalate every task whose next step is due now."""
+    """One sweep: remind, mark overdue and escalate every task whose next step is due now.
+
+    On PostgreSQL `workers` threads write tasks concurrently (engine/escalation_cas.py); SQLite and dry runs go
+    one task at a time."""
     now = services.clock.now()
-    result, cache, last_id = EscalationSweep(), _SweepCache(), 0
+    result, cache = EscalationSweep(), _SweepCache()
     with services.uow() as uow:
         postgres = is_postgres(uow.session)
     if postgres and not dry_run:
         from .escalation_cas import sweep_with_compare_and_set
 
         return sweep_with_compare_and_set(services, cache, now, batch, limit, workers or SWEEP_WORKERS)
-    # Each task is its own short transaction, so most of the time is spent waiting on round trips and commits:
-    # on PostgreSQL several threads overlap them (SKIP LOCKED keeps them apart); SQLite has one writer anyway.
-    workers = workers or (SWEEP_WORKERS if postgres and not dry_run else 1)
-    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-    local, connections = threading.local(), []
 
-    def run(task_id: int):
-        if not postgres:
-            return process_task(services, cache, task_id, now, dry_run)
-        if not hasattr(local, "connection"):
-            # One connection per worker for the whole sweep: no pool checkout (and pre-ping) per task.
-            local.connection = services.session_factory.kw["bind"].connect()
-            connections.append(local.connection)
-        return process_task(services, cache, task_id, now, dry_run, local.connection)
+    # SQLite has one writer, and a dry run must roll each task back: one task at a time, each locked and read
+    # in its own transaction.
+    def due_ids(after_id: int) -> list[int]:
+        with services.uow() as uow:
+            return list(uow.session.scalars(
+                select(HumanTask.id).where(HumanTask.next_escalation_at <= now, HumanTask.id > after_id)
+                .order_by(HumanTask.id).limit(batch)))
 
-    try:
-        while True:
-            with services.uow() as uow:
-                ids = list(uow.session.scalars(
-                    select(HumanTask.id).where(HumanTask.next_escalation_at <= now, HumanTask.id > last_id)
-                    .order_by(HumanTask.id).limit(batch)))
-            if limit is not None:
-                ids = ids[:max(limit - result.processed, 0)]
-            for actions in (pool.map(run, ids) if pool else map(run, ids)):
-                if actions is None:
-                    result.skipped += 1
-                else:
-                    result.processed += 1
-                    result.actions.extend(actions)
-            if len(ids) < batch or (limit is not None and result.processed >= limit):
-                return result
-            last_id = ids[-1]
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        for connection in connections:
-            connection.close()
+    return drain(result, due_ids, lambda task_id: process_task(services, cache, task_id, now, dry_run),
+                 batch, limit, id_of=lambda task_id: task_id)
+
+
+def drain(result: EscalationSweep, next_batch, run, batch: int, limit: int | None, id_of, pool=None) -> EscalationSweep:
+    """Run `run` over the due tasks batch by batch (by id) until a short batch or `limit`; tallies into `result`."""
+    last_id = 0
+    while True:
+        items = next_batch(last_id)
+        if limit is not None:
+            items = items[:max(limit - result.processed, 0)]
+        for actions in (pool.map(run, items) if pool else map(run, items)):
+            if actions is None:
+                result.skipped += 1
+            else:
+                result.processed += 1
+                result.actions.extend(actions)
+        if len(items) < batch or (limit is not None and result.processed >= limit):
+            return result
+        last_id = id_of(items[-1])
 
 
 # -- what an escalated-to level may do -------------------------------------------------------------

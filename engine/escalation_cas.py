@@ -90,10 +90,9 @@ def write_task(conn, writes, task, guard: dict) -> bool:
 
 def sweep_with_compare_and_set(services, cache, now: datetime, batch: int, limit: int | None, workers: int):
     """escalate_overdue on PostgreSQL: batches read by one query, tasks written concurrently by `workers` threads."""
-    from .escalation import EscalationSweep, _Writes, advance
+    from .escalation import EscalationSweep, _Writes, advance, drain
 
     engine = services.session_factory.kw["bind"]
-    result, last_id = EscalationSweep(), 0
     local, connections, lock = threading.local(), [], threading.Lock()
 
     def connection():
@@ -123,20 +122,12 @@ def sweep_with_compare_and_set(services, cache, now: datetime, batch: int, limit
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
         with engine.connect() as reader:
-            while True:
-                tasks = due_batch(reader, now, last_id, batch)
+            def next_batch(after_id: int) -> list[SimpleNamespace]:
+                tasks = due_batch(reader, now, after_id, batch)
                 reader.rollback()  # no snapshot kept open across the batch's writes
-                if limit is not None:
-                    tasks = tasks[:max(limit - result.processed, 0)]
-                for actions in (pool.map(run, tasks) if pool else map(run, tasks)):
-                    if actions is None:
-                        result.skipped += 1
-                    else:
-                        result.processed += 1
-                        result.actions.extend(actions)
-                if len(tasks) < batch or (limit is not None and result.processed >= limit):
-                    return result
-                last_id = tasks[-1].id
+                return tasks
+
+            return drain(EscalationSweep(), next_batch, run, batch, limit, id_of=lambda task: task.id, pool=pool)
     finally:
         if pool is not None:
             pool.shutdown()
