@@ -323,9 +323,8 @@ _CHECKS = {"checklist_complete": _check_items_answered, "sign_self_check": _sign
 
 def signals_after_advance(projector, instance: ProcessInstance, hazard: Hazard | None, new_names: set[str]) -> None:
     """Engine-raised messages: tell a campaign when its last hazard closes; mark a finished campaign closed."""
-    from .messaging import send_message
-
     from .look_back import look_backs_that_reopened
+    from .messaging import send_message
 
     s = projector.session
     campaign_ids, sender_id = [], None

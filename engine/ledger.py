@@ -57,11 +57,12 @@ def _china_date(value: datetime | None) -> date | None:
     return value.astimezone(CHINA).date() if value is not None else None
 
 
-def _day_start(day: date) -> datetime:
+def day_start(day: date) -> datetime:
+    """00:00 China time of a date (periods are China dates)."""
     return datetime.combine(day, time.min, CHINA)
 
 
-def _filters(status=None, category=None, grade=None, date_from=None, date_to=None) -> list:
+def hazard_filters(status=None, category=None, grade=None, date_from=None, date_to=None) -> list:
     clauses = []
     if status == OPEN:
         clauses.append(Hazard.closed_at.is_(None))
@@ -76,11 +77,11 @@ def _filters(status=None, category=None, grade=None, date_from=None, date_to=Non
     # 检查时间 is the check date; hazards without one count from the day they were reported.
     if date_from:
         clauses.append(or_(Hazard.checked_at >= date_from,
-                           and_(Hazard.checked_at.is_(None), Hazard.reported_at >= _day_start(date_from))))
+                           and_(Hazard.checked_at.is_(None), Hazard.reported_at >= day_start(date_from))))
     if date_to:
         clauses.append(or_(Hazard.checked_at <= date_to,
                            and_(Hazard.checked_at.is_(None),
-                                Hazard.reported_at < _day_start(date_to) + timedelta(days=1))))
+                                Hazard.reported_at < day_start(date_to) + timedelta(days=1))))
     return clauses
 
 
@@ -91,7 +92,7 @@ def ledger_rows(session: Session, org_id: int, *, viewer: User | None = None, st
     org = session.get(OrgNode, org_id)
     if org is None:
         raise NotFound(f"organisation {org_id} does not exist")
-    where = _filters(status, category, grade, date_from, date_to)
+    where = hazard_filters(status, category, grade, date_from, date_to)
     where.append(Hazard.school_id == org.id if org.kind == "school" else Hazard.unit_id == org.id)
     if viewer is not None:
         where.append(visible_hazards_clause(viewer, session))

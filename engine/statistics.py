@@ -13,13 +13,13 @@ breakdowns are sums of those few rows, never of hazards loaded into Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, case, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import InvalidFormData, NotAllowed, NotFound
-from .ledger import _filters as ledger_filters
+from .ledger import day_start, hazard_filters
 from .models import Hazard, HumanTask, OrgNode, ProcessDefinition, User
 from .models.campaigns import Campaign, CampaignUnit
 from .projection import CHINA, END_OF_WORKDAY, STAGE_ORDER
@@ -91,10 +91,6 @@ def parse_as_of(value, now: datetime) -> datetime:
     return min(moment.astimezone(timezone.utc), now)
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, CHINA)
-
-
 def _choices(forms: dict, field: str) -> dict[str, str]:
     """The options (const → title) a field offers in the hazard diagram's forms, in form order."""
     for schema in forms.values():
@@ -163,9 +159,9 @@ def compute(s: Session, query: Query) -> dict:
     exists_ = Hazard.reported_at <= as_of
     closed = and_(exists_, Hazard.closed_at.is_not(None), Hazard.closed_at <= as_of)
     open_ = and_(exists_, or_(Hazard.closed_at.is_(None), Hazard.closed_at > as_of))
-    found = and_(exists_, *ledger_filters(date_from=query.start, date_to=query.end))
-    closed_in = and_(closed, Hazard.closed_at >= _day_start(query.start),
-                     Hazard.closed_at < _day_start(query.end) + timedelta(days=1))
+    found = and_(exists_, *hazard_filters(date_from=query.start, date_to=query.end))
+    closed_in = and_(closed, Hazard.closed_at >= day_start(query.start),
+                     Hazard.closed_at < day_start(query.end) + timedelta(days=1))
     overdue = and_(open_, overdue_at(as_of))
 
     def tally(cond, name):

@@ -9,7 +9,7 @@ from engine.campaign_queries import MISSED_SIDES, STAGE_ORDER
 from engine.checklists import FORMATS
 from engine.models.campaigns import ITEM_RESULTS
 
-from .schemas import HazardSchema, OrgSchema, PageArgs, PageSchema, Strict, TaskSchema
+from .schemas import HazardBriefSchema, HazardSchema, OrgSchema, PageArgs, PageSchema, Strict, TaskSchema
 
 _NOT_BLANK = ma.validate.Regexp(r"\S", error="must not be blank")
 
@@ -220,15 +220,7 @@ class FindingArgs(Strict):
     remarks = ma.fields.String()
 
 
-class MissedHazardBriefSchema(ma.Schema):
-    id = ma.fields.Integer()
-    unit_id = ma.fields.Integer()
-    unit_serial = ma.fields.Integer()
-    location = ma.fields.String()
-    problem = ma.fields.String()
-    category = ma.fields.String()
-    grade = ma.fields.String(allow_none=True)
-    status = ma.fields.String()
+class MissedHazardBriefSchema(HazardBriefSchema):
     check_item = ma.fields.String(allow_none=True)
 
 
