@@ -37,6 +37,12 @@ class ConcurrentUpdate(RectiflowError):
     code = "concurrent_update"
 
 
+class Conflict(RectiflowError):
+    """The request is well formed, but the record's current state refuses it (a signed self-check, a second notice)."""
+
+    code = "conflict"
+
+
 class InvalidFormData(RectiflowError):
     code = "invalid_form_data"
 

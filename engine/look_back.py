@@ -25,7 +25,7 @@ from .attachments import check_upload, clean_filename, store_for
 from .calendar import CHINA
 from .campaigns import ORGANISER_ROLES
 from .db import is_postgres
-from .errors import ConcurrentUpdate, InvalidFormData, NotAllowed, NotFound, WorkflowFailed
+from .errors import ConcurrentUpdate, Conflict, InvalidFormData, NotAllowed, NotFound, WorkflowFailed
 from .messaging import send_message
 from .models import Attachment, Hazard, HumanTask, OrgNode
 from .models.campaigns import Campaign, MessageSubscription, as_date
@@ -37,7 +37,7 @@ REINSPECTOR_ROLES = ORGANISER_ROLES | {"inspector"}
 LOOK_BACK = "look_back"
 
 
-class AlreadyReinspected(ConcurrentUpdate):
+class AlreadyReinspected(Conflict):
     """This look-back already re-inspected the hazard (each sampled hazard once per look-back): a conflict."""
 
     code = "already_reinspected"

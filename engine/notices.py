@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from . import accounts
 from .db import is_postgres
-from .errors import InvalidFormData, NotAllowed, RectiflowError, WorkflowFailed
+from .errors import Conflict, InvalidFormData, NotAllowed, WorkflowFailed
 from .models import Hazard, OrgNode, OutboxMessage, User
 from .models.notices import NoticeCounter, RectificationNotice
 from .projection import CHINA, END_OF_WORKDAY, lock_instance, record_event
@@ -37,13 +37,13 @@ DEFAULT_ISSUER = "保卫处"
 MAX_REQUIREMENTS_CHARS = 2000  # as the grading form's notice_requirements field
 
 
-class NoticeAlreadyIssued(RectiflowError):
+class NoticeAlreadyIssued(Conflict):
     """The hazard already has its rectification notice (one per hazard)."""
 
     code = "notice_already_issued"
 
 
-class NoticeNotIssuable(RectiflowError):
+class NoticeNotIssuable(Conflict):
     """The hazard is not in a state a notice can be issued for (not registered yet, or already closed)."""
 
     code = "notice_not_issuable"

@@ -14,7 +14,7 @@ from engine import accounts, checklists, coverage, visibility
 from engine.campaign_findings import finding_unit_in_reach, may_report_finding, start_look_back
 from engine.campaigns import ORGANISER_ROLES, Campaigns, items_for_unit, open_hazard_count
 from engine.checklists import ChecklistImportFailed
-from engine.errors import InvalidFormData, NotAllowed, RectiflowError
+from engine.errors import Conflict, InvalidFormData, NotAllowed
 from engine.forms import validate_form_data
 from engine.models import Hazard, OrgNode, User
 from engine.models.campaigns import Campaign, ChecklistItem, ChecklistTemplate
@@ -60,12 +60,6 @@ class _FormAndFilesParser(FlaskParser):
         return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
 
 
-class Conflict(RectiflowError):
-    """The request is fine but the record's state refuses it (409)."""
-
-    code = "conflict"
-
-
 class SelfCheckSigned(Conflict):
     """Answers for a unit whose self-check is signed: the security office must send it back first."""
 
@@ -80,11 +74,6 @@ class CampaignClosed(Conflict):
 
 blp = api_blueprint("api_campaigns", __name__, "Campaigns (专项整治), look-backs (回头看) and checklist templates")
 blp.ARGUMENTS_PARSER = _FormAndFilesParser()
-
-
-@blp.errorhandler(Conflict)
-def _conflict(exc: Conflict):
-    return error_response(409, exc.code, exc.message)
 
 
 @blp.errorhandler(ChecklistImportFailed)

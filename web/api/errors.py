@@ -6,6 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
     ConcurrentUpdate,
+    Conflict,
     InvalidDiagram,
     InvalidFormData,
     NotAllowed,
@@ -20,7 +21,7 @@ from engine.errors import (
 STATUS = (
     (NotFound, 404),
     (NotAllowed, 403),
-    ((TaskAlreadyClaimed, StaleTask, ConcurrentUpdate), 409),
+    ((TaskAlreadyClaimed, StaleTask, ConcurrentUpdate, Conflict), 409),
     ((InvalidFormData, InvalidDiagram, ScriptNotAllowed), 422),
     (WorkflowFailed, 500),
 )

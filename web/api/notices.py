@@ -62,12 +62,6 @@ class NoticePageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(NoticeSchema))
 
 
-@blp.errorhandler(notices.NoticeAlreadyIssued)
-@blp.errorhandler(notices.NoticeNotIssuable)
-def _conflict(exc):
-    return error_response(409, exc.code, exc.message)
-
-
 def _loaded(notice):
     notice.unit  # noqa: B018  (loaded now: the response is written after the session closes)
     return notice
