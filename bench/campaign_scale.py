@@ -26,17 +26,21 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database  # noqa: E402
-
-from engine import accounts, messaging  # noqa: E402
-from engine.campaigns import Campaigns  # noqa: E402
-from engine.checklists import import_checklist  # noqa: E402
-from engine.clock import FixedClock  # noqa: E402
-from engine.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.db import make_engine, make_session_factory  # noqa: E402
-from engine.models import HumanTask, ProcessInstance  # noqa: E402
-from engine.models.campaigns import CampaignUnit, ProcessMessage  # noqa: E402
-from engine.schema import upgrade  # noqa: E402
-from engine.services import Services  # noqa: E402
+from engine.assembly import assemble  # noqa: E402
+from engine.campaigns.checklists import import_checklist  # noqa: E402
+from engine.campaigns.models import CampaignUnit
+from engine.campaigns.service import Campaigns  # noqa: E402
+from engine.infra.clock import FixedClock  # noqa: E402
+from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
+from engine.infra.db import make_engine, make_session_factory  # noqa: E402
+from engine.infra.schema import upgrade  # noqa: E402
+from engine.org import accounts
+from engine.process import messaging  # noqa: E402
+from engine.process.models import (  # noqa: E402
+    HumanTask,
+    ProcessInstance,
+    ProcessMessage,  # noqa: E402
+)
 
 STAGES = {k: {"end": d} for k, d in (("self_check", "2099-11-15"), ("joint_inspection", "2099-11-20"),
                                      ("rectification", "2099-12-15"), ("supervision", "2099-12-30"))}
@@ -53,7 +57,7 @@ def p(values: list[float], q: float) -> float:
 def setup(url: str, units: int, items: int):
     """A school with `units` units (one worker each), a security officer and an `items`-item checklist."""
     engine = make_engine(url)
-    services = Services(make_session_factory(engine), FixedClock(), DEFAULT_BPMN_DIR)
+    services = assemble(make_session_factory(engine), FixedClock(), DEFAULT_BPMN_DIR)
     services.deploy_directory()
     with services.uow() as uow:
         s = uow.session
@@ -146,7 +150,7 @@ def run(url: str, units: int, items: int, clients: int, mode: str) -> None:
     for thread in threads:
         thread.join()
     if mode == "deferred":
-        messaging.deliver_pending(services.session_factory, services.runtime, services.clock.now())
+        services.deliver_messages()
     wall = time.perf_counter() - t_start
     messaging.deliver = original
 

@@ -23,11 +23,18 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    select,
+    update,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.scratch import scratch_database  # noqa: E402
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator  # noqa: E402
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer  # noqa: E402
@@ -36,13 +43,16 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # noqa: E402
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 
-from engine import accounts  # noqa: E402
-from engine.clock import FixedClock  # noqa: E402
-from engine.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.db import make_engine, make_session_factory  # noqa: E402
-from engine.models import HumanTask  # noqa: E402
-from engine.schema import upgrade  # noqa: E402
-from engine.services import Services  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
+from engine.assembly import assemble  # noqa: E402
+from engine.infra.clock import FixedClock  # noqa: E402
+from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
+from engine.infra.db import make_engine, make_session_factory  # noqa: E402
+from engine.infra.schema import upgrade  # noqa: E402
+from engine.org import accounts  # noqa: E402
+from engine.process.models import HumanTask  # noqa: E402
+from engine.process.services import Services  # noqa: E402
+from engine.rectification.hazards import report_hazard
 
 DIAGRAM = DEFAULT_BPMN_DIR / "hazard_rectification.bpmn"
 START = {"location": "实训楼", "problem": "防护罩缺失", "category": "实训实验室", "source": "self_check"}
@@ -97,7 +107,7 @@ def bare_loop(url: str, steps: int) -> float:
 def _services(url: str) -> tuple[Services, dict]:
     upgrade(url)
     clock = FixedClock()
-    services = Services(make_session_factory(make_engine(url)), clock, DEFAULT_BPMN_DIR)
+    services = assemble(make_session_factory(make_engine(url)), clock, DEFAULT_BPMN_DIR)
     services.deploy_directory()
     with services.uow() as uow:
         s = uow.session
@@ -123,7 +133,7 @@ def _open_task(services: Services, hazard_id: int) -> HumanTask:
 
 
 def _start_hazard(services: Services, users: dict) -> int:
-    hazard = services.report_hazard(users["staff"], dict(START))
+    hazard = report_hazard(services, users["staff"], dict(START))
     services.complete_task(_open_task(services, hazard.id).id, users["security"],
                            dict(REGISTER, responsible_unit_id=users["unit"]))
     services.complete_task(_open_task(services, hazard.id).id, users["head"], PLAN)

@@ -33,14 +33,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.scratch import scratch_database  # noqa: E402
-
-from engine import accounts, tokens  # noqa: E402
-from engine.clock import SystemClock  # noqa: E402
-from engine.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.db import make_engine, make_session_factory  # noqa: E402
-from engine.models import HumanTask  # noqa: E402
-from engine.schema import upgrade  # noqa: E402
-from engine.services import Services  # noqa: E402
+from engine.assembly import assemble  # noqa: E402
+from engine.infra.clock import SystemClock  # noqa: E402
+from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
+from engine.infra.db import make_engine, make_session_factory  # noqa: E402
+from engine.infra.schema import upgrade  # noqa: E402
+from engine.org import (
+    accounts,
+    tokens,  # noqa: E402
+)
+from engine.process.models import HumanTask  # noqa: E402
+from engine.rectification.hazards import report_hazard
 
 PG_ADMIN_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CATEGORIES = ("消防", "安防/治安", "实训实验室", "食品卫生", "交通")
@@ -51,7 +54,7 @@ def seed(url: str, hazards: int) -> tuple[str, list[int], dict]:
     """A bureau, a school with five units and their staff, `hazards` reported hazards; returns a token and task ids."""
     upgrade(url)
     engine = make_engine(url)
-    services = Services(make_session_factory(engine), SystemClock(), DEFAULT_BPMN_DIR)
+    services = assemble(make_session_factory(engine), SystemClock(), DEFAULT_BPMN_DIR)
     services.deploy_directory()
     with services.uow() as uow:
         s = uow.session
@@ -66,7 +69,7 @@ def seed(url: str, hazards: int) -> tuple[str, list[int], dict]:
         ids = {"security": security.id, "school": school.id, "units": [u.id for u in units]}
         uow.commit()
     for n in range(hazards):
-        services.report_hazard(staff[n % len(staff)], {
+        report_hazard(services, staff[n % len(staff)], {
             "location": f"教学楼{n}", "problem": f"隐患{n}", "category": CATEGORIES[n % len(CATEGORIES)],
             "source": "self_check", "checked_at": "2026-11-02"})
     _, token = tokens.create_token(services, ids["security"], "bench")

@@ -24,14 +24,15 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database  # noqa: E402
-
-from engine import accounts, statistics  # noqa: E402
-from engine.clock import FixedClock  # noqa: E402
-from engine.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.db import make_engine, make_session_factory  # noqa: E402
-from engine.models import ProcessInstance  # noqa: E402
-from engine.schema import upgrade  # noqa: E402
-from engine.services import Services  # noqa: E402
+from engine.assembly import assemble  # noqa: E402
+from engine.infra.clock import FixedClock  # noqa: E402
+from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
+from engine.infra.db import make_engine, make_session_factory  # noqa: E402
+from engine.infra.schema import upgrade  # noqa: E402
+from engine.org import accounts
+from engine.process.models import ProcessInstance  # noqa: E402
+from engine.process.services import Services  # noqa: E402
+from engine.reports import statistics  # noqa: E402
 
 NOW = datetime(2026, 12, 31, 10, 0, tzinfo=timezone.utc)
 START = datetime(2026, 9, 1, tzinfo=timezone.utc)
@@ -115,7 +116,7 @@ def main() -> None:
     with scratch_database(args.pg_url) as url:
         upgrade(url)
         engine = make_engine(url)
-        services = Services(make_session_factory(engine), FixedClock(NOW), DEFAULT_BPMN_DIR)
+        services = assemble(make_session_factory(engine), FixedClock(NOW), DEFAULT_BPMN_DIR)
         started = time.perf_counter()
         bureau_id, school_id = build(services, args.hazards)
         print(f"built {args.hazards} hazards in {time.perf_counter() - started:.1f}s", file=sys.stderr)

@@ -1,13 +1,20 @@
 """A demo school built from the seed notices: organisation, users for every role, hazards in several states."""
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from . import accounts
-from .models import HumanTask, User
-from .schedule_seeds import install_set
+from engine.campaigns.checklists import items_for_unit, load_shipped
+from engine.campaigns.models import ChecklistTemplate
+from engine.campaigns.service import Campaigns
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.org.models import OrgNode, User
+from engine.process.models import HumanTask
+from engine.rectification.hazards import report_hazard
+from engine.schedules.seeds import install_set
 
 DEMO_PASSWORD = "demo1234"
 
@@ -90,7 +97,7 @@ def _do(services, hazard_id: int, user_id: int, data: dict, bpmn_id: str | None 
 def _demo_hazards(services, ids: dict[str, int], units: dict[str, int]) -> None:
     today = services.clock.now().date()
     in_days = lambda n: (today + timedelta(days=n)).isoformat()  # noqa: E731
-    report = services.report_hazard
+    report = functools.partial(report_hazard, services)
 
     # 1. Just reported: waits for the security office to register and grade it.
     report(ids["staff_hq"], {"location": "学生公寓3号楼2层走廊", "check_item": "灭火器是否在有效期内",
@@ -136,11 +143,6 @@ def _demo_hazards(services, ids: dict[str, int], units: dict[str, int]) -> None:
 
 def _demo_campaign(services, ids: dict[str, int], units: dict[str, int]) -> None:
     """A running campaign from seed 001's checklist over every unit: one unit signed, one part-way, one started."""
-    from .calendar import CHINA
-    from .campaigns import Campaigns, items_for_unit
-    from .checklists import load_shipped
-    from .models import OrgNode
-    from .models.campaigns import ChecklistTemplate
 
     today = services.clock.now().astimezone(CHINA).date()
     day = lambda n: (today + timedelta(days=n)).isoformat()  # noqa: E731

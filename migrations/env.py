@@ -2,10 +2,10 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from engine.models import Base
+from engine.assembly import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:

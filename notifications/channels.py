@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import os
 
-from engine.delivery import Notifier, inapp_store
-
-from .inapp import InAppNotifier
-from .smtp import SmtpNotifier, SmtpSettings
-from .webhook import WebhookNotifier
+from engine.process.delivery import Notifier, inapp_store
+from notifications.inapp import InAppNotifier
+from notifications.smtp import SmtpNotifier, SmtpSettings
+from notifications.webhook import WebhookNotifier
 
 
 def build_notifiers(services, environ: dict[str, str] | None = None) -> dict[str, Notifier]:

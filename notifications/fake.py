@@ -1,7 +1,7 @@
 """A notifier for tests: records what it was asked to send, and can be told to fail."""
 from __future__ import annotations
 
-from .port import Message
+from engine.process.delivery import Message
 
 
 class FakeNotifier:

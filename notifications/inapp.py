@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .port import Message
-from .templates import render
+from engine.process.delivery import Message
+from notifications.templates import render
 
 
 class InAppNotifier:

@@ -1,4 +1,4 @@
 """The port between the engine and the channels: the message type and the Notifier protocol."""
-from engine.delivery import Message, Notifier
+from engine.process.delivery import Message, Notifier
 
 __all__ = ["Message", "Notifier"]

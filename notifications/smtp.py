@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
 
-from .port import Message
-from .templates import render
+from engine.process.delivery import Message
+from notifications.templates import render
 
 
 @dataclass(frozen=True)

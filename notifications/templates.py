@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from .port import Message
+from engine.process.delivery import Message
 
 CHINA = ZoneInfo("Asia/Shanghai")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"

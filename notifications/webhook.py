@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from .port import Message
-from .templates import render
+from engine.process.delivery import Message
+from notifications.templates import render
 
 
 def robot_payload(message: Message) -> dict:

@@ -11,13 +11,14 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from engine import accounts
-from engine.clock import FixedClock
-from engine.config import DEFAULT_BPMN_DIR
-from engine.db import make_engine, make_session_factory
-from engine.models import Base, HumanTask
-from engine.schema import upgrade
-from engine.services import Services
+from engine.assembly import assemble
+from engine.infra.clock import FixedClock
+from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.infra.db import Base, make_engine, make_session_factory
+from engine.infra.schema import upgrade
+from engine.org import accounts
+from engine.process.models import HumanTask
+from engine.rectification.hazards import report_hazard as report_hazard_verb
 
 PG_ADMIN_URL = os.environ.get("RECTIFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in China
@@ -93,7 +94,7 @@ def bpmn_dir() -> Path:
 def services(database_url, clock, bpmn_dir):
     """Services on a migrated database with the shipped diagrams deployed."""
     engine = make_engine(database_url)
-    svc = Services(make_session_factory(engine), clock, bpmn_dir)
+    svc = assemble(make_session_factory(engine), clock, bpmn_dir)
     svc.deploy_directory()
     yield svc
     engine.dispose()
@@ -145,7 +146,7 @@ def report_hazard(services, world):
     """Factory: report a hazard as `user` (default: college staff)."""
 
     def _report(user=None, **overrides):
-        return services.report_hazard(user or world.users.staff, {**REPORT, **overrides})
+        return report_hazard_verb(services, user or world.users.staff, {**REPORT, **overrides})
 
     return _report
 

@@ -9,14 +9,13 @@ from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from engine.attachments import EvidenceStore
-from engine.clock import Clock
-from engine.config import Settings
-from engine.errors import NotAllowed, NotFound
-from engine.services import Services
-
-from .api import init_api
-from .composition import build_services
+from engine.infra.clock import Clock
+from engine.infra.config import Settings
+from engine.infra.errors import NotAllowed, NotFound
+from engine.process.services import Services
+from engine.rectification.attachments import EvidenceStore
+from web.api import init_api
+from web.composition import build_services
 
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
@@ -64,23 +63,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["rectiflow"] = services
     app.extensions["rectiflow_settings"] = settings
 
-    from . import auth
+    from web import auth
 
     auth.login_manager.init_app(app)
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
 
-    from . import hazards, inbox, profile, tasks
-    from .templating import init_templating
-
-    from . import campaigns_view, notifications_view
+    from web.pages import campaigns as campaigns_view
+    from web.pages import hazards, inbox, profile, tasks
+    from web.pages import notifications as notifications_view
+    from web.templating import init_templating
     for module in (auth, inbox, tasks, hazards, profile, notifications_view, campaigns_view):
         app.register_blueprint(module.bp)
-    from . import notices_view  # 整改通知书 pages
+    from web.pages import notices as notices_view  # 整改通知书 pages
     app.register_blueprint(notices_view.bp)
-    from . import statistics_view  # 隐患问题统计表 pages
+    from web.pages import statistics as statistics_view  # 隐患问题统计表 pages
     app.register_blueprint(statistics_view.bp)
-    from . import schedules_view  # 巡查计划 (recurring inspections) pages
+    from web.pages import (
+        schedules as schedules_view,  # 巡查计划 (recurring inspections) pages
+    )
     app.register_blueprint(schedules_view.bp)
     init_templating(app)
     init_api(app)

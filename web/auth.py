@@ -4,15 +4,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
-from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import accounts
-from engine.models import User
-from engine.services import Services
+from engine.org import accounts
+from engine.org.models import User
+from engine.process.services import Services
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()

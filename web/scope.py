@@ -4,8 +4,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import OrgNode, User
-from engine.visibility import can_act_on_task, can_view_hazard, can_view_task, visible_orgs
+from engine.org.models import OrgNode, User
+from engine.org.scope import visible_orgs
+from engine.process.tasklist import can_act_on_task
+from engine.rectification.visibility import can_view_hazard, can_view_task
 
 __all__ = ["can_act_on_task", "can_view_hazard", "can_view_task", "units_of_school", "visible_units"]
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Flask
-from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from engine.projection import CHINA, STAGE_ORDER
+from engine.infra.timezone import CHINA
+from engine.rectification.hazards import STAGE_ORDER
 
 STAGE_LABELS = {
     "discover": _l("发现"), "register": _l("登记评估"), "report": _l("报告"), "rectify": _l("治理整改"),

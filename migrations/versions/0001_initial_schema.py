@@ -4,11 +4,12 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-23 18:48:31.851979
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = '0001'
 down_revision = None
@@ -42,7 +43,7 @@ def upgrade() -> None:
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('locale', sa.String(length=10), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['org_nodes.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
@@ -55,7 +56,7 @@ def upgrade() -> None:
 
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('recipient_id', sa.Integer(), nullable=True),
     sa.Column('recipient_role', sa.String(length=32), nullable=True),
@@ -64,9 +65,9 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('sent_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['recipient_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['recipient_org_id'], ['org_nodes.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -85,7 +86,7 @@ def upgrade() -> None:
     sa.Column('spec_json', sa.Text(), nullable=False),
     sa.Column('forms', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('task_meta', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('deployed_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deployed_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deployed_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['deployed_by_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -115,10 +116,10 @@ def upgrade() -> None:
     sa.Column('business_key', sa.String(length=100), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('state_json', sa.Text(), nullable=False),
-    sa.Column('next_timer_at', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_timer_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definitions.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -141,7 +142,7 @@ def upgrade() -> None:
     sa.Column('completion', sa.Text(), nullable=True),
     sa.Column('responsible_person', sa.String(length=100), nullable=True),
     sa.Column('checked_at', sa.Date(), nullable=True),
-    sa.Column('closed_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('remarks', sa.Text(), nullable=True),
     sa.Column('category', sa.String(length=32), nullable=False),
     sa.Column('grade', sa.String(length=16), nullable=True),
@@ -157,8 +158,8 @@ def upgrade() -> None:
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('instance_id', sa.Integer(), nullable=True),
     sa.Column('reported_by_id', sa.Integer(), nullable=False),
-    sa.Column('reported_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reported_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.ForeignKeyConstraint(['reported_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['school_id'], ['org_nodes.id'], ),
@@ -191,13 +192,13 @@ def upgrade() -> None:
     sa.Column('candidate_role', sa.String(length=32), nullable=True),
     sa.Column('candidate_org_id', sa.Integer(), nullable=True),
     sa.Column('assignee_id', sa.Integer(), nullable=True),
-    sa.Column('claimed_at', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('due_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('form', sa.String(length=200), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('completed_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['candidate_org_id'], ['org_nodes.id'], ),
@@ -217,7 +218,7 @@ def upgrade() -> None:
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('instance_id', sa.Integer(), nullable=True),

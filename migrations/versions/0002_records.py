@@ -4,9 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23 19:20:00
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
+
+import engine.infra.db
 
 revision = '0002'
 down_revision = '0001'
@@ -25,7 +26,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('storage_key', sa.String(length=200), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazards.id'], ),
     sa.ForeignKeyConstraint(['task_id'], ['human_tasks.id'], ),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], ),
@@ -42,7 +43,7 @@ def upgrade() -> None:
     sa.Column('task_id', sa.Integer(), nullable=True),
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazards.id'], ),
     sa.ForeignKeyConstraint(['task_id'], ['human_tasks.id'], ),
@@ -56,10 +57,10 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('filters', engine.db.JSONType, nullable=False),
+    sa.Column('filters', engine.infra.db.JSONType, nullable=False),
     sa.Column('shared_role', sa.String(length=32), nullable=True),
     sa.Column('shared_org_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['shared_org_id'], ['org_nodes.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -74,9 +75,9 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('token_sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_sha256')

@@ -5,10 +5,11 @@ Revision ID: 0003
 Revises: 0001
 Create Date: 2026-11-23 19:30:00
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = '0003'
 down_revision = '0001'
@@ -20,9 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('escalation_step', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('escalation_level', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('next_escalation_at', engine.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('reminded_at', engine.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('overdue_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('next_escalation_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('reminded_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('overdue_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_human_tasks_next_escalation_at', ['next_escalation_at'], unique=False)
 
     op.create_table('calendar_days',
@@ -49,7 +50,7 @@ def upgrade() -> None:
     sa.Column('target_org_id', sa.Integer(), nullable=True),
     sa.Column('target_user_id', sa.Integer(), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['human_tasks.id'], ),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazards.id'], ),
     sa.ForeignKeyConstraint(['target_org_id'], ['org_nodes.id'], ),
@@ -71,8 +72,8 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('link', sa.String(length=300), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('read_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['outbox_id'], ['outbox.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),

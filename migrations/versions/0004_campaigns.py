@@ -5,11 +5,12 @@ Revision ID: 0004
 Revises: 0001
 Create Date: 2026-11-23 19:11:15.968995
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = '0004'
 down_revision = '0001'
@@ -22,7 +23,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('source', sa.String(length=200), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -56,7 +57,7 @@ def upgrade() -> None:
     sa.Column('sample_seed', sa.Integer(), nullable=True),
     sa.Column('sample', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
@@ -89,8 +90,8 @@ def upgrade() -> None:
     sa.Column('sender_instance_id', sa.Integer(), nullable=True),
     sa.Column('target_instance_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['sender_instance_id'], ['process_instances.id'], ),
@@ -109,10 +110,10 @@ def upgrade() -> None:
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('signed_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('signed_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
     sa.Column('sent_back', sa.Integer(), nullable=False),
-    sa.Column('returned_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('returned_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instances.id'], ),
     sa.ForeignKeyConstraint(['org_id'], ['org_nodes.id'], ),
@@ -134,7 +135,7 @@ def upgrade() -> None:
     sa.Column('hazard_id', sa.Integer(), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('by_id', sa.Integer(), nullable=False),
-    sa.Column('at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['campaign_unit_id'], ['campaign_units.id'], ),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazards.id'], ),
@@ -158,7 +159,7 @@ def upgrade() -> None:
     sa.Column('signer_id', sa.Integer(), nullable=True),
     sa.Column('found_level', sa.String(length=16), nullable=False),
     sa.Column('found_by_campaign_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ),
     sa.ForeignKeyConstraint(['found_by_campaign_id'], ['campaigns.id'], ),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazards.id'], ),

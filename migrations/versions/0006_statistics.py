@@ -6,11 +6,12 @@ Create Date: 2026-11-24
 """
 from datetime import date
 
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = "0006"
 down_revision = "0005"
@@ -24,8 +25,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("report_date", sa.Date(), nullable=False),
-        sa.Column("as_of", engine.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("generated_at", engine.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("as_of", engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("generated_at", engine.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("figures", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
                   nullable=False),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"]),

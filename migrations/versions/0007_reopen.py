@@ -5,11 +5,12 @@ Revision ID: 0007
 Revises: 0005
 Create Date: 2026-11-24
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = '0007'
 down_revision = '0005'
@@ -20,17 +21,17 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('hazards', schema=None) as batch_op:
         batch_op.add_column(sa.Column('repeat_count', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('reopened_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('reopened_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('process_messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_attempt_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('next_attempt_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_process_messages_status_next', ['status', 'next_attempt_at'], unique=False)
     # Messages already queued are due now.
     op.execute("UPDATE process_messages SET next_attempt_at = created_at WHERE status = 'pending'")
 
     with op.batch_alter_table('campaign_units', schema=None) as batch_op:
         batch_op.add_column(sa.Column('situation_report', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('situation_report_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('situation_report_at', engine.infra.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('situation_report_by_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key('fk_campaign_units_situation_report_by_id', 'users',
                                     ['situation_report_by_id'], ['id'])
@@ -45,7 +46,7 @@ def upgrade() -> None:
     sa.Column('repeat_count', sa.Integer(), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=True),
     sa.Column('by_id', sa.Integer(), nullable=False),
-    sa.Column('at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engine.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazards.id'], ),

@@ -4,11 +4,12 @@ Revision ID: 0008
 Revises: 0005
 Create Date: 2026-11-24
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = "0008"
 down_revision = "0005"
@@ -37,7 +38,7 @@ def upgrade() -> None:
         sa.Column("number", sa.String(length=300), nullable=False),
         sa.Column("unit_id", sa.Integer(), nullable=False),
         sa.Column("deadline", sa.Date(), nullable=True),
-        sa.Column("issued_at", engine.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("issued_at", engine.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("issued_by_id", sa.Integer(), nullable=True),
         sa.Column("content", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
                   nullable=False),

@@ -4,11 +4,12 @@ Revision ID: 0009
 Revises: 0005
 Create Date: 2026-11-24
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import engine.infra.db
 
 revision = "0009"
 down_revision = "0005"
@@ -31,9 +32,9 @@ def upgrade() -> None:
         sa.Column("template_id", sa.Integer(), nullable=True),
         sa.Column("window", sa.String(length=32), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("next_run_at", engine.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_run_at", engine.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("source", sa.String(length=100), nullable=True),
-        sa.Column("created_at", engine.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", engine.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"]),
         sa.ForeignKeyConstraint(["org_id"], ["org_nodes.id"]),
@@ -49,9 +50,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("schedule_id", sa.Integer(), nullable=False),
         sa.Column("period_key", sa.String(length=16), nullable=False),
-        sa.Column("period_start", engine.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", engine.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("due_at", engine.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("period_start", engine.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", engine.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", engine.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("instance_id", sa.Integer(), nullable=True),
         sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),

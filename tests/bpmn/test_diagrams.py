@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import DEFAULT_BPMN_DIR
-from engine.diagrams import parse_diagram
-from engine.errors import InvalidDiagram
-from engine.models import ROLES
+from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.infra.errors import InvalidDiagram
+from engine.org.models import ROLES
+from engine.process.diagrams import parse_diagram
 
 DIAGRAMS = sorted(DEFAULT_BPMN_DIR.glob("*.bpmn"))
 SOURCE = (DEFAULT_BPMN_DIR / "hazard_rectification.bpmn").read_bytes()

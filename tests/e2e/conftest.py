@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from engine.attachments import EvidenceStore
-from engine.config import Settings
-from engine.db import make_engine, make_session_factory
+from engine.assembly import assemble
 from engine.demo import build_demo
-from engine.schema import upgrade
-from engine.services import Services
+from engine.infra.config import Settings
+from engine.infra.db import make_engine, make_session_factory
+from engine.infra.schema import upgrade
+from engine.rectification.attachments import EvidenceStore
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=zh-CN"]
@@ -37,7 +37,7 @@ def live_server(tmp_path, clock, bpmn_dir):
     url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
-    services = Services(make_session_factory(engine), clock, bpmn_dir)
+    services = assemble(make_session_factory(engine), clock, bpmn_dir)
     services.deploy_directory()
     services.evidence_store = EvidenceStore(tmp_path / "uploads")
     build_demo(services)

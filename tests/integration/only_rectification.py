@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from engine.config import DEFAULT_BPMN_DIR
+from engine.infra.config import DEFAULT_BPMN_DIR
 
 
 @pytest.fixture

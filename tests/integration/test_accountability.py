@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import accounts, checklists, coverage
-from engine.campaigns import Campaigns
-from engine.models import HumanTask, OrgNode
-from engine.models.campaigns import MissedHazard
+from engine.campaigns import checklists, coverage
+from engine.campaigns.models import MissedHazard
+from engine.campaigns.service import Campaigns
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask
 
 CSV = ("督查项目,序号,督查内容,督查方法,责任部门\n"
        "消防安全,1,消防设施X,现场查看,学校\n"

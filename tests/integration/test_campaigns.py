@@ -6,11 +6,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine import accounts, checklists, coverage
-from engine.campaigns import Campaigns, ChecklistIncomplete
-from engine.errors import InvalidFormData, NotAllowed
-from engine.models import Hazard, HumanTask, OrgNode, ProcessInstance, RoleGrant
-from engine.models.campaigns import Campaign, CampaignUnit, MessageSubscription, ProcessMessage
+from engine.campaigns import checklists, coverage
+from engine.campaigns.models import Campaign, CampaignUnit
+from engine.campaigns.service import Campaigns, ChecklistIncomplete
+from engine.infra.errors import InvalidFormData, NotAllowed
+from engine.org import accounts
+from engine.org.models import OrgNode, RoleGrant
+from engine.process.models import (
+    HumanTask,
+    MessageSubscription,
+    ProcessInstance,
+    ProcessMessage,
+)
+from engine.rectification.models import Hazard
 
 CSV = ("督查项目,序号,督查内容,督查方法,责任部门\n"
        "消防安全,1,消防设施设备配备管理情况,查阅资料 现场查看,各二级学院 保卫处 后勤管理处\n"

@@ -6,10 +6,12 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import event, select
 
-from engine import accounts, candidates, escalation
-from engine.calendar import CHINA
-from engine.errors import InvalidFormData
-from engine.models import Event, HumanTask, OrgNode, User
+from engine.infra.errors import InvalidFormData
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.org.models import OrgNode, User
+from engine.process import candidates, escalation
+from engine.process.models import Event, HumanTask
 
 from .only_rectification import bpmn_dir  # noqa: F401
 

@@ -12,9 +12,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from engine import delivery
-from engine.models import OutboxMessage, User
-from engine.models.notifications import WebhookEndpoint
+from engine.org.models import User
+from engine.process import delivery
+from engine.process.models import OutboxMessage, WebhookEndpoint
 from notifications.smtp import SmtpNotifier, SmtpSettings
 from notifications.webhook import WebhookNotifier
 

@@ -7,9 +7,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from engine import checklists
-from engine.checklists import ChecklistImportFailed
-from engine.models.campaigns import ChecklistItem, ChecklistTemplate
+from engine.campaigns import checklists
+from engine.campaigns.checklists import ChecklistImportFailed
+from engine.campaigns.models import ChecklistItem, ChecklistTemplate
 
 HEADER = "督查项目,序号,督查内容,督查方法,责任部门\n"
 

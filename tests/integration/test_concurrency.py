@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from engine.errors import StaleTask, TaskAlreadyClaimed
-from engine.models import Event, HumanTask, OutboxMessage, ProcessInstance
-from engine.projection import lock_instance
+from engine.infra.errors import StaleTask, TaskAlreadyClaimed
+from engine.process.instances import lock_instance
+from engine.process.models import Event, HumanTask, OutboxMessage, ProcessInstance
 
 REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}
 
@@ -77,12 +77,10 @@ def test_nothing_is_written_when_the_transaction_rolls_back(services, world, rep
                   uow.session.scalar(select(func.count()).select_from(OutboxMessage)),
                   uow.session.get(ProcessInstance, task.instance_id).state_json)
 
-    from engine import projection
-
-    def broken_sync(self, *args, **kwargs):
+    def broken_sync(advance):
         raise RuntimeError("disk full while projecting")
 
-    monkeypatch.setattr(projection.Projector, "_sync_hazard", broken_sync)
+    monkeypatch.setattr(services.hooks, "advance_listeners", [*services.hooks.advance_listeners, broken_sync])
     with pytest.raises(RuntimeError, match="disk full"):
         services.complete_task(task.id, world.users.security, {**REGISTER, "responsible_unit_id": world.orgs.college})
     with services.uow() as uow:

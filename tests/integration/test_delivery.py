@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import bell, delivery
-from engine.models import OutboxMessage, User
-from engine.models.notifications import InAppNotification, WebhookEndpoint
+from engine.org.models import User
+from engine.process import bell, delivery
+from engine.process.models import InAppNotification, OutboxMessage, WebhookEndpoint
 from notifications.fake import FakeNotifier
 from notifications.inapp import InAppNotifier
 

@@ -1,13 +1,10 @@
 """Deploying diagrams: versions, permissions, and behaviour that changes with the diagram alone."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from lxml import etree
 
-from engine.errors import InvalidDiagram, NotAllowed
-from engine.services import Services
+from engine.infra.errors import InvalidDiagram, NotAllowed
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
@@ -75,7 +72,7 @@ def test_an_invalid_diagram_is_refused_and_nothing_is_deployed(services, world, 
     source = (bpmn_dir / "hazard_rectification.bpmn").read_bytes().replace(b"closed = True", b"import os")
     with pytest.raises(InvalidDiagram, match="imports are not allowed"):
         services.deploy_definition(source, "evil.bpmn", world.users.designer)
-    from engine import queries
+    from engine.process import tasklist as queries
 
     with services.uow() as uow:
         assert [d.version for d in queries.definitions(uow.session) if d.key == "hazard_rectification"] == [1]

@@ -6,11 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine import accounts, escalation, queries
-from engine.calendar import CHINA, set_calendar_day
-from engine.errors import InvalidFormData, NotAllowed
-from engine.models import Event, HumanTask, OutboxMessage
-from engine.models.deadlines import TaskEscalation
+from engine.infra.errors import InvalidFormData, NotAllowed
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.process import escalation
+from engine.process.calendar import set_calendar_day
+from engine.process.models import Event, HumanTask, OutboxMessage, TaskEscalation
+from engine.rectification import inbox as hazard_inbox
 
 from .only_rectification import bpmn_dir  # noqa: F401
 
@@ -87,7 +89,7 @@ def test_overdue_task_climbs_the_ladder_across_weekend_and_holidays(services, wo
     assert kinds.count("task_escalated") == 4 and kinds.count("task_overdue") == 1 and kinds.count("task_reminder") == 1
     assert task.id not in _escalated_ids(services, world.users.staff)
     with services.uow() as uow:
-        timeline = [e.kind for e, _ in queries.hazard_timeline(uow.session, task.hazard_id)]
+        timeline = [e.kind for e, _ in hazard_inbox.hazard_timeline(uow.session, task.hazard_id)]
     assert timeline.count("TaskEscalated") == 4 and "TaskReminderSent" in timeline
 
 

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from engine import escalation
-from engine.calendar import CHINA
-from engine.clock import FixedClock
-from engine.db import make_engine, make_session_factory
-from engine.models import Event, HumanTask, OutboxMessage
-from engine.services import Services
+from engine.assembly import assemble
+from engine.infra.clock import FixedClock
+from engine.infra.db import make_engine, make_session_factory
+from engine.infra.timezone import CHINA
+from engine.process import escalation
+from engine.process.models import Event, HumanTask, OutboxMessage
 
 from .only_rectification import bpmn_dir  # noqa: F401
 
@@ -36,7 +36,7 @@ def overdue_tasks(services, world, report_hazard, do, database_url):
 
 def _second_process(database_url, bpmn_dir, now):
     """Another scheduler process: its own connection pool and clock over the same database."""
-    return Services(make_session_factory(make_engine(database_url)), FixedClock(now), bpmn_dir)
+    return assemble(make_session_factory(make_engine(database_url)), FixedClock(now), bpmn_dir)
 
 
 def test_two_concurrent_sweeps_escalate_each_task_exactly_once(services, overdue_tasks, database_url, bpmn_dir, clock):

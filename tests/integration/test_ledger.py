@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 from openpyxl import load_workbook
 
-from engine import ledger
-from engine.models import OrgNode, User
+from engine.org.models import OrgNode, User
+from engine.rectification import ledger
 
 REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
-
-from engine import queries
-from engine.models import Event, Hazard, ProcessInstance
+from engine.process.models import ProcessInstance
+from engine.rectification import inbox as hazard_inbox
+from engine.rectification.models import Hazard
 
 REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}
 PLAN = {"plan_owner": "刘院长", "plan_measures": "加装防护罩", "plan_deadline": "2026-11-09",
@@ -21,7 +20,7 @@ def _hazard(services, hazard_id) -> Hazard:
 
 def _events(services, hazard_id) -> list[str]:
     with services.uow() as uow:
-        return [e.kind for e, _ in queries.hazard_timeline(uow.session, hazard_id)]
+        return [e.kind for e, _ in hazard_inbox.hazard_timeline(uow.session, hazard_id)]
 
 
 def test_onsite_fix_is_accepted_closed_and_archived(services, world, report_hazard, do, open_tasks, clock):

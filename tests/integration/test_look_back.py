@@ -9,14 +9,23 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from engine import accounts, checklists, ledger, queries
-from engine.attachments import EvidenceStore
-from engine.campaigns import Campaigns, open_hazard_count
-from engine.errors import InvalidFormData, NotAllowed
-from engine.look_back import AlreadyReinspected, LookBacks, look_back_progress, sample_items
-from engine.models import Attachment, Hazard, HumanTask, OrgNode, ProcessInstance
-from engine.models.campaigns import Campaign, ProcessMessage
-from engine.models.look_back import LookBackResult
+from engine.campaigns import checklists
+from engine.campaigns.look_back import (
+    AlreadyReinspected,
+    LookBacks,
+    look_back_progress,
+    sample_items,
+)
+from engine.campaigns.models import Campaign, LookBackResult
+from engine.campaigns.service import Campaigns, open_hazard_count
+from engine.infra.errors import InvalidFormData, NotAllowed
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask, ProcessInstance, ProcessMessage
+from engine.rectification import inbox as hazard_inbox
+from engine.rectification import ledger
+from engine.rectification.attachments import EvidenceStore
+from engine.rectification.models import Attachment, Hazard
 
 STAGES = {k: {"end": d} for k, d in (("self_check", "2026-11-15"), ("joint_inspection", "2026-11-20"),
                                      ("rectification", "2026-12-15"), ("supervision", "2026-12-30"))}
@@ -114,7 +123,7 @@ def test_reopened_hazard_reenters_its_loop_where_the_diagram_says_and_closes_aga
         s = uow.session
         message = s.scalars(select(ProcessMessage).where(ProcessMessage.name == "hazard_reopened")).one()
         assert (message.status, message.target_instance_id) == ("started", hazard.instance_id)
-        kinds = [e.kind for e, _ in queries.hazard_timeline(s, hazard_id)]
+        kinds = [e.kind for e, _ in hazard_inbox.hazard_timeline(s, hazard_id)]
         assert kinds.index("HazardReinspected") < kinds.index("HazardReopened") < len(kinds) - 1
         [evidence] = s.scalars(select(Attachment).where(Attachment.hazard_id == hazard_id)).all()
         assert result.evidence == [evidence.id] and evidence.content_type == "text/plain"

@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine import checklists, messaging
-from engine.campaigns import Campaigns
-from engine.messaging import MAX_ATTEMPTS, deliver_pending, retry_delay, retry_failed_message
-from engine.models import HumanTask
-from engine.models.campaigns import ProcessMessage
-from web.cli import main
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
+from engine.process import messaging
+from engine.process.messaging import MAX_ATTEMPTS, retry_delay, retry_failed_message
+from engine.process.models import HumanTask, ProcessMessage
+from web.cli.main import main
 
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,学校\n".encode()
 STAGES = {k: {"end": d} for k, d in (("self_check", "2026-11-15"), ("joint_inspection", "2026-11-20"),
@@ -76,7 +76,7 @@ def _campaign_tasks(services, campaign) -> list[str]:
 
 
 def _sweep(services) -> int:
-    return deliver_pending(services.session_factory, services.runtime, services.clock.now())
+    return services.deliver_messages()
 
 
 def test_a_failed_delivery_waits_its_backoff_then_succeeds(services, world, clock, deferred, failing_campaign):

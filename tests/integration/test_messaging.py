@@ -4,11 +4,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import checklists, messaging
-from engine.campaigns import Campaigns
-from engine.models import HumanTask, ProcessInstance
-from engine.models.campaigns import MessageSubscription, ProcessMessage
-from engine.projection import Projector
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
+from engine.process import messaging
+from engine.process.models import (
+    HumanTask,
+    MessageSubscription,
+    ProcessInstance,
+    ProcessMessage,
+)
 
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,学校\n".encode()
 STAGES = {k: {"end": d} for k, d in (("self_check", "2026-11-15"), ("joint_inspection", "2026-11-20"),
@@ -59,7 +63,7 @@ def test_a_message_nobody_waits_for_is_kept_as_unmatched(services, world):
     campaigns, campaign, _ = _campaign(services, world, [world.orgs.college])
     with services.uow() as uow:
         s = uow.session
-        projector = Projector(s, services.runtime, services.clock.now(), None)
+        projector = services.projector(s, services.clock.now(), None)
         messaging.send_message(projector, "self_check_returned", {"campaign": {"campaign_id": campaign.id + 99}},
                                {"campaign_id": campaign.id + 99})
         uow.commit()
@@ -84,8 +88,8 @@ def test_concurrent_returns_reach_the_campaign_without_deadlock(services, world,
     """Units returning at once all lock the campaign; none may hold a reference to it before its lock."""
     import threading
 
-    from engine import accounts
-    from engine.models import OrgNode
+    from engine.org import accounts
+    from engine.org.models import OrgNode
 
     with services.uow() as uow:
         s = uow.session

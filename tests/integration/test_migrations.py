@@ -5,8 +5,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from engine.models import Base
-from engine.schema import downgrade, upgrade
+from engine.infra.db import Base
+from engine.infra.schema import downgrade, upgrade
 
 
 def test_migrated_schema_matches_the_models(database_url):

@@ -9,11 +9,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from engine import accounts, notices
-from engine.errors import InvalidDiagram, NotAllowed, NotFound, WorkflowFailed
-from engine.models import Event, OutboxMessage
-from engine.models.notices import RectificationNotice
-from notifications.port import Message
+from engine.infra.errors import InvalidDiagram, NotAllowed, NotFound, WorkflowFailed
+from engine.org import accounts
+from engine.process.delivery import Message
+from engine.process.models import Event, OutboxMessage
+from engine.rectification import notices
+from engine.rectification.models import RectificationNotice
 from notifications.templates import render
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -40,7 +41,7 @@ def other_security(services, world):
     """A security officer of the other school (world only has one for the first)."""
     with services.uow() as uow:
         s = uow.session
-        from engine.models import OrgNode
+        from engine.org.models import OrgNode
 
         school = s.get(OrgNode, world.orgs.other_school)
         unit = s.get(OrgNode, world.orgs.foreign_unit)
@@ -82,7 +83,7 @@ def test_registering_for_deadline_rectification_issues_a_notice_with_event_and_m
 
 def test_the_message_goes_to_the_units_named_head_when_it_has_one(services, world, report_hazard, do):
     with services.uow() as uow:
-        from engine.models import OrgNode
+        from engine.org.models import OrgNode
 
         uow.session.get(OrgNode, world.orgs.college).head_user_id = world.users.head
         uow.commit()
@@ -143,7 +144,7 @@ def test_on_demand_issuing_is_refused_to_others_out_of_scope_and_before_registra
         notices.issue_notice(services, hazard.id, other_security)
     assert _all_notices(services) == []
     with services.uow() as uow:  # a refused request takes no number
-        from engine.models.notices import NoticeCounter
+        from engine.rectification.models import NoticeCounter
 
         assert uow.session.scalar(select(func.count()).select_from(NoticeCounter)) == 0
 

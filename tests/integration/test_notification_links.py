@@ -6,13 +6,12 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from engine import bell, delivery, escalation
-from engine.calendar import CHINA
-from engine.delivery import subject_of
-from engine.errors import NotFound
-from engine.models import OutboxMessage
-from engine.models.notifications import InAppNotification
-from engine.schema import downgrade, upgrade
+from engine.infra.errors import NotFound
+from engine.infra.schema import downgrade, upgrade
+from engine.infra.timezone import CHINA
+from engine.process import bell, delivery, escalation
+from engine.process.delivery import subject_of
+from engine.process.models import InAppNotification, OutboxMessage
 from notifications.inapp import InAppNotifier
 
 from .only_rectification import bpmn_dir  # noqa: F401

@@ -7,10 +7,13 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from engine import attachments, comments, filters, queries, tokens
-from engine.attachments import EvidenceStore
-from engine.errors import InvalidFormData, NotAllowed, NotFound
-from engine.models import ApiToken, Attachment, User
+from engine.infra.errors import InvalidFormData, NotAllowed, NotFound
+from engine.org import filters, tokens
+from engine.org.models import ApiToken, User
+from engine.rectification import attachments, comments
+from engine.rectification import inbox as hazard_inbox
+from engine.rectification.attachments import EvidenceStore
+from engine.rectification.models import Attachment
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
@@ -56,8 +59,8 @@ def test_evidence_is_stored_by_hash_and_recorded_in_the_timeline(services, world
     assert first.storage_key == again.storage_key and store.path_of(first.storage_key).read_bytes() == PNG
     assert len(list((store.directory).rglob("*.*"))) == 0  # no stray temp files; names are bare hashes
     with services.uow() as uow:
-        kinds = [e.kind for e, _ in queries.hazard_timeline(uow.session, hazard.id)]
-        evidence = [e.data for e, _ in queries.hazard_timeline(uow.session, hazard.id) if e.kind == "EvidenceAdded"]
+        kinds = [e.kind for e, _ in hazard_inbox.hazard_timeline(uow.session, hazard.id)]
+        evidence = [e.data for e, _ in hazard_inbox.hazard_timeline(uow.session, hazard.id) if e.kind == "EvidenceAdded"]
     assert kinds.count("EvidenceAdded") == 2
     assert evidence[0]["sha256"] == first.sha256 and evidence[0]["size"] == len(PNG)
 
@@ -112,7 +115,7 @@ def test_comments_are_validated_scoped_and_timelined(services, world, report_haz
         s = uow.session
         listed = comments.list_comments(s, s.get(User, world.users.staff), hazard.id)
         assert [(c.body, c.author.username) for c in listed] == [("请补充整改照片", "security")]
-        timeline = [(e.kind, name) for e, name in queries.hazard_timeline(s, hazard.id)]
+        timeline = [(e.kind, name) for e, name in hazard_inbox.hazard_timeline(s, hazard.id)]
     assert ("CommentAdded", "security") in timeline
 
 

@@ -7,14 +7,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import delete, func, select
 
-from engine import accounts, checklists, escalation, schedule_queries
-from engine.calendar import CHINA
-from engine.errors import InvalidFormData, NotAllowed, NotFound
-from engine.models import Event, HumanTask, OutboxMessage, ProcessInstance, RoleGrant
-from engine.models.campaigns import Campaign, CampaignUnit
-from engine.models.schedules import InspectionOccurrence, InspectionSchedule
-from engine.schedule_seeds import install_set
-from engine.schedules import Schedules, run_due_schedules
+from engine.campaigns import checklists
+from engine.campaigns.models import Campaign, CampaignUnit
+from engine.infra.errors import InvalidFormData, NotAllowed, NotFound
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.org.models import RoleGrant
+from engine.process import escalation
+from engine.process.models import Event, HumanTask, OutboxMessage, ProcessInstance
+from engine.schedules import queries as schedule_queries
+from engine.schedules.models import InspectionOccurrence, InspectionSchedule
+from engine.schedules.seeds import install_set
+from engine.schedules.service import Schedules, run_due_schedules
 
 CSV = ("督查项目,序号,督查内容,督查方法,责任部门\n"
        "消防安全,1,消防设施设备配备管理情况,查阅资料 现场查看,各二级学院 保卫处 后勤管理处\n").encode()

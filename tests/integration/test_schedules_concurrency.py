@@ -8,15 +8,15 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine import checklists
-from engine.calendar import CHINA
-from engine.clock import FixedClock
-from engine.db import make_engine, make_session_factory
-from engine.models import Event, ProcessInstance
-from engine.models.campaigns import Campaign
-from engine.models.schedules import InspectionOccurrence
-from engine.schedules import Schedules, run_due_schedules
-from engine.services import Services
+from engine.assembly import assemble
+from engine.campaigns import checklists
+from engine.campaigns.models import Campaign
+from engine.infra.clock import FixedClock
+from engine.infra.db import make_engine, make_session_factory
+from engine.infra.timezone import CHINA
+from engine.process.models import Event, ProcessInstance
+from engine.schedules.models import InspectionOccurrence
+from engine.schedules.service import Schedules, run_due_schedules
 
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,各二级学院\n".encode()
 
@@ -40,7 +40,7 @@ def many_schedules(services, world, database_url, clock):
 
 def test_two_concurrent_sweeps_start_each_occurrence_once(services, many_schedules, database_url, bpmn_dir, clock):
     clock.set(datetime(2026, 11, 4, 9, tzinfo=CHINA).astimezone(timezone.utc))  # two days behind: 11-02, 11-03 missed
-    other = Services(make_session_factory(make_engine(database_url)), FixedClock(clock.now()), bpmn_dir)
+    other = assemble(make_session_factory(make_engine(database_url)), FixedClock(clock.now()), bpmn_dir)
     start = threading.Barrier(2)
     results, errors = [], []
 

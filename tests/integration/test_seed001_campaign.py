@@ -14,15 +14,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import accounts, checklists, coverage, escalation, ledger
-from engine.calendar import CHINA
-from engine.campaigns import Campaigns, items_for_unit
-from engine.config import DEFAULT_BPMN_DIR
-from engine.models import Hazard, HumanTask, OrgNode
-from engine.models.campaigns import Campaign
-from engine.models.deadlines import TaskEscalation
-from engine.models.statistics import StatisticsReport
-from engine.statistics_reports import generate_due_reports
+from engine.campaigns import checklists, coverage
+from engine.campaigns.checklists import items_for_unit
+from engine.campaigns.models import Campaign
+from engine.campaigns.service import Campaigns
+from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process import escalation
+from engine.process.models import HumanTask, TaskEscalation
+from engine.rectification import ledger
+from engine.rectification.models import Hazard
+from engine.reports.models import StatisticsReport
+from engine.reports.snapshots import generate_due_reports
 
 STAGES = {"self_check": {"start": "2026-11-09", "end": "2026-11-15"},
           "joint_inspection": {"start": "2026-11-16", "end": "2026-11-30"},

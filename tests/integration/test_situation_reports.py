@@ -6,14 +6,16 @@ from datetime import datetime, time
 import pytest
 from sqlalchemy import select
 
-from engine import accounts, checklists, reports
-from engine.calendar import CHINA
-from engine.campaigns import Campaigns
-from engine.errors import InvalidFormData
-from engine.messaging import send_message
-from engine.models import HumanTask, OrgNode, ProcessInstance
-from engine.models.campaigns import CampaignUnit, ProcessMessage
-from engine.projection import Projector
+from engine.campaigns import checklists
+from engine.campaigns import situation_reports as reports
+from engine.campaigns.models import CampaignUnit
+from engine.campaigns.service import Campaigns
+from engine.infra.errors import InvalidFormData
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.messaging import send_message
+from engine.process.models import HumanTask, ProcessInstance, ProcessMessage
 
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,学校\n".encode()
 STAGES = {"self_check": {"end": "2026-11-15"}, "joint_inspection": {"end": "2026-11-20"},
@@ -64,7 +66,7 @@ def test_the_due_date_defaults_to_the_self_check_end_when_the_start_message_lack
     with services.uow() as uow:
         s = uow.session
         s.add(CampaignUnit(campaign_id=created.id, org_id=world.orgs.security_unit))
-        projector = Projector(s, services.runtime, services.clock.now(), None)
+        projector = services.projector(s, services.clock.now(), None)
         payload = {"campaign_id": created.id, "unit_id": world.orgs.security_unit, "school_id": world.orgs.school,
                    "bureau_id": world.orgs.bureau, "self_check_end": "2026-11-15"}
         message = send_message(projector, "unit_self_check_start", {"campaign": {"campaign_id": created.id}}, payload)

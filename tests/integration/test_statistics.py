@@ -6,10 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import distinct, func, select
 
-from engine import ledger, statistics
-from engine.calendar import CHINA
-from engine.errors import InvalidFormData, NotFound
-from engine.models import Hazard, HumanTask, OrgNode
+from engine.infra.errors import InvalidFormData, NotFound
+from engine.infra.timezone import CHINA
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask
+from engine.rectification import ledger
+from engine.rectification.models import Hazard
+from engine.reports import statistics
 
 REG = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}
 PLAN = {"plan_owner": "刘院长", "plan_measures": "加装防护罩", "plan_deadline": "2026-11-09",
@@ -157,7 +160,7 @@ def test_as_of_parsing_takes_a_date_as_its_1800_and_never_the_future():
 
 
 def test_who_may_read_which_scope(services, world):
-    from engine import accounts
+    from engine.org import accounts
 
     with services.uow() as uow:
         s = uow.session

@@ -7,18 +7,23 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, inspect, select
 
-from engine import accounts, checklists, statistics, statistics_reports
-from engine.calendar import CHINA
-from engine.campaigns import Campaigns
-from engine.clock import FixedClock
-from engine.db import make_engine, make_session_factory
-from engine.errors import NotFound
-from engine.models import Event, Hazard, OutboxMessage
-from engine.models.campaigns import Campaign
-from engine.models.statistics import StatisticsReport
-from engine.schema import downgrade, upgrade
-from engine.services import Services
-from notifications.port import Message
+from engine.assembly import assemble
+from engine.campaigns import checklists
+from engine.campaigns.models import Campaign
+from engine.campaigns.service import Campaigns
+from engine.infra.clock import FixedClock
+from engine.infra.db import make_engine, make_session_factory
+from engine.infra.errors import NotFound
+from engine.infra.schema import downgrade, upgrade
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.process.delivery import Message
+from engine.process.models import Event, OutboxMessage
+from engine.rectification.hazards import report_hazard
+from engine.rectification.models import Hazard
+from engine.reports import snapshots as statistics_reports
+from engine.reports import statistics
+from engine.reports.models import StatisticsReport
 from notifications.templates import render
 
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施设备配备管理情况,现场查看,各二级学院\n".encode()
@@ -45,13 +50,13 @@ def _new_campaign(services, world, title="2026年冬季校园安全专项整治"
 def campaign(services, world, do):
     """At T0: X (in the campaign) fixed on site and waiting for 销号; Y (in it) unregistered; Z outside it."""
     campaign_id = _new_campaign(services, world)
-    x = services.report_hazard(world.users.staff, FIRE, campaign_id=campaign_id)
+    x = report_hazard(services, world.users.staff, FIRE, campaign_id=campaign_id)
     do(x.id, "register_hazard", world.users.security, {**REG, "responsible_unit_id": world.orgs.college})
     do(x.id, "onsite_fix", world.users.staff, {"measures": "更换灭火器", "completion": "已完成"})
     do(x.id, "accept_rectification", world.users.security, {"accepted": True})
-    y = services.report_hazard(world.users.logistics_staff, {**FIRE, "problem": "疏散通道堵塞"},
+    y = report_hazard(services, world.users.logistics_staff, {**FIRE, "problem": "疏散通道堵塞"},
                                campaign_id=campaign_id)
-    services.report_hazard(world.users.staff, {**FIRE, "category": "交通", "problem": "无减速带"})
+    report_hazard(services, world.users.staff, {**FIRE, "category": "交通", "problem": "无减速带"})
     return {"id": campaign_id, "x": x.id, "y": y.id}
 
 
@@ -162,7 +167,7 @@ def test_snapshots_are_read_only_by_those_whose_statistics_scope_covers_the_orga
 def test_two_report_jobs_at_once_store_each_snapshot_once(services, world, database_url, bpmn_dir, clock):
     ids = [_new_campaign(services, world, f"专项整治{i}") for i in range(4)]
     clock.set(_at(11, 6, 9))
-    other = Services(make_session_factory(make_engine(database_url)), FixedClock(clock.now()), bpmn_dir)
+    other = assemble(make_session_factory(make_engine(database_url)), FixedClock(clock.now()), bpmn_dir)
     start = threading.Barrier(2)
     runs, errors = [], []
 

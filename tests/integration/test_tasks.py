@@ -4,9 +4,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from engine import queries
-from engine.errors import InvalidFormData, NotAllowed, StaleTask, TaskAlreadyClaimed
-from engine.models import Event, Hazard, HumanTask, OutboxMessage, ProcessInstance
+from engine.infra.errors import (
+    InvalidFormData,
+    NotAllowed,
+    StaleTask,
+    TaskAlreadyClaimed,
+)
+from engine.process import tasklist as queries
+from engine.process.models import Event, HumanTask, OutboxMessage, ProcessInstance
+from engine.rectification import inbox as hazard_inbox
+from engine.rectification.models import Hazard
 
 REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}
 
@@ -52,13 +59,13 @@ def test_delegate_only_to_a_colleague_holding_the_role(services, world, report_h
     services.delegate_task(task.id, world.users.security, world.users.security2, reason="出差")
     assert task_of(hazard.id, "register_hazard").assignee_id == world.users.security2
     with services.uow() as uow:
-        inbox = queries.inbox(uow.session, _user(uow.session, world.users.security2), "mine", clock.now())
+        inbox = hazard_inbox.inbox(uow.session, _user(uow.session, world.users.security2), "mine", clock.now())
         assert [t.id for t in inbox.items] == [task.id]
         assert uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "task_delegated")).one()
 
 
 def _user(session, user_id):
-    from engine.models import User
+    from engine.org.models import User
 
     return session.get(User, user_id)
 
@@ -103,8 +110,8 @@ def test_a_failed_step_leaves_the_data_as_it_was(services, world, report_hazard,
 def test_whoever_rectified_may_not_accept(services, world, report_hazard, do, task_of):
     hazard = report_hazard()
     with services.uow() as uow:  # the rectifier also works in the security office
-        from engine import accounts
-        from engine.models import OrgNode, User
+        from engine.org import accounts
+        from engine.org.models import OrgNode, User
 
         accounts.grant_role(uow.session, uow.session.get(User, world.users.staff), "security_office",
                             uow.session.get(OrgNode, world.orgs.school))
@@ -145,7 +152,7 @@ def test_hazard_timeline_records_who_did_what(services, world, report_hazard, do
     hazard = report_hazard()
     do(hazard.id, "register_hazard", world.users.security, {**REGISTER, "responsible_unit_id": world.orgs.college})
     with services.uow() as uow:
-        timeline = queries.hazard_timeline(uow.session, hazard.id)
+        timeline = hazard_inbox.hazard_timeline(uow.session, hazard.id)
     kinds = [(e.kind, name) for e, name in timeline]
     assert kinds[0] == ("HazardReported", "staff")
     assert ("TaskCompleted", "security") in kinds

@@ -6,9 +6,13 @@ from datetime import date
 import pytest
 from sqlalchemy import event, select
 
-from engine import accounts, visibility
-from engine.errors import NotFound
-from engine.models import Hazard, HumanTask, OrgNode, User
+from engine.infra.errors import NotFound
+from engine.org import accounts
+from engine.org import scope as org_scope
+from engine.org.models import OrgNode, User
+from engine.process.models import HumanTask
+from engine.rectification import visibility
+from engine.rectification.models import Hazard
 
 
 @pytest.fixture
@@ -78,8 +82,8 @@ def test_can_view_hazard_and_task_follow_the_same_scope(services, world, hazards
         assert not visibility.can_view_task(s, outsider, task)
         with pytest.raises(NotFound, match="does not exist"):
             visibility.get_visible_task(s, outsider, task.id)
-        assert visibility.can_view_org(s, staff, world.orgs.college)
-        assert not visibility.can_view_org(s, staff, world.orgs.school)
+        assert org_scope.can_view_org(s, staff, world.orgs.college)
+        assert not org_scope.can_view_org(s, staff, world.orgs.school)
 
 
 def test_hazard_list_filters_paginates_and_costs_the_same_queries_for_any_page_size(services, world, report_hazard):

@@ -5,9 +5,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from engine.cadence import Recurrence, parse_window
-from engine.calendar import CHINA, WorkCalendar
-from engine.schedules import campaign_stages
+from engine.infra.timezone import CHINA
+from engine.process.calendar import WorkCalendar
+from engine.schedules.cadence import Recurrence, parse_window
+from engine.schedules.service import campaign_stages
 
 NATIONAL = WorkCalendar.national()
 

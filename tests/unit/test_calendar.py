@@ -6,9 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 import chinese_calendar
 import pytest
 
-from engine.calendar import CHINA, WorkCalendar, shipped_years
-from engine.deadlines import EscalationPolicy, schedule
-from engine.errors import InvalidDiagram
+from engine.infra.errors import InvalidDiagram
+from engine.infra.timezone import CHINA
+from engine.process.calendar import WorkCalendar, shipped_years
+from engine.process.deadlines import EscalationPolicy, schedule
 
 
 def china(y, m, d, hh=18, mm=0) -> datetime:

@@ -5,10 +5,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.accounts import check_password, hash_password
-from engine.errors import InvalidFormData
-from engine.forms import validate_form_data
-from engine.projection import parse_due
+from engine.infra.errors import InvalidFormData
+from engine.org.accounts import check_password, hash_password
+from engine.process.forms import validate_form_data
+from engine.process.projection import parse_due
 
 SCHEMA = {
     "type": "object", "additionalProperties": False, "required": ["accepted"],

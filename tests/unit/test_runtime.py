@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine.clock import FixedClock
-from engine.config import DEFAULT_BPMN_DIR
-from engine.diagrams import parse_diagram
-from engine.runtime import BpmnRuntime
+from engine.infra.clock import FixedClock
+from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.process.diagrams import parse_diagram
+from engine.process.runtime import BpmnRuntime
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
 

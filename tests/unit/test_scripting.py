@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import ScriptNotAllowed
-from engine.scripting import RestrictedEnvironment
+from engine.infra.errors import ScriptNotAllowed
+from engine.process.scripting import RestrictedEnvironment
 
 env = RestrictedEnvironment()
 

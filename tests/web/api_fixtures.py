@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine import tokens
-from engine.attachments import EvidenceStore
-from engine.config import Settings
+from engine.infra.config import Settings
+from engine.org import tokens
+from engine.rectification.attachments import EvidenceStore
 from web.app import create_app
 
 REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}

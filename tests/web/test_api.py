@@ -6,7 +6,7 @@ import io
 from openapi_spec_validator import validate
 from openpyxl import load_workbook
 
-from engine import tokens
+from engine.org import tokens
 
 from .api_fixtures import REGISTER, api, api_app  # noqa: F401
 

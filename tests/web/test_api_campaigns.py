@@ -11,10 +11,10 @@ from openapi_spec_validator import validate
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import event, func, select
 
-from engine import checklists
-from engine.campaign_queries import current_stage
-from engine.models import Hazard
-from engine.models.campaigns import Campaign, ItemResult
+from engine.campaigns import checklists
+from engine.campaigns.models import Campaign, ItemResult
+from engine.campaigns.queries import current_stage
+from engine.rectification.models import Hazard
 
 from .api_fixtures import api, api_app  # noqa: F401
 

@@ -5,8 +5,8 @@ import io
 
 from openapi_spec_validator import validate
 
-from engine import checklists
-from engine.campaigns import Campaigns
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
 
 from .api_fixtures import REGISTER, api, api_app  # noqa: F401
 

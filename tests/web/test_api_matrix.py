@@ -90,8 +90,8 @@ def test_reporting_needs_a_school_in_scope(api, world):
 @pytest.fixture
 def college_campaign(services, world):
     """A campaign of the school over the college alone, on a two-item checklist; returns (campaign id, item ids)."""
-    from engine import checklists
-    from engine.campaigns import Campaigns
+    from engine.campaigns import checklists
+    from engine.campaigns.service import Campaigns
 
     source = ("督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,各二级学院\n"
               ",2,应急演练,查阅资料,各二级学院\n").encode()

@@ -23,7 +23,7 @@ HIDDEN = 404
 def target(services, world, report_hazard, task_of, tmp_path):
     """A hazard of the college with a photo, a comment and its open register task."""
     hazard = report_hazard(problem="实训室灭火器过期")
-    from engine.attachments import add_attachment
+    from engine.rectification.attachments import add_attachment
 
     attachment = add_attachment(services, world.users.staff, hazard.id, filename="a.png", data=PNG)
     return SimpleNamespace(hazard=hazard.id, task=task_of(hazard.id, "register_hazard").id,

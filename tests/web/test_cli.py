@@ -7,8 +7,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from engine.config import DEFAULT_BPMN_DIR
-from web.cli import main
+from engine.infra.config import DEFAULT_BPMN_DIR
+from web.cli.main import main
 
 
 @pytest.fixture

@@ -8,12 +8,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine import delivery
-from engine.calendar import CalendarBook
-from engine.models import Event, OutboxMessage
-from engine.models.notifications import NotificationPreference, WebhookEndpoint
+from engine.process import delivery
+from engine.process.calendar import CalendarBook
+from engine.process.models import (
+    Event,
+    NotificationPreference,
+    OutboxMessage,
+    WebhookEndpoint,
+)
 from notifications.fake import FakeNotifier
-from web.cli import main
+from web.cli.main import main
 
 ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=0123-secret-abcd"
 

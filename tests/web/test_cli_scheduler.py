@@ -6,8 +6,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from web.cli import main
-from web.cli_scheduler import build_scheduler
+from web.cli.main import main
+from web.cli.scheduler import build_scheduler
 
 
 @pytest.fixture

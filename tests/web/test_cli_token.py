@@ -6,9 +6,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from engine import tokens
-from engine.errors import NotAllowed
-from web.cli import main
+from engine.infra.errors import NotAllowed
+from engine.org import tokens
+from web.cli.main import main
 
 
 def test_token_create_list_and_revoke_from_the_command_line(database_url, services, world):

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import delivery, escalation
-from engine.accounts import find_user
-from engine.attachments import EvidenceStore
-from engine.calendar import CHINA
-from engine.config import Settings
 from engine.demo import DEMO_PASSWORD, build_demo
-from engine.models import Hazard, HumanTask
+from engine.infra.config import Settings
+from engine.infra.timezone import CHINA
+from engine.org.accounts import find_user
+from engine.process import delivery, escalation
+from engine.process.models import HumanTask
+from engine.rectification.attachments import EvidenceStore
+from engine.rectification.models import Hazard
 from notifications.inapp import InAppNotifier
 from web.app import create_app
 

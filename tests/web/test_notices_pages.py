@@ -87,7 +87,7 @@ def test_the_list_shows_notices_in_scope_by_year(app, login, world, report_hazar
 
 
 def test_the_list_is_paginated(app, login, world, report_hazard, do, monkeypatch):
-    from web import notices_view
+    from web.pages import notices as notices_view
 
     monkeypatch.setattr(notices_view, "PER_PAGE", 2)
     for n in range(3):

@@ -5,9 +5,8 @@ import re
 
 import pytest
 
-from engine import bell, delivery
-from engine.models import OutboxMessage
-from engine.models.notifications import InAppNotification
+from engine.process import bell, delivery
+from engine.process.models import InAppNotification, OutboxMessage
 from notifications.inapp import InAppNotifier
 
 from .ui_fixtures import app, login  # noqa: F401

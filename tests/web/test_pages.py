@@ -4,8 +4,8 @@ from __future__ import annotations
 import io
 import re
 
-from engine.attachments import EvidenceStore
-from engine.config import Settings
+from engine.infra.config import Settings
+from engine.rectification.attachments import EvidenceStore
 from web.app import create_app
 
 from .ui_fixtures import PNG, app, field_error, login, task_ids  # noqa: F401

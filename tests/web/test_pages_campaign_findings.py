@@ -7,11 +7,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from engine import accounts, checklists
-from engine.campaigns import Campaigns
-from engine.models import Hazard, HumanTask, OrgNode
-from engine.models.campaigns import Campaign, CampaignUnit, MissedHazard
-from engine.models.look_back import LookBackResult
+from engine.campaigns import checklists
+from engine.campaigns.models import Campaign, CampaignUnit, LookBackResult, MissedHazard
+from engine.campaigns.service import Campaigns
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask
+from engine.rectification.models import Hazard
 
 from .api_fixtures import REGISTER
 from .test_pages_campaigns import CSV, STAGES, as_post, form_fields
@@ -106,7 +108,7 @@ def test_units_staff_may_not_record_findings_and_another_school_sees_nothing(log
 
 
 def test_inspection_task_pages_link_to_the_finding_form(app, world, campaign):
-    from web.campaigns_view import campaign_link
+    from web.pages.campaigns import campaign_link
 
     def task(bpmn_id, key=f"campaign:{campaign.id}"):
         return SimpleNamespace(bpmn_id=bpmn_id, instance=SimpleNamespace(business_key=key))

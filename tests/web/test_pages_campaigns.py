@@ -7,10 +7,13 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import event, func, select
 
-from engine import accounts, checklists
-from engine.campaigns import Campaigns
-from engine.models import Hazard, HumanTask, OrgNode
-from engine.models.campaigns import Campaign, CampaignUnit, ItemResult
+from engine.campaigns import checklists
+from engine.campaigns.models import Campaign, CampaignUnit, ItemResult
+from engine.campaigns.service import Campaigns
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask
+from engine.rectification.models import Hazard
 
 from .ui_fixtures import app, field_error, login  # noqa: F401
 
@@ -191,7 +194,7 @@ def test_dashboard_shows_each_units_progress_status_and_the_coverage(login, serv
 
 
 def _users(services):
-    from engine.models import User
+    from engine.org.models import User
 
     with services.uow() as uow:
         return list(uow.session.execute(select(User.id, User.username)))

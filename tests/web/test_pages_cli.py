@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-import web.cli_web
-from web.cli import main
+import web.cli.web
+from web.cli.main import main
 
 
 @pytest.fixture
 def served(monkeypatch):
     """Record run_server calls instead of blocking in a server loop."""
     calls = []
-    monkeypatch.setattr(web.cli_web, "run_server", lambda settings, host, port: calls.append((settings, host, port)))
+    monkeypatch.setattr(web.cli.web, "run_server", lambda settings, host, port: calls.append((settings, host, port)))
     return calls
 
 

@@ -6,9 +6,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from engine import checklists
-from engine.campaigns import Campaigns
-from engine.schedules import Schedules, run_due_schedules
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
+from engine.schedules.service import Schedules, run_due_schedules
 
 from .ui_fixtures import app, login  # noqa: F401
 

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 from werkzeug.datastructures import MultiDict
 
-from engine.config import DEFAULT_BPMN_DIR
-from web.forms_render import form_errors, form_fields, parse_form
+from engine.infra.config import DEFAULT_BPMN_DIR
+from web.pages.forms_render import form_errors, form_fields, parse_form
 
 
 def _form(name: str) -> dict:

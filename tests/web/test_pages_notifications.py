@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import event
 
-from engine import bell, delivery, escalation
-from engine.attachments import EvidenceStore
-from engine.calendar import CHINA
-from engine.config import Settings
-from engine.models import HumanTask
+from engine.infra.config import Settings
+from engine.infra.timezone import CHINA
+from engine.process import bell, delivery, escalation
+from engine.process.models import HumanTask
+from engine.rectification.attachments import EvidenceStore
 from notifications.inapp import InAppNotifier
 from web.app import create_app
 

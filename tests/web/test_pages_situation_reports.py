@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import accounts, checklists
-from engine.campaigns import Campaigns
-from engine.models import HumanTask, OrgNode
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask
 
 from .ui_fixtures import app, login  # noqa: F401
 

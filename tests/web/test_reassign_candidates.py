@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine import escalation
-from engine.calendar import CHINA
-from engine.models import HumanTask
-from web import notifications_view
+from engine.infra.timezone import CHINA
+from engine.process import escalation
+from engine.process.models import HumanTask
+from web.pages import notifications as notifications_view
 
 from .ui_fixtures import app, login  # noqa: F401
 

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from openapi_spec_validator import validate
 from sqlalchemy import select
 
-from engine.models.schedules import InspectionSchedule
-from engine.schedules import Schedules, run_due_schedules
-from web.cli import main
+from engine.schedules.models import InspectionSchedule
+from engine.schedules.service import Schedules, run_due_schedules
+from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401

@@ -9,10 +9,12 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from engine import checklists, statistics_reports
-from engine.calendar import CHINA
-from engine.campaigns import Campaigns
-from web.cli import main
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
+from engine.infra.timezone import CHINA
+from engine.rectification.hazards import report_hazard as report_hazard_verb
+from engine.reports import snapshots as statistics_reports
+from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401
@@ -39,7 +41,7 @@ def figures_world(services, world, report_hazard, do, clock):
         template = checklists.import_checklist(uow.session, CSV, "t.csv", "清单", clock.now())
         uow.commit()
     campaign = Campaigns(services).create_campaign(u.security, "冬季专项整治", template.id, [o.college], STAGES)
-    major = services.report_hazard(u.staff, {"location": "配电房", "problem": "配电箱无门", "category": "消防",
+    major = report_hazard_verb(services, u.staff, {"location": "配电房", "problem": "配电箱无门", "category": "消防",
                                              "source": "joint_inspection"}, campaign_id=campaign.id)
     do(major.id, "register_hazard", u.security, {**REG, "grade": "major", "responsible_unit_id": o.college})
     report_hazard(u.logistics_staff, category="消防", problem="疏散通道堵塞")
@@ -52,7 +54,7 @@ def figures_world(services, world, report_hazard, do, clock):
 
 
 def _user(s, user_id):
-    from engine import accounts
+    from engine.org import accounts
 
     return accounts.get_user(s, user_id)
 

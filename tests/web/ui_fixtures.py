@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from engine.attachments import EvidenceStore
-from engine.config import Settings
+from engine.infra.config import Settings
+from engine.rectification.attachments import EvidenceStore
 from web.app import create_app
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)

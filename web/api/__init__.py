@@ -4,9 +4,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-
-from .errors import error_response, register_error_handlers
-from .schemas import ApiErrorSchema
+from web.api.errors import error_response, register_error_handlers
+from web.api.schemas import ApiErrorSchema
 
 PREFIX = "/api/v1"
 
@@ -22,8 +21,17 @@ class RectiflowApi(Api):
 
 def init_api(app: Flask) -> Api:
     """Register the API blueprints, their auth and error handling, and the generated OpenAPI document."""
-    from . import campaigns, definitions, hazards, look_back, notices, schedules, statistics, tasks
-    from .auth import exempt_from_form_csrf
+    from web.api import (
+        campaigns,
+        definitions,
+        hazards,
+        look_back,
+        notices,
+        schedules,
+        statistics,
+        tasks,
+    )
+    from web.api.auth import exempt_from_form_csrf
 
     app.config.update(
         API_TITLE="Rectiflow API",

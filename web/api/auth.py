@@ -6,12 +6,16 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import accounts, tokens
-from engine.errors import NotAllowed, RectiflowError
-from engine.models import User
-from engine.services import Services
-
-from .errors import HTTP_CODES, error_response, handle_engine_error, handle_http_error
+from engine.infra.errors import NotAllowed, RectiflowError
+from engine.org import accounts, tokens
+from engine.org.models import User
+from engine.process.services import Services
+from web.api.errors import (
+    HTTP_CODES,
+    error_response,
+    handle_engine_error,
+    handle_http_error,
+)
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

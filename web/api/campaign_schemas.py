@@ -4,12 +4,19 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
-from engine.campaign_findings import FINDING_SOURCES
-from engine.campaign_queries import MISSED_SIDES, STAGE_ORDER
-from engine.checklists import FORMATS
-from engine.models.campaigns import ITEM_RESULTS
-
-from .schemas import HazardBriefSchema, HazardSchema, OrgSchema, PageArgs, PageSchema, Strict, TaskSchema
+from engine.campaigns.checklists import FORMATS
+from engine.campaigns.findings import FINDING_SOURCES
+from engine.campaigns.models import ITEM_RESULTS
+from engine.campaigns.queries import MISSED_SIDES, STAGE_ORDER
+from web.api.schemas import (
+    HazardBriefSchema,
+    HazardSchema,
+    OrgSchema,
+    PageArgs,
+    PageSchema,
+    Strict,
+    TaskSchema,
+)
 
 _NOT_BLANK = ma.validate.Regexp(r"\S", error="must not be blank")
 

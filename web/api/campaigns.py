@@ -9,20 +9,31 @@ from sqlalchemy import select
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
-from engine import campaign_queries as cq
-from engine import accounts, checklists, coverage, visibility
-from engine.campaign_findings import finding_unit_in_reach, may_report_finding, start_look_back
-from engine.campaigns import ORGANISER_ROLES, Campaigns, items_for_unit, open_hazard_count
-from engine.checklists import ChecklistImportFailed
-from engine.errors import Conflict, InvalidFormData, NotAllowed
-from engine.forms import validate_form_data
-from engine.models import Hazard, OrgNode, User
-from engine.models.campaigns import Campaign, ChecklistItem, ChecklistTemplate
-from engine.projection import CHINA
-from engine.services import HAZARD_PROCESS
-
-from .auth import api_blueprint, api_user, services
-from .campaign_schemas import (
+from engine.campaigns import checklists, coverage
+from engine.campaigns import queries as cq
+from engine.campaigns.checklists import ChecklistImportFailed, items_for_unit
+from engine.campaigns.findings import (
+    finding_unit_in_reach,
+    may_report_finding,
+    start_look_back,
+)
+from engine.campaigns.models import (
+    ORGANISER_ROLES,
+    Campaign,
+    ChecklistItem,
+    ChecklistTemplate,
+)
+from engine.campaigns.service import Campaigns, open_hazard_count
+from engine.infra.errors import Conflict, InvalidFormData, NotAllowed
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.org import scope as org_scope
+from engine.org.models import OrgNode, User
+from engine.process.forms import validate_form_data
+from engine.rectification.hazards import HAZARD_PROCESS
+from engine.rectification.models import Hazard
+from web.api.auth import api_blueprint, api_user, services
+from web.api.campaign_schemas import (
     CampaignCreateArgs,
     CampaignDetailSchema,
     CampaignListArgs,
@@ -42,8 +53,8 @@ from .campaign_schemas import (
     UnitItemsSchema,
     UnitListArgs,
 )
-from .errors import error_response, handle_engine_error
-from .schemas import ApiErrorSchema, PageArgs
+from web.api.errors import error_response, handle_engine_error
+from web.api.schemas import ApiErrorSchema, PageArgs
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MIMETYPES = {"xlsx": XLSX, "csv": "text/csv"}
@@ -106,7 +117,7 @@ def _detail(campaign_id: int) -> dict:
     svc = services()
     with svc.uow() as uow:
         s = uow.session
-        campaign = cq.get_visible_campaign(s, visibility.scope_of(s, api_user(s)), campaign_id)
+        campaign = cq.get_visible_campaign(s, org_scope.scope_of(s, api_user(s)), campaign_id)
         tasks = cq.campaign_tasks(s, campaign)
         figures = coverage.campaign_coverage(s, campaign.id)
         today = svc.clock.now().astimezone(CHINA).date()
@@ -194,7 +205,7 @@ class CampaignList(MethodView):
         page, per_page = args.pop("page"), args.pop("per_page")
         with services().uow() as uow:
             s = uow.session
-            result = cq.list_campaigns(s, visibility.scope_of(s, api_user(s)), args, page, per_page)
+            result = cq.list_campaigns(s, org_scope.scope_of(s, api_user(s)), args, page, per_page)
             return {"items": [_campaign_dict(c) for c in result.items], "total": result.total, "page": result.page,
                     "per_page": result.per_page}
 
@@ -217,7 +228,7 @@ def _organiser_check(template_id: int, org_id: int | None) -> tuple[int, str]:
     with services().uow() as uow:
         s = uow.session
         user = api_user(s)
-        if org_id is not None and not visibility.can_view_org(s, user, org_id):
+        if org_id is not None and not org_scope.can_view_org(s, user, org_id):
             raise _field_error("org_id", f"organisation {org_id} does not exist")
         # The same default as create_campaign: the caller's school (a bureau's supervisor: the bureau).
         org = s.get(OrgNode, org_id) if org_id is not None else accounts.nearest(s, user.org, "school") or user.org
@@ -244,7 +255,7 @@ def campaign_units(args, campaign_id: int):
     """Per-unit coverage (items required, answered, hazards, sign-off) of the units in the caller's scope."""
     with services().uow() as uow:
         s = uow.session
-        scope = visibility.scope_of(s, api_user(s))
+        scope = org_scope.scope_of(s, api_user(s))
         campaign = cq.get_visible_campaign(s, scope, campaign_id)
         return cq.unit_coverage_page(s, scope, campaign, args["page"], args["per_page"], args.get("status"))
 
@@ -256,7 +267,7 @@ def unit_items(campaign_id: int, org_id: int):
     """The checklist items one unit answers, each with its answers, and the unit's open self-check tasks."""
     with services().uow() as uow:
         s = uow.session
-        scope = visibility.scope_of(s, api_user(s))
+        scope = org_scope.scope_of(s, api_user(s))
         cu = cq.visible_unit(s, scope, cq.get_visible_campaign(s, scope, campaign_id), org_id)
         return {"campaign_id": campaign_id, "coverage": cq.unit_coverage_of(s, cu), "items": cq.unit_items(s, cu),
                 "open_tasks": cq.unit_tasks(s, campaign_id, org_id)}
@@ -283,7 +294,7 @@ def record_results(args, campaign_id: int, org_id: int):
         raise
     with svc.uow() as uow:
         s = uow.session
-        cu = cq.visible_unit(s, visibility.scope_of(s, api_user(s)), s.get(Campaign, campaign_id), org_id)
+        cu = cq.visible_unit(s, org_scope.scope_of(s, api_user(s)), s.get(Campaign, campaign_id), org_id)
         return {"result_ids": result_ids, "hazard_ids": cq.result_hazards(s, result_ids),
                 "coverage": cq.unit_coverage_of(s, cu)}
 
@@ -293,7 +304,7 @@ def _check_unit_writable(campaign_id: int, org_id: int, rows: list[dict]) -> Non
     with services().uow() as uow:
         s = uow.session
         user = api_user(s)
-        scope = visibility.scope_of(s, user)
+        scope = org_scope.scope_of(s, user)
         campaign = cq.get_visible_campaign(s, scope, campaign_id)
         cu = cq.visible_unit(s, scope, campaign, org_id)
         org = cu.org
@@ -340,9 +351,9 @@ def report_finding(args, campaign_id: int):
     with svc.uow() as uow:
         s = uow.session
         user = api_user(s)
-        campaign = cq.get_visible_campaign(s, visibility.scope_of(s, user), campaign_id)
+        campaign = cq.get_visible_campaign(s, org_scope.scope_of(s, user), campaign_id)
         unit = s.get(OrgNode, unit_id)
-        if not finding_unit_in_reach(unit, campaign, visibility.scope_of(s, user)):
+        if not finding_unit_in_reach(unit, campaign, org_scope.scope_of(s, user)):
             raise _field_error("unit_id", f"unit {unit_id} is not within this campaign")
         if not may_report_finding(user, unit):
             raise NotAllowed(f"you may not report inspection findings for {unit.name}")
@@ -355,7 +366,7 @@ def report_finding(args, campaign_id: int):
         s = uow.session
         stored = s.get(Hazard, hazard.id)
         stored.unit  # noqa: B018  (loaded now: the response is written after the session closes)
-        missed = cq.missed_records(s, visibility.scope_of(s, api_user(s)), campaign_id, "found", per_page=200,
+        missed = cq.missed_records(s, org_scope.scope_of(s, api_user(s)), campaign_id, "found", per_page=200,
                                    hazard_id=hazard.id)
         return {"hazard": stored, "missed": missed.items}
 
@@ -368,7 +379,7 @@ def missed(args, campaign_id: int):
     """应发现未发现 records: what the campaign's units signed off but a later or higher inspection found."""
     with services().uow() as uow:
         s = uow.session
-        scope = visibility.scope_of(s, api_user(s))
+        scope = org_scope.scope_of(s, api_user(s))
         cq.get_visible_campaign(s, scope, campaign_id)
         return cq.missed_records(s, scope, campaign_id, args["side"], args["page"], args["per_page"])
 

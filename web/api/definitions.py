@@ -4,10 +4,9 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from engine import queries
-
-from .auth import api_blueprint, services
-from .schemas import ApiErrorSchema, DefinitionSchema, DefinitionUploadArgs
+from engine.process import tasklist as queries
+from web.api.auth import api_blueprint, services
+from web.api.schemas import ApiErrorSchema, DefinitionSchema, DefinitionUploadArgs
 
 blp = api_blueprint("api_definitions", __name__, "Deployed BPMN process definitions")
 

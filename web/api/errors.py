@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import (
+from engine.infra.errors import (
     ConcurrentUpdate,
     Conflict,
     InvalidDiagram,

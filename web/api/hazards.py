@@ -7,13 +7,17 @@ from flask import Response, g
 from flask.views import MethodView
 from sqlalchemy import select
 
-from engine import attachments, comments, ledger, queries, visibility
-from engine.errors import InvalidFormData, NotFound
-from engine.models import Hazard, HumanTask, OrgNode
-from engine.projection import CHINA
-
-from .auth import api_blueprint, api_user, services
-from .schemas import (
+from engine.infra.errors import InvalidFormData, NotFound
+from engine.infra.timezone import CHINA
+from engine.org import scope as org_scope
+from engine.org.models import OrgNode
+from engine.process.models import HumanTask
+from engine.rectification import attachments, comments, ledger, visibility
+from engine.rectification import inbox as hazard_inbox
+from engine.rectification.hazards import report_hazard
+from engine.rectification.models import Hazard
+from web.api.auth import api_blueprint, api_user, services
+from web.api.schemas import (
     ApiErrorSchema,
     AttachmentSchema,
     CommentArgs,
@@ -55,7 +59,7 @@ class Hazards(MethodView):
         """Report a hazard and start its rectification process (the report form's JSON Schema applies)."""
         svc = services()
         school_id = args.pop("school_id", None)
-        hazard = svc.report_hazard(g.api_user_id, args, school_id=school_id)
+        hazard = report_hazard(svc, g.api_user_id, args, school_id=school_id)
         with svc.uow() as uow:
             return _load_for_dump(uow.session.get(Hazard, hazard.id))
 
@@ -71,7 +75,7 @@ def hazard_detail(hazard_id: int):
         hazard_timeline = [
             {"id": e.id, "kind": e.kind, "occurred_at": e.occurred_at, "actor_id": e.actor_id, "actor": name,
              "task_id": e.task_id, "data": e.data or {}}
-            for e, name in queries.hazard_timeline(s, hazard_id)
+            for e, name in hazard_inbox.hazard_timeline(s, hazard_id)
         ]
         open_tasks = list(s.scalars(select(HumanTask).where(HumanTask.hazard_id == hazard_id,
                                                             HumanTask.state == "ready").order_by(HumanTask.id)))
@@ -147,7 +151,7 @@ def ledger_xlsx(args):
     with svc.uow() as uow:
         s = uow.session
         user = api_user(s)
-        if not visibility.can_view_org(s, user, org_id):
+        if not org_scope.can_view_org(s, user, org_id):
             raise NotFound(f"organisation {org_id} does not exist")
         today = svc.clock.now().astimezone(CHINA).date()
         data = ledger.ledger_workbook(s, org_id, made_on=today, reporter=user.display_name, viewer=user, **args)

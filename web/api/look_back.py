@@ -7,13 +7,19 @@ from flask_smorest.fields import Upload
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
-from engine import attachments, visibility
-from engine.errors import NotFound
-from engine.look_back import LookBacks, get_look_back, look_back_progress, may_reinspect, sample_items
-from engine.models.look_back import OUTCOMES, LookBackResult
-
-from .auth import api_blueprint, api_user, services
-from .schemas import ApiErrorSchema, HazardSchema, Strict
+from engine.campaigns.look_back import (
+    LookBacks,
+    get_look_back,
+    look_back_progress,
+    may_reinspect,
+    sample_items,
+)
+from engine.campaigns.models import OUTCOMES, LookBackResult
+from engine.infra.errors import NotFound
+from engine.org import scope as org_scope
+from engine.rectification import attachments
+from web.api.auth import api_blueprint, api_user, services
+from web.api.schemas import ApiErrorSchema, HazardSchema, Strict
 
 
 class _FormAndFilesParser(FlaskParser):
@@ -68,7 +74,7 @@ class ProgressSchema(ma.Schema):
 def _visible_look_back(s, user, campaign_id: int):
     """The look-back if it lies in the caller's scope or the caller may re-inspect it; NotFound otherwise."""
     campaign = get_look_back(s, campaign_id)
-    if not (visibility.scope_of(s, user).covers(campaign.org.path) or may_reinspect(user, campaign)):
+    if not (org_scope.scope_of(s, user).covers(campaign.org.path) or may_reinspect(user, campaign)):
         raise NotFound(f"look-back {campaign_id} does not exist")
     return campaign
 

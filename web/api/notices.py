@@ -5,11 +5,10 @@ import marshmallow as ma
 from flask import g, url_for
 from flask.views import MethodView
 
-from engine import notices
-
-from .auth import api_blueprint, api_user, services
-from .errors import error_response
-from .schemas import ApiErrorSchema, OrgSchema, PageArgs, PageSchema, Strict
+from engine.rectification import notices
+from web.api.auth import api_blueprint, api_user, services
+from web.api.errors import error_response
+from web.api.schemas import ApiErrorSchema, OrgSchema, PageArgs, PageSchema, Strict
 
 blp = api_blueprint("api_notices", __name__, "Rectification notices (整改通知书), numbered per school and year")
 

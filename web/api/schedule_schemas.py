@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from engine.models.schedules import CADENCES, SCHEDULE_KINDS
-from engine.schedule_queries import STATES
-
-from .schemas import PageArgs, PageSchema, Strict
+from engine.schedules.models import CADENCES, SCHEDULE_KINDS
+from engine.schedules.queries import STATES
+from web.api.schemas import PageArgs, PageSchema, Strict
 
 
 class TargetUnitArgs(Strict):

@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from engine import schedule_queries
-from engine.schedules import Schedules
-
-from .auth import api_blueprint, api_user, services
-from .schedule_schemas import (
+from engine.schedules import queries as schedule_queries
+from engine.schedules.service import Schedules
+from web.api.auth import api_blueprint, api_user, services
+from web.api.schedule_schemas import (
     OccurrenceListArgs,
     OccurrencePageSchema,
     ScheduleArgs,
@@ -16,7 +15,7 @@ from .schedule_schemas import (
     SchedulePatchArgs,
     ScheduleSchema,
 )
-from .schemas import ApiErrorSchema
+from web.api.schemas import ApiErrorSchema
 
 blp = api_blueprint("api_schedules", __name__,
                     "Recurring inspections (seed 004): quarterly, monthly, daily key-site patrols, weekly 检查日")

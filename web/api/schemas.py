@@ -4,7 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
-from engine.visibility import TASK_VIEWS
+from engine.rectification.visibility import TASK_VIEWS
 
 
 class Strict(ma.Schema):

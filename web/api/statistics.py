@@ -6,11 +6,12 @@ from urllib.parse import quote
 import marshmallow as ma
 from flask import Response
 
-from engine import statistics, statistics_excel, statistics_reports
-from engine.projection import CHINA
-
-from .auth import api_blueprint, api_user, services
-from .schemas import ApiErrorSchema, Strict
+from engine.infra.timezone import CHINA
+from engine.reports import excel as statistics_excel
+from engine.reports import snapshots as statistics_reports
+from engine.reports import statistics
+from web.api.auth import api_blueprint, api_user, services
+from web.api.schemas import ApiErrorSchema, Strict
 
 blp = api_blueprint("api_statistics", __name__, "The statistics table (隐患问题统计表) and its report-date snapshots")
 

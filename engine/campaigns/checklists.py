@@ -1,0 +1,213 @@
+"""Checklist templates: import and export in seed 002 attachment 1 layout (CSV, XLSX), all or nothing."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.campaigns.models import CHECK_METHODS, ChecklistItem, ChecklistTemplate
+from engine.infra.errors import NotFound, RectiflowError
+from engine.org.models import OrgNode
+
+HEADERS = ("督查项目", "序号", "督查内容", "督查方法", "责任部门")
+LOCATIONS_HEADER = "适用部位"  # optional sixth column: the sites or site types an item applies to
+FORMATS = ("csv", "xlsx")
+MAX_ROWS = 5000
+_SPLIT = re.compile(r"[\s、，,；;/]+")
+
+
+class ChecklistImportFailed(RectiflowError):
+    """A checklist file has bad rows; nothing was imported. `errors` lists every one with its line number."""
+
+    code = "checklist_import_failed"
+
+    def __init__(self, message: str, errors: list[dict]):
+        super().__init__(message, errors=errors)
+        self.errors = errors
+
+
+@dataclass
+class ItemRow:
+    line: int
+    category: str
+    serial: int
+    content: str
+    methods: list[str]
+    units: list[str]
+    locations: list[str] = field(default_factory=list)
+
+
+def _split(text: str) -> list[str]:
+    return [part for part in _SPLIT.split(text.strip()) if part]
+
+
+def read_rows(source: bytes, filename: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) for every row of a CSV or XLSX file, header included."""
+    suffix = Path(filename).suffix.lower()
+    if suffix == ".xlsx":
+        try:
+            sheet = load_workbook(io.BytesIO(source), read_only=True, data_only=True).active
+        except Exception as exc:  # openpyxl raises several kinds on a broken file
+            raise ChecklistImportFailed(f"{filename}: not a readable Excel file",
+                                        [{"line": 0, "message": f"{type(exc).__name__}: {exc}"}]) from None
+        return [(n, ["" if v is None else str(v).strip() for v in row])
+                for n, row in enumerate(sheet.iter_rows(values_only=True), start=1)]
+    if suffix == ".csv":
+        try:
+            text = source.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = source.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
+        reader = csv.reader(io.StringIO(text))
+        return [(reader.line_num, [c.strip() for c in row]) for row in reader]
+    raise ChecklistImportFailed(f"{filename}: only .csv and .xlsx files can be imported",
+                                [{"line": 0, "message": "unsupported file type"}])
+
+
+def parse_rows(rows: list[tuple[int, list[str]]]) -> list[ItemRow]:
+    """Validate every row (a blank 督查项目 continues the one above, as in merged cells); raise with all errors."""
+    errors: list[dict] = []
+    if not rows:
+        raise ChecklistImportFailed("the file is empty", [{"line": 1, "message": "no header row"}])
+    header_line, header = rows[0]
+    if tuple(header[:5]) != HEADERS:
+        raise ChecklistImportFailed("the header row does not match attachment 1", [
+            {"line": header_line, "message": f"expected columns {' | '.join(HEADERS)}, got {' | '.join(header[:5])}"}])
+    has_locations = len(header) > 5 and header[5] == LOCATIONS_HEADER
+    items: list[ItemRow] = []
+    seen: dict[tuple[str, int], int] = {}
+    category = ""
+    for line, cells in rows[1:]:
+        if not any(cells):
+            continue
+        cells = (cells + [""] * 6)[:6]
+        if cells[0] == "督查项目" or cells[0].startswith("备注"):
+            continue  # a repeated header on a new page, or the closing 备注 row of the form
+        problems = []
+        category = cells[0] or category
+        if not category:
+            problems.append("督查项目 is empty and there is no row above to continue")
+        try:
+            serial = int(float(cells[1]))
+            if serial < 1:
+                raise ValueError
+        except ValueError:
+            serial = 0
+            problems.append(f"序号 {cells[1]!r} is not a positive whole number")
+        if not cells[2]:
+            problems.append("督查内容 is empty")
+        methods = _split(cells[3])
+        bad = [m for m in methods if m not in CHECK_METHODS]
+        if not methods or bad:
+            problems.append(f"督查方法 must be one or more of {'/'.join(CHECK_METHODS)}, got {cells[3]!r}")
+        units = _split(cells[4])
+        if not units:
+            problems.append("责任部门 is empty")
+        if serial and category and (category, serial) in seen:
+            problems.append(f"{category} 序号 {serial} repeats line {seen[(category, serial)]}")
+        for message in problems:
+            errors.append({"line": line, "message": message})
+        if not problems:
+            seen[(category, serial)] = line
+            items.append(ItemRow(line, category, serial, cells[2], methods, units,
+                                 _split(cells[5]) if has_locations else []))
+    if len(items) + len({e["line"] for e in errors}) > MAX_ROWS:
+        errors.append({"line": rows[-1][0], "message": f"more than {MAX_ROWS} items"})
+    if not errors and not items:
+        errors.append({"line": header_line, "message": "the file has no items"})
+    if errors:
+        lines = sorted({e["line"] for e in errors})
+        raise ChecklistImportFailed(f"{len(lines)} bad row(s), lines {', '.join(map(str, lines[:20]))}; nothing imported",
+                                    errors)
+    return items
+
+
+def import_checklist(s: Session, source: bytes, filename: str, name: str, now, user_id: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> ChecklistTemplate:
+    """Create a template from a file in the caller's transaction; every row is checked before anything is added."""
+    items = parse_rows(read_rows(source, filename))
+    if s.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.name == name)) is not None:
+        raise ChecklistImportFailed(f"a checklist named {name!r} already exists",
+                                    [{"line": 0, "message": "choose another name"}])
+    template = ChecklistTemplate(name=name, source=Path(filename).name, created_at=now, created_by_id=user_id)
+    s.add(template)
+    for position, row in enumerate(items, start=1):
+        template.items.append(ChecklistItem(position=position, category=row.category, serial=row.serial,
+                                            content=row.content, methods=row.methods, units=row.units,
+                                            locations=row.locations))
+        if progress is not None and (position % 50 == 0 or position == len(items)):
+            progress(position, len(items))
+    s.flush()
+    return template
+
+
+def export_rows(template: ChecklistTemplate) -> Iterable[list]:
+    """The template as attachment 1 rows (a category written once, on its first line, as in the seed's merged cells)."""
+    yield [*HEADERS, LOCATIONS_HEADER]
+    previous = None
+    for item in template.items:
+        yield [item.category if item.category != previous else "", item.serial, item.content,
+               " ".join(item.methods), " ".join(item.units), " ".join(item.locations or [])]
+        previous = item.category
+
+
+def export_checklist(s: Session, template_id: int, fmt: str) -> bytes:
+    """A template as CSV (UTF-8 with BOM, so Excel opens it) or XLSX bytes."""
+    template = get_template(s, template_id)
+    if fmt == "csv":
+        out = io.StringIO()
+        csv.writer(out).writerows(export_rows(template))
+        return out.getvalue().encode("utf-8-sig")
+    if fmt == "xlsx":
+        book = Workbook()
+        sheet = book.active
+        sheet.title = "项目清单"
+        for row in export_rows(template):
+            sheet.append(row)
+        for column, width in zip("ABCDEF", (16, 6, 60, 18, 30, 24)):
+            sheet.column_dimensions[column].width = width
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+    raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+
+
+def get_template(s: Session, template_id: int) -> ChecklistTemplate:
+    """A template with its items, or NotFound."""
+    template = s.get(ChecklistTemplate, template_id)
+    if template is None:
+        raise NotFound(f"checklist {template_id} does not exist")
+    return template
+
+
+def list_templates(s: Session) -> list[tuple[ChecklistTemplate, int]]:
+    """Every template with its item count."""
+    templates = list(s.scalars(select(ChecklistTemplate).order_by(ChecklistTemplate.id)))
+    return [(t, len(t.items)) for t in templates]
+
+
+def shipped_checklists(bpmn_dir: Path) -> list[Path]:
+    """The template files shipped with the diagrams (built from the seed notices)."""
+    return sorted((Path(bpmn_dir) / "checklists").glob("*.csv"))
+
+
+def load_shipped(s: Session, bpmn_dir: Path, now) -> list[ChecklistTemplate]:
+    """Import every shipped template that is not there yet (named after its file)."""
+    loaded = []
+    for path in shipped_checklists(bpmn_dir):
+        existing = s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == path.stem)).first()
+        loaded.append(existing or import_checklist(s, path.read_bytes(), path.name, path.stem, now))
+    return loaded
+
+
+def items_for_unit(template: ChecklistTemplate, org: OrgNode) -> list[ChecklistItem]:
+    """The items a unit answers: those naming it, or a group ("各二级学院", "学校"); all items if none match."""
+    mine = [i for i in template.items
+            if org.name in i.units or any(u.startswith("各") or u in ("学校", "全校") for u in i.units)]
+    return mine or list(template.items)

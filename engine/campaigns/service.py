@@ -1,0 +1,345 @@
+"""Campaigns (专项整治): create one, fan out a self-check instance per unit, record item results as rows.
+
+The campaign instance (bpmn/campaign.bpmn) never holds the units' work: each unit's self-check is its own
+instance (bpmn/unit_self_check.bpmn), started by a message and reporting back by message (messaging.py),
+and each item answer is a row in `item_results`, so every task tree stays small.
+"""
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.campaigns.checklists import items_for_unit
+from engine.campaigns.coverage import record_missed
+from engine.campaigns.look_back import look_backs_that_reopened, reopened_hazard_ids
+from engine.campaigns.models import (
+    ITEM_RESULTS,
+    LEVELS,
+    ORGANISER_ROLES,
+    Campaign,
+    CampaignUnit,
+    ChecklistItem,
+    ChecklistTemplate,
+    ItemResult,
+)
+from engine.campaigns.situation_reports import store_situation_report
+from engine.infra.errors import (
+    InvalidFormData,
+    NotAllowed,
+    NotFound,
+    RectiflowError,
+    WorkflowFailed,
+)
+from engine.infra.timezone import CHINA, as_date
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.events import record_event
+from engine.process.hooks import Advance, Completion, Hooks
+from engine.process.messaging import send_message
+from engine.rectification.hazards import assign_unit, report_hazard
+from engine.rectification.models import Hazard
+
+CAMPAIGN_PROCESS = "campaign"
+CLEARED_MESSAGE = "campaign_hazards_cleared"
+STAGE_KEYS = ("self_check", "joint_inspection", "rectification", "supervision")
+
+class ChecklistIncomplete(RectiflowError):
+    """A unit tried to finish its self-check with checklist items still unanswered."""
+
+    code = "checklist_incomplete"
+
+
+
+def stage_windows(stages: dict, now: datetime) -> tuple[dict, dict, list[dict]]:
+    """Each stage's end (required) and start (default: today, i.e. it opens as soon as the flow reaches it)."""
+    ends, starts, errors = {}, {}, []
+    today = now.astimezone(CHINA).date()
+    for key in STAGE_KEYS:
+        window = stages.get(key) or {}
+        try:
+            end, start = as_date(window.get("end")), as_date(window.get("start"))
+        except ValueError:
+            errors.append({"field": f"stages.{key}", "message": "dates must be YYYY-MM-DD"})
+            continue
+        if end is None:
+            errors.append({"field": f"stages.{key}.end", "message": "required"})
+            continue
+        start = start or min(today, end)
+        if start > end:
+            errors.append({"field": f"stages.{key}.start", "message": f"starts after it ends ({start} > {end})"})
+        ends[key], starts[key] = end, start
+    return ends, starts, errors
+
+
+def parse_report_dates(values) -> tuple[list, list[dict]]:
+    """The statistics report dates (报送日期) of a campaign, sorted; bad entries become field errors."""
+    dates, errors = [], []
+    for n, value in enumerate(values or []):
+        try:
+            dates.append(as_date(value))
+        except ValueError:
+            errors.append({"field": f"stages.report_dates.{n}", "message": f"{value!r} is not a date (YYYY-MM-DD)"})
+    return sorted(d for d in dates if d is not None), errors
+
+
+def campaign_unit_for(s: Session, campaign_id: int, org_id: int, lock: bool = False) -> CampaignUnit:
+    """The campaign's row for one unit, or NotFound."""
+    stmt = select(CampaignUnit).where(CampaignUnit.campaign_id == campaign_id, CampaignUnit.org_id == org_id)
+    unit = s.scalars(stmt).first()
+    if unit is None:
+        raise NotFound(f"unit {org_id} is not part of campaign {campaign_id}")
+    return unit
+
+
+def open_hazard_count(s: Session, campaign_id: int) -> int:
+    """Hazards of a campaign not yet closed (销号), counting those a look-back reopened as the look-back's."""
+    return s.scalar(select(func.count()).select_from(Hazard).where(
+        or_(Hazard.campaign_id == campaign_id, Hazard.id.in_(reopened_hazard_ids(campaign_id))),
+        Hazard.closed_at.is_(None))) or 0
+
+
+class Campaigns:
+    """Campaign verbs; built on the engine's Services (same unit of work, clock and runtime)."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def create_campaign(self, user_id: int, title: str, template_id: int, unit_ids: list[int], stages: dict,
+                        org_id: int | None = None, kind: str = "campaign", sample: list[int] | None = None,
+                        sample_seed: int | None = None, within=None) -> Campaign:
+        """Create a campaign over `unit_ids` and start it; one self-check instance per unit starts by message.
+
+        `within(session, campaign)` joins the commit (a recurring inspection records its occurrence there).
+        """
+        svc = self.services
+        with svc.uow() as uow:
+            s = uow.session
+            now = svc.clock.now()
+            user = accounts.get_user(s, user_id)
+            org = s.get(OrgNode, org_id) if org_id else accounts.nearest(s, user.org, "school") or user.org
+            if org is None:
+                raise NotFound(f"organisation {org_id} does not exist")
+            if not any(g.role in ORGANISER_ROLES and g.org_id in org.ancestor_ids() for g in user.grants):
+                raise NotAllowed("only the security office, a leader or a supervisor may start a campaign here")
+            template = s.get(ChecklistTemplate, template_id)
+            if template is None:
+                raise NotFound(f"checklist {template_id} does not exist")
+            units = [s.get(OrgNode, uid) for uid in dict.fromkeys(unit_ids)]
+            errors = [{"field": "unit_ids", "message": f"unit {uid} is not within {org.name}"}
+                      for uid, unit in zip(dict.fromkeys(unit_ids), units)
+                      if unit is None or not unit.path.startswith(org.path)]
+            dates, starts, stage_errors = stage_windows(stages, now)
+            errors += stage_errors
+            report_dates, report_errors = parse_report_dates(stages.get("report_dates"))
+            errors += report_errors
+            if not units:
+                errors.append({"field": "unit_ids", "message": "choose at least one unit"})
+            if errors:
+                raise InvalidFormData("the campaign cannot start: " + "; ".join(e["message"] for e in errors), errors)
+            level = org.kind if org.kind in LEVELS else "school"
+            campaign = Campaign(title=title, kind=kind, org_id=org.id, level=level, template_id=template.id,
+                                stages=stages, sample=sample or [], sample_seed=sample_seed, created_at=now,
+                                created_by_id=user.id)
+            campaign.next_report_date = report_dates[0] if report_dates else None  # the statistics job's index
+            s.add(campaign)
+            s.flush()
+            for unit in units:
+                s.add(CampaignUnit(campaign_id=campaign.id, org_id=unit.id))
+            definition = svc.latest_definition(s, CAMPAIGN_PROCESS)
+            data = dict(campaign_id=campaign.id, org_id=org.id, school_id=org.id, bureau_id=org.parent_id,
+                        unit_ids=[u.id for u in units], unit_count=len(units),
+                        report_dates=[d.isoformat() for d in report_dates],
+                        situation_report_due=(report_dates[-1] if report_dates else dates["supervision"]).isoformat(),
+                        **{f"{k}_start": v.isoformat() for k, v in starts.items()},
+                        **{f"{k}_end": v.isoformat() for k, v in dates.items()})
+            try:
+                workflow = svc.runtime.start(definition, data)
+            except Exception as exc:
+                raise WorkflowFailed(f"the campaign could not start: {exc}") from None
+            projector = svc.projector(s, now, user.id)
+            instance = projector.new_instance(definition, f"campaign:{campaign.id}")
+            campaign.instance_id = instance.id
+            record_event(s, now, "CampaignCreated", user.id, instance_id=instance.id, campaign_id=campaign.id,
+                         title=title, units=len(units), template_id=template.id)
+            projector.persist(instance, workflow, None)
+            if within is not None:
+                within(s, campaign)
+            uow.commit()
+            return campaign
+
+    def record_item_results(self, user_id: int, campaign_id: int, unit_id: int, results: list[dict]) -> list[int]:
+        """Record a unit's answers (checked / na / hazard); a hazard answer starts its own rectification instance."""
+        svc = self.services
+        with svc.uow() as uow:
+            s = uow.session
+            now = svc.clock.now()
+            user = accounts.get_user(s, user_id)
+            cu = self._writable_unit(s, user, campaign_id, unit_id)
+            allowed = {i.id: i for i in items_for_unit(cu.campaign.template, cu.org)}
+            errors = []
+            for n, row in enumerate(results):
+                if row.get("item_id") not in allowed:
+                    errors.append({"field": f"{n}.item_id", "message": f"item {row.get('item_id')} is not on this unit's list"})
+                if row.get("result") not in ITEM_RESULTS:
+                    errors.append({"field": f"{n}.result", "message": f"result must be one of {', '.join(ITEM_RESULTS)}"})
+                if row.get("result") == "hazard" and not isinstance(row.get("hazard"), dict):
+                    errors.append({"field": f"{n}.hazard", "message": "describe the hazard found"})
+            if errors:
+                raise InvalidFormData("invalid item results", errors)
+            existing = {(r.item_id, r.location): r for r in s.scalars(
+                select(ItemResult).where(ItemResult.campaign_unit_id == cu.id))}
+            written = [self._upsert(s, cu, row, user.id, now, existing) for row in results if row["result"] != "hazard"]
+            s.flush()
+            ids = [r.id for r in written]
+            school = accounts.nearest(s, cu.org, "school")
+            uow.commit()
+        for row in (r for r in results if r["result"] == "hazard"):
+            item = allowed[row["item_id"]]
+            data = {"location": row.get("location") or cu.org.name, "check_item": item.content,
+                    "category": "其他", "source": "self_check", **row["hazard"]}
+
+            def link(s2, hazard, row=row):
+                if hazard.unit_id != cu.org_id:  # recorded by someone above the unit: the unit is still responsible
+                    assign_unit(s2, hazard, cu.org_id)
+                result = self._upsert(s2, s2.get(CampaignUnit, cu.id), dict(row, hazard_id=hazard.id), user_id,
+                                      svc.clock.now())
+                s2.flush()
+                ids.append(result.id)
+
+            report_hazard(svc, user_id, data, school_id=school.id if school else None, campaign_id=campaign_id,
+                              within=link)
+        return ids
+
+    def _writable_unit(self, s: Session, user, campaign_id: int, unit_id: int) -> CampaignUnit:
+        cu = campaign_unit_for(s, campaign_id, unit_id)
+        if not any(g.org_id == unit_id or g.org_id in cu.org.ancestor_ids() for g in user.grants):
+            raise NotAllowed(f"you may not record results for {cu.org.name}")
+        if cu.status in ("signed", "returned"):
+            raise NotAllowed(f"{cu.org.name}'s self-check is signed; the security office must send it back first")
+        return cu
+
+    @staticmethod
+    def _upsert(s: Session, cu: CampaignUnit, row: dict, user_id: int, now: datetime,
+                existing: dict | None = None) -> ItemResult:
+        location = (row.get("location") or "").strip()
+        if existing is None:
+            existing = {(r.item_id, r.location): r for r in s.scalars(select(ItemResult).where(
+                ItemResult.campaign_unit_id == cu.id, ItemResult.item_id == row["item_id"]))}
+        result = existing.get((row["item_id"], location))
+        if result is None:
+            result = existing[(row["item_id"], location)] = ItemResult(campaign_unit_id=cu.id, item_id=row["item_id"],
+                                                                       location=location)
+            s.add(result)
+        result.result, result.note, result.by_id, result.at = row["result"], row.get("note"), user_id, now
+        result.hazard_id = row.get("hazard_id")
+        return result
+
+    def report_finding(self, user_id: int, campaign_id: int, unit_id: int, data: dict,
+                       item_id: int | None = None) -> Hazard:
+        """A hazard found by a joint inspection, supervision or look-back; records 应发现未发现 where it applies."""
+        svc = self.services
+        with svc.uow() as uow:
+            s = uow.session
+            campaign = s.get(Campaign, campaign_id)
+            unit = s.get(OrgNode, unit_id)
+            if campaign is None or unit is None:
+                raise NotFound("no such campaign or unit")
+            item = s.get(ChecklistItem, item_id) if item_id else None
+            school = accounts.nearest(s, unit, "school")
+        if item is not None:
+            data = {**data, "check_item": item.content}
+
+        def account(s2, hazard):
+            if unit_id != hazard.unit_id and s2.get(OrgNode, unit_id).path.startswith(s2.get(OrgNode, hazard.school_id).path):
+                assign_unit(s2, hazard, unit_id)
+            record_missed(s2, hazard, s2.get(Campaign, campaign_id), svc.clock.now())
+
+        return report_hazard(svc, user_id, data, school_id=school.id if school else None, campaign_id=campaign_id,
+                                 within=account)
+
+    def sample_look_back(self, org_id: int, size: int, seed: int | None = None) -> tuple[list[int], int]:
+        """Sample closed hazards under an organisation at random; returns (hazard ids, the seed used, for audit)."""
+        seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+        with self.services.uow() as uow:
+            s = uow.session
+            org = s.get(OrgNode, org_id)
+            closed = sorted(s.scalars(select(Hazard.id).join(OrgNode, OrgNode.id == Hazard.unit_id).where(
+                Hazard.closed_at.is_not(None), OrgNode.path.startswith(org.path))))
+        return sorted(random.Random(seed).sample(closed, min(size, len(closed)))), seed
+
+
+# -- hooks the process core calls ---------------------------------------------------------------------
+def _campaign_unit_of(completion: Completion) -> CampaignUnit:
+    """The unit row a self-check task works on (its process data names the campaign and the unit)."""
+    task, wf_data = completion.task, completion.spiff_task.data
+    if "campaign_id" not in wf_data or "unit_id" not in wf_data:
+        raise WorkflowFailed(f"task {task.bpmn_id!r}: this completionCheck needs campaign_id and unit_id in the "
+                             "process data")
+    cu = campaign_unit_for(completion.session, int(wf_data["campaign_id"]), int(wf_data["unit_id"]))
+    cu.instance_id = task.instance_id
+    return cu
+
+
+def _unit_check(check):
+    """Adapt a check over a campaign unit's row to a completionCheck handler."""
+    def handler(completion: Completion) -> None:
+        check(completion.session, _campaign_unit_of(completion), completion.user, completion.data, completion.now)
+    return handler
+
+
+def _check_items_answered(s: Session, cu: CampaignUnit, user, data: dict, now: datetime) -> None:
+    required = {i.id: i for i in items_for_unit(cu.campaign.template, cu.org)}
+    answered = set(s.scalars(select(ItemResult.item_id).where(ItemResult.campaign_unit_id == cu.id)))
+    missing = [i for item_id, i in required.items() if item_id not in answered]
+    if missing:
+        raise ChecklistIncomplete(
+            f"{len(missing)} checklist item(s) are not answered yet: "
+            + "; ".join(f"{i.category} {i.serial}" for i in missing[:10]),
+            missing=[i.id for i in missing])
+
+
+def _sign(s: Session, cu: CampaignUnit, user, data: dict, now: datetime) -> None:
+    _check_items_answered(s, cu, user, data, now)
+    cu.status, cu.signed_at, cu.signed_by_id = "signed", now, user.id
+
+
+def _review(s: Session, cu: CampaignUnit, user, data: dict, now: datetime) -> None:
+    if data.get("decision") == "return":
+        cu.status, cu.signed_at, cu.signed_by_id = "sent_back", None, None
+        cu.sent_back += 1
+    else:
+        cu.status, cu.returned_at = "returned", now
+
+
+COMPLETION_CHECKS = {"checklist_complete": _check_items_answered, "sign_self_check": _sign,
+                     "review_self_check": _review, "situation_report": store_situation_report}
+
+
+def signal_campaigns(advance: Advance) -> None:
+    """Routed listener: tell a campaign when its last hazard closes; mark a finished campaign closed."""
+    projector, instance, hazard, new_names = advance.projector, advance.instance, advance.subject, advance.new_subscriptions
+    s = projector.session
+    campaign_ids, sender_id = [], None
+    if isinstance(hazard, Hazard) and hazard.closed_at == projector.now:
+        # Its own campaign, and any look-back that reopened it, may now be clear.
+        campaign_ids = [c for c in dict.fromkeys([hazard.campaign_id, *look_backs_that_reopened(s, hazard.id)]) if c]
+        sender_id = instance.id
+    elif CLEARED_MESSAGE in new_names or instance.status == "completed":
+        campaign = s.scalars(select(Campaign).where(Campaign.instance_id == instance.id)).first()
+        if campaign is not None and instance.status == "completed":
+            campaign.status = "closed"
+        campaign_ids = [campaign.id] if campaign is not None and CLEARED_MESSAGE in new_names else []
+    for campaign_id in campaign_ids:
+        if open_hazard_count(s, campaign_id) == 0:
+            send_message(projector, CLEARED_MESSAGE, {"campaign": {"campaign_id": campaign_id}},
+                         {"campaign_id": campaign_id, "open_hazards": 0}, sender_id=sender_id)
+
+
+def register(hooks: Hooks) -> None:
+    """Plug campaigns into the process core: the self-check's completion checks and the clearing signal."""
+    for name, check in COMPLETION_CHECKS.items():
+        hooks.add_completion_check(name, _unit_check(check))
+    hooks.on_routed(signal_campaigns)

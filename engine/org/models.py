@@ -1,0 +1,117 @@
+"""Tables of the organisation and its people: the org tree, users, role grants, saved filters, API tokens."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.infra.db import Base, JSONType, UTCDateTime
+
+ORG_KINDS = ("province", "city", "county", "school", "unit", "grid")
+
+ROLES = (
+    "department_staff",
+    "grid_officer",
+    "department_head",
+    "security_office",
+    "inspector",
+    "leader",
+    "supervisor",
+    "process_designer",
+    "admin",
+)
+
+
+class OrgNode(Base):
+    """A node of the organisation tree: province → city → county → school → unit → grid."""
+
+    __tablename__ = "org_nodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_nodes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    # Materialised path "/1/4/9/" so "everything under X" is one indexed prefix match.
+    path: Mapped[str] = mapped_column(String(512), index=True, default="/")
+    head_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True, name="fk_org_head_user"), nullable=True
+    )
+
+    parent: Mapped["OrgNode | None"] = relationship(remote_side=[id])
+
+    def ancestor_ids(self) -> list[int]:
+        """Ids from the root down to this node, inclusive."""
+        return [int(part) for part in self.path.strip("/").split("/") if part]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_nodes.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    org: Mapped[OrgNode] = relationship(foreign_keys=[org_id])
+    grants: Mapped[list["RoleGrant"]] = relationship(back_populates="user", lazy="selectin")
+
+
+class RoleGrant(Base):
+    """A user holds `role` for the org node `org_id` (and, for reading, what lies below it)."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "org_id"),
+        Index("ix_role_grants_role_org", "role", "org_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_nodes.id"))
+
+    user: Mapped[User] = relationship(back_populates="grants")
+
+
+class SavedFilter(Base):
+    """Named inbox filters of one user, optionally shared with everyone holding (role, org)."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name"),
+        Index("ix_saved_filters_shared", "shared_role", "shared_org_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The column is called "filters"; `values` avoids shadowing the module name in callers.
+    values: Mapped[dict] = mapped_column("filters", JSONType, default=dict)
+    shared_role: Mapped[str | None] = mapped_column(String(32))
+    shared_org_id: Mapped[int | None] = mapped_column(ForeignKey("org_nodes.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    owner: Mapped[User] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token for scripts; only its SHA-256 is stored, the plaintext is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

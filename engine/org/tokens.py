@@ -1,0 +1,77 @@
+"""API tokens for scripts: the plaintext is shown once; only its SHA-256 is stored and compared."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from engine.infra.errors import InvalidFormData, NotAllowed, NotFound
+from engine.org import accounts
+from engine.org.models import ApiToken, User
+
+PREFIX = "rf_"
+# Recording every use would turn each API read into a write; a minute's precision is enough for audits.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def token_digest(plaintext: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_token(services, user_id: int, name: str = "script") -> tuple[ApiToken, str]:
+    """Issue a token for the user; returns the row and the plaintext, which is never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidFormData("a token needs a name of 1 to 100 characters",
+                              [{"field": "name", "message": "1 to 100 characters"}])
+    plaintext = PREFIX + secrets.token_urlsafe(32)
+    with services.uow() as uow:
+        s = uow.session
+        user = accounts.get_user(s, user_id)
+        token = ApiToken(user_id=user.id, name=name, token_sha256=token_digest(plaintext),
+                         created_at=services.clock.now())
+        s.add(token)
+        uow.commit()
+        return token, plaintext
+
+
+def verify_token(services, plaintext: str) -> int:
+    """The id of the active user a live token belongs to; NotAllowed for unknown, revoked or inactive ones."""
+    if not plaintext or not plaintext.startswith(PREFIX):
+        raise NotAllowed("invalid API token")
+    with services.uow() as uow:
+        s = uow.session
+        # One round trip per API request: the token and its user's active flag together.
+        row = s.execute(select(ApiToken, User.active).join(User, User.id == ApiToken.user_id)
+                        .where(ApiToken.token_sha256 == token_digest(plaintext))).first()
+        token, active = row if row is not None else (None, False)
+        if token is None or token.revoked_at is not None or not active:
+            raise NotAllowed("invalid API token")
+        now = services.clock.now()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+            token.last_used_at = now
+            uow.commit()
+        return token.user_id
+
+
+def revoke_token(services, token_id: int, user_id: int | None = None) -> ApiToken:
+    """Revoke a token for good (if `user_id` is given, only that user's own token)."""
+    with services.uow() as uow:
+        s = uow.session
+        token = s.get(ApiToken, token_id)
+        if token is None or (user_id is not None and token.user_id != user_id):
+            raise NotFound(f"token {token_id} does not exist")
+        if token.revoked_at is None:
+            token.revoked_at = services.clock.now()
+            uow.commit()
+        return token
+
+
+def tokens_of(services, user_id: int) -> list[ApiToken]:
+    """A user's tokens, newest first (no plaintext: it was never stored)."""
+    with services.uow() as uow:
+        return list(uow.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())))

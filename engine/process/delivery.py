@@ -1,0 +1,282 @@
+"""Draining the notification outbox: fan events out to users' channels, send each message once, retry failures.
+
+An outbox row without a channel is an event written in the transaction that caused it. `fan_out` turns it into
+one row per recipient and channel, as each user chose (immediately, daily digest, or off). `deliver_pending`
+sends those rows: it first marks a row 'sending' under a lease and commits, then sends, then marks it 'sent';
+a failure goes back to 'pending' with exponential backoff, and after `max_attempts` ends as 'failed' with the
+error kept for an administrator. A row left 'sending' by a process that died mid-send is never re-sent
+blindly (that could duplicate it): when its lease runs out it becomes 'failed' with "outcome unknown".
+
+The channels are adapters (notifications/) behind the `Notifier` port defined here; the engine imports none.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Protocol
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.infra.db import is_postgres
+from engine.org.models import RoleGrant, User
+from engine.process.models import (
+    InAppNotification,
+    NotificationPreference,
+    OutboxMessage,
+    WebhookEndpoint,
+)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+SEND_LEASE = timedelta(minutes=5)
+# Without a preference row: the bell always, e-mail when the user has an address, digests for reminders only if chosen.
+DEFAULT_MODES = {"inapp": "immediate", "email": "immediate"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message for one channel; `id` is its outbox row, a stable key receivers can deduplicate on."""
+
+    id: int
+    channel: str
+    kind: str
+    payload: dict
+    recipient_id: int | None = None
+    recipient_name: str | None = None
+    email: str | None = None
+    locale: str = "zh_CN"
+    webhook_url: str | None = None
+    webhook_style: str | None = None
+    items: list = field(default_factory=list)
+
+    @property
+    def subject(self) -> tuple[str, int] | None:
+        """What the message is about, as (kind, id), for a link back to it."""
+        return subject_of(self.payload)
+
+
+# Payload keys that name a message's subject, most specific first: a task message opens the task.
+SUBJECT_KEYS = (("task", "task_id"), ("hazard", "hazard_id"))
+
+
+def subject_of(payload: dict) -> tuple[str, int] | None:
+    """(kind, id) of what an outbox payload is about: its explicit subject_kind/subject_id, else its task or hazard."""
+    if payload.get("subject_kind") and isinstance(payload.get("subject_id"), int):
+        return str(payload["subject_kind"]), payload["subject_id"]
+    for kind, key in SUBJECT_KEYS:
+        if isinstance(payload.get(key), int):
+            return kind, payload[key]
+    return None
+
+
+class Notifier(Protocol):
+    """A delivery channel: `send` returns when the message was accepted and raises when it was not."""
+
+    channel: str
+
+    def send(self, message: Message) -> None: ...
+
+
+@dataclass
+class DeliveryRun:
+    """What one delivery pass did."""
+
+    fanned_out: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    digests: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try: 1, 2, 4, ... minutes, at most an hour."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+def _lock(stmt, s: Session):
+    return stmt.with_for_update(skip_locked=True) if is_postgres(s) else stmt
+
+
+def effective_mode(prefs: dict[tuple[str, str], str], kind: str, channel: str, user: User) -> str:
+    """How one kind of event reaches the user on one channel: their choice for it, else for "*", else the default."""
+    mode = prefs.get((kind, channel)) or prefs.get(("*", channel)) or DEFAULT_MODES.get(channel, "off")
+    if channel == "email" and not user.email:
+        return "off"
+    return mode
+
+
+def _recipients(s: Session, row: OutboxMessage) -> list[User]:
+    if row.recipient_id is not None:
+        user = s.get(User, row.recipient_id)
+        return [user] if user is not None and user.active else []
+    if row.recipient_role is None:
+        return []
+    return list(s.scalars(select(User).join(RoleGrant, RoleGrant.user_id == User.id).where(
+        RoleGrant.role == row.recipient_role, RoleGrant.org_id == row.recipient_org_id, User.active.is_(True))
+        .order_by(User.id)))
+
+
+def _fan_out_one(s: Session, row: OutboxMessage, channels: set[str], now: datetime) -> None:
+    users = _recipients(s, row)
+    prefs_by_user: dict[int, dict] = {}
+    if users:
+        for p in s.scalars(select(NotificationPreference).where(
+                NotificationPreference.user_id.in_([u.id for u in users]))):
+            prefs_by_user.setdefault(p.user_id, {})[(p.event_kind, p.channel)] = p.mode
+    for user in users:
+        for channel in sorted(channels - {"webhook"}):
+            mode = effective_mode(prefs_by_user.get(user.id, {}), row.kind, channel, user)
+            if mode == "off":
+                continue
+            s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_id=user.id, channel=channel,
+                                payload={**row.payload, "source_id": row.id},
+                                status="digest" if mode == "digest" else "pending", next_attempt_at=now))
+    if "webhook" in channels:
+        org_id = row.recipient_org_id if row.recipient_id is None else (users[0].org_id if users else None)
+        for endpoint in s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.org_id == org_id,
+                                                                WebhookEndpoint.active.is_(True))):
+            if endpoint.event_kinds and row.kind not in endpoint.event_kinds:
+                continue
+            s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_org_id=org_id, channel="webhook",
+                                payload={**row.payload, "source_id": row.id, "endpoint_id": endpoint.id},
+                                status="pending", next_attempt_at=now))
+    row.status, row.sent_at = "dispatched", now
+
+
+def fan_out(services, channels: set[str], limit: int = 500) -> int:
+    """Turn pending outbox events into one row per recipient and chosen channel; each event once."""
+    now = services.clock.now()
+    with services.uow() as uow:
+        s = uow.session
+        rows = list(s.scalars(_lock(select(OutboxMessage).where(
+            OutboxMessage.status == "pending", OutboxMessage.channel.is_(None), OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id).limit(limit), s)))
+        for row in rows:
+            _fan_out_one(s, row, channels, now)
+        uow.commit()
+        return len(rows)
+
+
+def _message(s: Session, row: OutboxMessage) -> Message:
+    user = s.get(User, row.recipient_id) if row.recipient_id else None
+    endpoint = s.get(WebhookEndpoint, row.payload.get("endpoint_id")) if row.channel == "webhook" else None
+    return Message(id=row.id, channel=row.channel, kind=row.kind, payload=dict(row.payload),
+                   recipient_id=row.recipient_id, recipient_name=user.display_name if user else None,
+                   email=user.email if user else None, locale=user.locale if user else "zh_CN",
+                   webhook_url=endpoint.url if endpoint else None, webhook_style=endpoint.style if endpoint else None,
+                   items=list(row.payload.get("items", [])))
+
+
+def _claim(services, channels: set[str], limit: int, now: datetime) -> list[Message]:
+    with services.uow() as uow:
+        s = uow.session
+        # A send that outlived its lease may or may not have gone out: never send it again by itself.
+        s.execute(update(OutboxMessage).where(
+            OutboxMessage.status == "sending", OutboxMessage.next_attempt_at <= now).values(
+            status="failed", last_error="outcome unknown: the sender stopped while sending; check and retry by hand"))
+        rows = list(s.scalars(_lock(select(OutboxMessage).where(
+            OutboxMessage.status == "pending", OutboxMessage.channel.in_(sorted(channels)),
+            OutboxMessage.next_attempt_at <= now).order_by(OutboxMessage.id).limit(limit), s)))
+        messages = []
+        for row in rows:
+            row.status, row.attempts, row.next_attempt_at = "sending", (row.attempts or 0) + 1, now + SEND_LEASE
+            messages.append(_message(s, row))
+        uow.commit()
+        return messages
+
+
+def _settle(services, message: Message, error: str | None, max_attempts: int) -> str:
+    now = services.clock.now()
+    with services.uow() as uow:
+        s = uow.session
+        row = s.get(OutboxMessage, message.id)
+        if row is None or row.status != "sending":
+            return "lost-lease"
+        if error is None:
+            row.status, row.sent_at, row.last_error, row.next_attempt_at = "sent", now, None, None
+        elif row.attempts >= max_attempts:
+            row.status, row.last_error, row.next_attempt_at = "failed", error[:2000], None
+        else:
+            row.status, row.last_error, row.next_attempt_at = "pending", error[:2000], now + backoff(row.attempts)
+        uow.commit()
+        return row.status
+
+
+def deliver_pending(services, notifiers: dict[str, Notifier], limit: int = 200,
+                    max_attempts: int = MAX_ATTEMPTS) -> DeliveryRun:
+    """Fan out new events, then send what is due on every configured channel, each message at most once."""
+    run = DeliveryRun(fanned_out=fan_out(services, set(notifiers)))
+    now = services.clock.now()
+    for message in _claim(services, set(notifiers), limit, now):
+        try:
+            notifiers[message.channel].send(message)
+            error = None
+        except Exception as exc:  # any channel failure is retried; the error text is kept for the admin
+            error = f"{type(exc).__name__}: {exc}"
+        status = _settle(services, message, error, max_attempts)
+        run.sent += status == "sent"
+        run.retried += status == "pending"
+        run.failed += status == "failed"
+    return run
+
+
+def build_digests(services) -> int:
+    """Gather each user's held digest rows per channel into one digest message (the daily digest job)."""
+    now = services.clock.now()
+    made = 0
+    with services.uow() as uow:
+        s = uow.session
+        rows = list(s.scalars(_lock(select(OutboxMessage).where(OutboxMessage.status == "digest")
+                                    .order_by(OutboxMessage.recipient_id, OutboxMessage.channel, OutboxMessage.id), s)))
+        groups: dict[tuple[int, str], list[OutboxMessage]] = {}
+        for row in rows:
+            groups.setdefault((row.recipient_id, row.channel), []).append(row)
+        for (user_id, channel), items in groups.items():
+            s.add(OutboxMessage(created_at=now, kind="digest", recipient_id=user_id, channel=channel, status="pending",
+                                next_attempt_at=now, payload={"items": [dict(r.payload, kind=r.kind) for r in items]}))
+            for row in items:
+                row.status, row.sent_at = "digested", now
+            made += 1
+        uow.commit()
+    return made
+
+
+def retry_failed(services, message_id: int) -> None:
+    """An administrator sends a failed message again."""
+    with services.uow() as uow:
+        uow.session.execute(update(OutboxMessage).where(
+            and_(OutboxMessage.id == message_id, OutboxMessage.status == "failed")).values(
+            status="pending", attempts=0, next_attempt_at=services.clock.now()))
+        uow.commit()
+
+
+def failed_messages(s: Session, limit: int = 100) -> list[OutboxMessage]:
+    """Messages that could not be delivered, newest first, with their last error (for the admin page)."""
+    return list(s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")
+                          .order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def inapp_store(services) -> Callable[..., None]:
+    """The in-app channel's sink: one bell row per outbox row (a retry finds it there and does nothing).
+
+    The row keeps the message's subject (kind and id); the web layer builds the link, so the engine knows no URLs.
+    """
+
+    def store(message: Message, title: str, body: str, link: str | None = None) -> None:
+        with services.uow() as uow:
+            s = uow.session
+            if s.scalar(select(InAppNotification.id).where(InAppNotification.outbox_id == message.id)):
+                return
+            subject_kind, subject_id = message.subject or (None, None)
+            s.add(InAppNotification(outbox_id=message.id, user_id=message.recipient_id, kind=message.kind,
+                                    title=title, body=body, link=link, subject_kind=subject_kind,
+                                    subject_id=subject_id, created_at=services.clock.now()))
+            try:
+                uow.commit()
+            except IntegrityError:
+                return  # stored by a concurrent attempt: delivered exactly once all the same
+
+    return store

@@ -1,0 +1,159 @@
+"""Extension points of the process core: subjects plug in here, registered once by the composition root.
+
+The core runs any diagram and knows nothing of what a process is about. A subject (rectification, campaigns,
+...) extends it in three ways, each called inside the transaction that advances the instance:
+
+* **completion checks**: a user task names one in its `completionCheck` property; the handler runs before the
+  process moves on and refuses by raising (a checklist with unanswered items cannot be signed);
+* **subject kinds**: an instance's business key `kind:id` ties it to a subject row (`hazard:12`); the kind's
+  handler loads that row, says which link columns the instance's task rows carry, and takes over a new
+  instance started for an existing row (a look-back's reopening message);
+* **listeners**: after a user task completed, after an instance advanced (its task rows are projected), and
+  after the messages that advance threw were routed.
+
+A new hook is one handler and one registration line in `engine.assembly.register_subjects`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Protocol
+
+from sqlalchemy.orm import Session
+
+from engine.infra.errors import WorkflowFailed
+from engine.org.models import User
+from engine.process.models import HumanTask, ProcessInstance
+
+
+@dataclass
+class Completion:
+    """A user task being completed: what a completion check or a completion listener is given."""
+
+    session: Session
+    task: HumanTask
+    spiff_task: Any
+    user: User
+    data: dict
+    now: datetime
+    subject: Any = None
+
+
+@dataclass
+class Advance:
+    """One advance of one instance, as listeners see it."""
+
+    projector: Any  # engine.process.projection.Projector: session, runtime, hooks, now and actor of the advance
+    instance: ProcessInstance
+    workflow: Any
+    subject: Any
+    open_tasks: list[HumanTask]
+    created: list[HumanTask]
+    new_subscriptions: set[str] = field(default_factory=set)
+
+    @property
+    def session(self) -> Session:
+        return self.projector.session
+
+    @property
+    def now(self) -> datetime:
+        return self.projector.now
+
+
+class SubjectKind(Protocol):
+    """What a subject does for instances whose business key names its kind."""
+
+    def load(self, session: Session, subject_id: int) -> Any | None:
+        """The subject row, or None."""
+
+    def task_link(self, subject: Any) -> dict:
+        """Link columns (of HumanTask and Event) that tie the instance's tasks to the subject."""
+
+    def join(self, session: Session, subject: Any, instance: ProcessInstance) -> None:
+        """A new instance was started for this existing subject (e.g. by a message): the subject follows it."""
+
+
+Listener = Callable[[Advance], None]
+
+
+class Hooks:
+    """The registry the composition root fills; the core calls it and imports no subject."""
+
+    def __init__(self):
+        self.completion_checks: dict[str, Callable[[Completion], None]] = {}
+        self.completion_listeners: list[Callable[[Completion], None]] = []
+        self.advance_listeners: list[Listener] = []
+        self.routed_listeners: list[Listener] = []
+        self.subject_kinds: dict[str, SubjectKind] = {}
+
+    # -- registration -------------------------------------------------------------------------------
+    def add_completion_check(self, name: str, check: Callable[[Completion], None]) -> None:
+        """Make `name` usable as a user task's `completionCheck`."""
+        if name in self.completion_checks:
+            raise ValueError(f"completionCheck {name!r} is registered twice")
+        self.completion_checks[name] = check
+
+    def on_completed(self, listener: Callable[[Completion], None]) -> None:
+        """Call `listener` after each user task completed (the process has moved on; same transaction)."""
+        self.completion_listeners.append(listener)
+
+    def on_advanced(self, listener: Listener) -> None:
+        """Call `listener` after each advance, once the instance's task rows are projected."""
+        self.advance_listeners.append(listener)
+
+    def on_routed(self, listener: Listener) -> None:
+        """Call `listener` after each advance, once the messages it threw were routed."""
+        self.routed_listeners.append(listener)
+
+    def add_subject_kind(self, kind: str, handler: SubjectKind) -> None:
+        """Tie business keys `kind:<id>` to a subject."""
+        self.subject_kinds[kind] = handler
+
+    # -- what the core calls ------------------------------------------------------------------------
+    def _kind_of(self, business_key: str | None) -> tuple[SubjectKind, int] | None:
+        kind, _, ident = (business_key or "").partition(":")
+        handler = self.subject_kinds.get(kind)
+        if handler is None or not ident.isdigit():
+            return None
+        return handler, int(ident)
+
+    def subject_of(self, session: Session, instance: ProcessInstance) -> Any | None:
+        """The subject row an instance's business key names, if its kind is registered."""
+        found = self._kind_of(instance.business_key)
+        return found[0].load(session, found[1]) if found else None
+
+    def join_subject(self, session: Session, instance: ProcessInstance) -> Any | None:
+        """A new instance whose business key names an existing subject: the subject follows it; returns it."""
+        found = self._kind_of(instance.business_key)
+        if found is None:
+            return None
+        handler, ident = found
+        subject = handler.load(session, ident)
+        if subject is None:
+            raise WorkflowFailed(f"instance names {instance.business_key!r}, which does not exist")
+        handler.join(session, subject, instance)
+        return subject
+
+    def task_link(self, instance: ProcessInstance, subject: Any) -> dict:
+        """Link columns for the instance's new task rows."""
+        found = self._kind_of(instance.business_key) if subject is not None else None
+        return found[0].task_link(subject) if found else {}
+
+    def check_completion(self, name: str, completion: Completion) -> None:
+        """Run the completion check a task names; an unknown name is the diagram's error."""
+        check = self.completion_checks.get(name)
+        if check is None:
+            raise WorkflowFailed(f"task {completion.task.bpmn_id!r} names an unknown completionCheck {name!r}")
+        check(completion)
+
+    def completed(self, completion: Completion) -> None:
+        for listener in self.completion_listeners:
+            listener(completion)
+
+    def advanced(self, advance: Advance) -> None:
+        for listener in self.advance_listeners:
+            listener(advance)
+
+    def routed(self, advance: Advance) -> None:
+        for listener in self.routed_listeners:
+            listener(advance)

@@ -1,0 +1,368 @@
+"""BPMN messages between process instances: start by message, deliver by correlation, keep subscriptions.
+
+After an instance advances, SpiffWorkflow holds the message events it threw that nothing inside it caught
+(`workflow.get_events()`). `route_events` turns each into a `process_messages` row and routes it:
+
+* a message whose name is the message start event of a deployed process starts a new instance of that
+  process (a new row: no lock is needed, so a campaign can fan out to hundreds of units in one step);
+* otherwise the instances subscribed to that name with the same correlation (e.g. the campaign id) get it.
+
+Lock order: an instance only ever locks instances it *delivers to* (locking the target before writing any
+row that references it: see `_route`), and deliveries go from leaf instances
+(a unit's self-check, a hazard) to the campaign that started them, never the other way (a campaign only
+*starts* instances). So the order is always leaf → campaign and two transactions cannot wait on each
+other in a cycle.
+
+Delivery mode. "inline" (the default) catches the message in the target within the sender's transaction:
+the sender's commit carries both sides, and nothing is ever lost. "deferred" commits the sender with the
+message row pending and delivers it right after commit, in its own transaction (and again from the
+`deliver_pending` sweep for anything left behind); the sender then holds the campaign's lock for no time
+at all, at the price of a window in which the message is stored but not yet caught. bench/campaign_scale.py
+measures both: with 200 units x 30 items and 8 clients on PostgreSQL they came out even (7.5 vs 7.1 units/s,
+review-step p95 534 vs 778 ms on a loaded 2-core machine), because the campaign's own step stays small (its
+tree does not grow with returns), so inline stays the default.
+
+Retries. A deferred delivery that raises is rolled back and tried again after 1, 2, 4, 8 minutes
+(`next_attempt_at`, indexed with the status); the fifth failure marks it `failed` with `last_error` kept for
+an operator (`rectiflow messages list --status failed`, `rectiflow messages retry ID`). The scheduler drains
+due messages every few seconds. A message is delivered at most once: its status changes in the same
+transaction as the target's advance, under a row lock (SKIP LOCKED on PostgreSQL).
+
+A message start event whose payload carries the business key `hazard:<id>` starts a new run for that
+existing hazard (the look-back's `hazard_reopened`, engine/look_back.py): the hazard row follows the new
+instance.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import (
+    MessageEventDefinition as _BaseMessageDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.infra.db import is_postgres
+from engine.infra.errors import ScriptNotAllowed, WorkflowFailed
+from engine.process.instances import lock_instance
+from engine.process.models import (
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    ProcessMessage,
+)
+
+DELIVERY_MODES = ("inline", "deferred")
+delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
+_start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
+_catching: dict[tuple[str, str], bool] = {}  # (key, sha256) -> has message catch events other than start events
+# Deferred delivery that fails (the target's advance raised) is tried again after 1, 2, 4, 8 minutes, then `failed`.
+MAX_ATTEMPTS = 5
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+
+
+def correlation_text(correlations: dict) -> str:
+    """A canonical string for a correlation dict, so equal correlations compare equal in SQL."""
+    return json.dumps(correlations or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def take_events(workflow) -> list:
+    """Take the messages a workflow threw (before its state is stored) and drop finished fan-out children."""
+    events = [e for e in workflow.get_events() if isinstance(e.event_definition, _BaseMessageDefinition)]
+    compact_fan_out(workflow)
+    return events
+
+
+def compact_fan_out(workflow) -> int:
+    """Drop finished children of multi-instance tasks: a campaign's N sends, and the N returns it receives.
+
+    Their results were merged into the parent task when each child finished, so the children are history;
+    kept, they would make every later step of the campaign cost O(units).
+    """
+    removed = 0
+    for task in [t for wf in (workflow, *workflow.subprocesses.values()) for t in list(wf.tasks.values())]:
+        if not isinstance(task.task_spec, MultiInstanceTask):
+            continue
+        child_spec = task.task_spec.task_spec
+        drop = [c for c in task.children if c.task_spec.name == child_spec and c.state & TaskState.FINISHED_MASK
+                and not c.children]
+        if not drop:
+            continue
+        ids = {c.id for c in drop}
+        task._children = [c for c in task._children if c not in ids]
+        for task_id in ids:
+            del task.workflow.tasks[task_id]
+        if task.state == TaskState.COMPLETED:
+            task.internal_data.pop("merged", None)  # a running sequential MI still counts with it
+        removed += len(ids)
+    return removed
+
+
+def route_events(projector, instance: ProcessInstance, workflow, events: list) -> set[str]:
+    """Route the messages an advance threw and refresh the instance's subscriptions; returns newly subscribed names."""
+    s: Session = projector.session
+    for thrown in events:
+        payload = thrown.payload if isinstance(thrown.payload, dict) else {"value": thrown.payload}
+        # Dates and decimals are fine in task data but not in a JSON column: store them as text.
+        payload = json.loads(json.dumps(payload, default=str, ensure_ascii=False))
+        message = ProcessMessage(name=thrown.event_definition.name, correlation=correlation_text(thrown.correlations),
+                                 payload=payload,
+                                 sender_instance_id=instance.id, status="pending", created_at=projector.now,
+                                 next_attempt_at=projector.now)
+        s.add(message)
+        s.flush()
+        _route(projector, message, thrown, instance.id)
+    return _sync_subscriptions(s, projector.runtime, instance, workflow)
+
+
+def send_message(projector, name: str, correlations: dict, payload: dict,
+                 sender_id: int | None = None) -> ProcessMessage:
+    """Send a message the engine itself raises (not thrown by a diagram) through the same routing."""
+    thrown = BpmnEvent(MessageEventDefinition(name), payload=payload, correlations=correlations)
+    message = ProcessMessage(name=name, correlation=correlation_text(correlations), payload=payload,
+                             sender_instance_id=sender_id, status="pending", created_at=projector.now,
+                             next_attempt_at=projector.now)
+    projector.session.add(message)
+    projector.session.flush()
+    _route(projector, message, thrown, sender_id)
+    return message
+
+
+def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None) -> None:
+    s = projector.session
+    definition = _start_definition(s, projector.runtime, message.name)
+    if definition is not None:
+        _start_instance(projector, definition, message, thrown)
+        return
+    targets = list(s.scalars(select(MessageSubscription.instance_id).where(
+        MessageSubscription.name == message.name, MessageSubscription.correlation == message.correlation,
+        MessageSubscription.instance_id != (sender_id or 0)).order_by(MessageSubscription.instance_id)))
+    if not targets:
+        message.status = "unmatched"
+        return
+    if delivery_mode == "deferred":
+        message.target_instance_id = targets[0]
+        _deliver_after_commit(s, projector)
+        return
+    # Inline: lock the target before this transaction writes any row that references it. A foreign key to
+    # the target row takes a KEY SHARE lock on it, and upgrading that to FOR UPDATE while another sender
+    # queues for the same row deadlocks (seen in bench/campaign_scale.py with 4 clients).
+    for target_id in targets:
+        deliver(projector, message, target_id, thrown)
+
+
+def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEvent | None = None) -> bool:
+    """Catch a message in a waiting instance (locked here), advance it and persist it; False if it no longer waits."""
+    s = projector.session
+    instance = lock_instance(s, target_id)
+    if instance.status != "running":
+        message.status, message.last_error = "unmatched", f"instance {target_id} is {instance.status}"
+        return False
+    if thrown is None:
+        thrown = BpmnEvent(MessageEventDefinition(message.name), payload=message.payload,
+                           correlations=json.loads(message.correlation or "{}"))
+    workflow = projector.runtime.load(instance.definition, instance.state_json)
+    try:
+        with projector.runtime.engine_time():
+            caught = workflow.event_manager.catch(thrown, internal=False)
+            if caught:
+                workflow.do_engine_steps()
+    except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+        raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: {exc}") from None
+    if not caught:
+        message.status, message.last_error = "unmatched", f"instance {target_id} was not waiting for it"
+        return False
+    message.status, message.delivered_at, message.target_instance_id = "delivered", projector.now, target_id
+    projector.persist(instance, workflow)
+    return True
+
+
+def _start_instance(projector, definition: ProcessDefinition, message: ProcessMessage, thrown: BpmnEvent) -> None:
+    s = projector.session
+    payload = dict(message.payload)
+    try:
+        workflow = projector.runtime.start(definition, payload, message=thrown)
+    except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+        raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
+    instance = projector.new_instance(definition, payload.get("business_key"))
+    message.status, message.target_instance_id, message.delivered_at = "started", instance.id, projector.now
+    # A business key naming an existing subject (a look-back's `hazard_reopened` carries `hazard:<id>`) makes
+    # the new instance another run for that subject: the subject follows it, earlier instances stay as history.
+    subject = projector.hooks.join_subject(s, instance)
+    projector.persist(instance, workflow, subject)
+
+
+def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | None:
+    """The latest deployed definition whose start event catches message `name`, if any."""
+    latest: dict[str, ProcessDefinition] = {}
+    for definition in s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)):
+        latest[definition.key] = definition
+    for definition in latest.values():
+        names = _start_messages.get((definition.key, definition.sha256))
+        if names is None:
+            spec, _ = runtime.specs_for(definition)
+            names = _start_messages[(definition.key, definition.sha256)] = frozenset(
+                ts.event_definition.name for ts in spec.task_specs.values()
+                if type(ts).__name__ == "StartEvent" and isinstance(ts.event_definition, _BaseMessageDefinition))
+        if name in names:
+            return definition
+    return None
+
+
+def waiting_messages(workflow) -> dict[str, str]:
+    """Message name -> correlation text for every message catch event the workflow waits at."""
+    top = workflow.correlations
+    waiting = {}
+    # The event manager rather than waiting_events(): an event-based gateway reports itself there as one
+    # nameless "MultipleEventDefinition", hiding the messages it waits for.
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        for ed in getattr(definition, "event_definitions", None) or [definition]:
+            if not isinstance(ed, _BaseMessageDefinition):
+                continue
+            keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
+            waiting[ed.name] = correlation_text({k: top[k] for k in sorted(keys) if k in top})
+    return waiting
+
+
+def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
+    # Keyed by the diagram's content, not the row id: ids repeat across databases (tests, a second tenant).
+    key = (definition.key, definition.sha256)
+    cached = _catching.get(key)
+    if cached is None:
+        spec, subprocess_specs = runtime.specs_for(definition)
+        specs = [spec, *subprocess_specs.values()]
+        cached = _catching[key] = any(
+            isinstance(getattr(ts, "event_definition", None), _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
+            and "Throw" not in type(ts).__name__ and "End" not in type(ts).__name__ and "Send" not in type(ts).__name__
+            for sp in specs for ts in sp.task_specs.values())
+    return cached
+
+
+def _sync_subscriptions(s: Session, runtime, instance: ProcessInstance, workflow) -> set[str]:
+    """Bring the instance's subscription rows in line with its catch events; returns newly subscribed names."""
+    if not _catches_messages(runtime, instance.definition):
+        return set()  # e.g. a hazard: never waits for a message, so no query per step
+    waiting = {} if workflow.completed else waiting_messages(workflow)
+    rows = {row.name: row for row in s.scalars(
+        select(MessageSubscription).where(MessageSubscription.instance_id == instance.id))}
+    for name, row in rows.items():
+        if name not in waiting:
+            s.delete(row)
+        elif row.correlation != waiting[name]:
+            row.correlation = waiting[name]
+    new = set(waiting) - set(rows)
+    for name in sorted(new):
+        s.add(MessageSubscription(instance_id=instance.id, name=name, correlation=waiting[name]))
+    if new or len(rows) != len(waiting):
+        s.flush()
+    return new
+
+
+def _deliver_after_commit(s: Session, projector) -> None:
+    if s.info.get("deliver_after_commit"):
+        return
+    s.info["deliver_after_commit"] = True
+    factory = sessionmaker(bind=s.get_bind(), expire_on_commit=False)
+
+    def _after(_session):
+        _session.info.pop("deliver_after_commit", None)
+        deliver_pending(factory, projector.for_session, projector.now)
+
+    event.listen(s, "after_commit", _after, once=True)
+    event.listen(s, "after_soft_rollback", lambda _s, _t: _s.info.pop("deliver_after_commit", None), once=True)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits after its n-th failed delivery: 1, 2, 4, 8 minutes ... at most an hour."""
+    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+
+
+def deliver_pending(session_factory: sessionmaker, projector_for, now: datetime, limit: int = 200,
+                    max_attempts: int = MAX_ATTEMPTS) -> int:
+    """Deliver queued messages that are due, each in its own transaction; failures retry later with backoff.
+
+    The message row is locked (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers) and its status
+    moves to `delivered` in the same transaction as the target's advance, so two sweeps never deliver it twice.
+    A failed delivery is rolled back to a savepoint: the row keeps its lock, counts the attempt and waits
+    `retry_delay(attempts)`; after `max_attempts` it is `failed` with the error kept (`rectiflow messages list`).
+    """
+    delivered = 0
+    for _ in range(limit):
+        s = session_factory()
+        message_id = None
+        try:
+            stmt = (select(ProcessMessage).where(ProcessMessage.status == "pending",
+                                                 ProcessMessage.next_attempt_at <= now,
+                                                 ProcessMessage.target_instance_id.is_not(None))
+                    .order_by(ProcessMessage.next_attempt_at, ProcessMessage.id).limit(1))
+            if is_postgres(s):
+                stmt = stmt.with_for_update(skip_locked=True)
+            message = s.scalars(stmt).first()
+            if message is None:
+                return delivered
+            message_id = message.id
+            message.attempts += 1
+            try:
+                with s.begin_nested():
+                    if deliver(projector_for(s), message, message.target_instance_id):
+                        delivered += 1
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue or the sender
+                _schedule_retry(s.get(ProcessMessage, message_id), _error_text(exc), now, max_attempts)
+            s.commit()
+        except Exception as exc:  # noqa: BLE001 - e.g. the commit itself failed: count the attempt afresh
+            s.rollback()
+            if message_id is None:
+                raise
+            _record_failure(session_factory, message_id, _error_text(exc), now, max_attempts)
+        finally:
+            s.close()
+    return delivered
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+
+
+def _schedule_retry(message: ProcessMessage, error: str, now: datetime, max_attempts: int) -> None:
+    message.last_error = error[:2000]
+    if message.attempts >= max_attempts:
+        message.status, message.next_attempt_at = "failed", None
+    else:
+        message.next_attempt_at = now + retry_delay(message.attempts)
+
+
+def _record_failure(session_factory: sessionmaker, message_id: int, error: str, now: datetime,
+                    max_attempts: int) -> None:
+    with session_factory() as s:
+        message = s.get(ProcessMessage, message_id)
+        if message is None or message.status != "pending":
+            return
+        message.attempts += 1
+        _schedule_retry(message, error, now, max_attempts)
+        s.commit()
+
+
+def retry_failed_message(session_factory: sessionmaker, message_id: int, now: datetime) -> bool:
+    """An operator queues a failed message again (its attempts start from zero); False if it is not failed."""
+    with session_factory() as s:
+        done = s.execute(update(ProcessMessage).where(
+            ProcessMessage.id == message_id, ProcessMessage.status == "failed").values(
+            status="pending", attempts=0, next_attempt_at=now)).rowcount
+        s.commit()
+    return bool(done)
+
+
+def list_messages(s: Session, status: str | None = None, limit: int = 50) -> list[ProcessMessage]:
+    """Messages newest first, optionally of one status (e.g. `failed`, with their last error)."""
+    stmt = select(ProcessMessage).order_by(ProcessMessage.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(ProcessMessage.status == status)
+    return list(s.scalars(stmt))

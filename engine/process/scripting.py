@@ -1,0 +1,131 @@
+"""The restricted evaluator for BPMN scripts, conditions and expressions.
+
+SpiffWorkflow's default environment is plain eval/exec. Here every source is checked by our own
+AST rules (no imports) and compiled by RestrictedPython (no dunder or underscore names, guarded
+attribute and item access), then run with a small list of builtins.
+"""
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+
+from RestrictedPython import compile_restricted
+from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import (
+    BasePythonScriptEngineEnvironment,
+)
+
+from engine.infra.errors import ScriptNotAllowed
+
+_SAFE_BUILTIN_NAMES = (
+    "abs all any bool dict divmod enumerate filter float frozenset int isinstance len list map max min "
+    "range reversed round set sorted str sum tuple zip"
+).split()
+_SAFE_CONSTANTS = {"None": None, "True": True, "False": False}
+_SAFE_EXCEPTIONS = ("ValueError", "KeyError", "TypeError", "IndexError", "ZeroDivisionError")
+
+_BUILTINS: dict = {name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
+                   for name in _SAFE_BUILTIN_NAMES + list(_SAFE_EXCEPTIONS)}
+_BUILTINS.update(_SAFE_CONSTANTS)
+
+
+def _inplacevar(op: str, x, y):
+    ops = {"+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b,
+           "/=": lambda a, b: a / b, "//=": lambda a, b: a // b, "%=": lambda a, b: a % b}
+    if op not in ops:
+        raise ScriptNotAllowed(f"operator {op} is not allowed in BPMN scripts")
+    return ops[op](x, y)
+
+
+_GUARDS = {
+    "_getattr_": safer_getattr,
+    "_getitem_": default_guarded_getitem,
+    "_getiter_": default_guarded_getiter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_write_": full_write_guard,
+    "_inplacevar_": _inplacevar,
+}
+
+
+def _check_ast(source: str, mode: str) -> None:
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError as exc:
+        raise ScriptNotAllowed(f"syntax error in BPMN {_what(mode)} {source!r}: {exc.msg}") from None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            raise ScriptNotAllowed(f"imports are not allowed in BPMN scripts: {source.strip()!r}")
+        if isinstance(node, (ast.Global, ast.Nonlocal, ast.ClassDef, ast.AsyncFunctionDef, ast.Await)):
+            raise ScriptNotAllowed(f"{type(node).__name__} is not allowed in BPMN scripts: {source.strip()!r}")
+
+
+def _what(mode: str) -> str:
+    return "expression" if mode == "eval" else "script"
+
+
+@lru_cache(maxsize=2048)
+def compile_checked(source: str, mode: str):
+    """Compile a BPMN script ('exec') or expression ('eval') under the restrictions, or raise ScriptNotAllowed."""
+    _check_ast(source, mode)
+    try:
+        return compile_restricted(source, filename="<bpmn>", mode=mode)
+    except SyntaxError as exc:
+        raise ScriptNotAllowed(f"BPMN {_what(mode)} {source.strip()!r} is not allowed: {exc}") from None
+
+
+class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    """A SpiffWorkflow script environment that never calls plain eval/exec on diagram text."""
+
+    def _base_globals(self, external_context: dict | None) -> dict:
+        env = {"__builtins__": _BUILTINS, **_GUARDS}
+        env.update(self.globals)
+        env.update(external_context or {})
+        return env
+
+    def evaluate(self, expression, context, external_context=None):
+        code = compile_checked(expression, "eval")
+        env = self._base_globals(external_context)
+        env.update(context)
+        return eval(code, env)  # noqa: S307 - code was compiled by RestrictedPython above
+
+    def execute(self, script, context, external_context=None):
+        code = compile_checked(script, "exec")
+        injected = self._base_globals(external_context)
+        clash = set(self.globals).intersection(context)
+        if clash:
+            raise ScriptNotAllowed(f"task data overwrites predefined names: {sorted(clash)}")
+        # One namespace for script and data, as SpiffWorkflow does, so comprehensions see task data.
+        context.update(injected)
+        try:
+            exec(code, context)  # noqa: S102 - code was compiled by RestrictedPython above
+        finally:
+            for key in list(context):
+                if key in injected or callable(context[key]):
+                    context.pop(key, None)
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise ScriptNotAllowed("service tasks are not supported by this engine")
+
+
+class RestrictedScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine, bound to the restricted environment."""
+
+    def __init__(self, functions: dict | None = None):
+        super().__init__(environment=RestrictedEnvironment(functions or {}))
+
+    def validate(self, expression):
+        compile_checked(expression, "eval")
+
+
+def evaluate_expression(expression: str, data: dict):
+    """Evaluate a diagram expression (e.g. a task property) against task data, restricted."""
+    return RestrictedEnvironment().evaluate(expression, dict(data))

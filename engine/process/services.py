@@ -1,0 +1,289 @@
+"""The service layer: every state change is one verb, one unit of work, one commit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.infra.clock import Clock
+from engine.infra.db import UnitOfWork, is_postgres
+from engine.infra.errors import (
+    ConcurrentUpdate,
+    NotAllowed,
+    NotFound,
+    ScriptNotAllowed,
+    StaleTask,
+    TaskAlreadyClaimed,
+    WorkflowFailed,
+)
+from engine.org import accounts
+from engine.org.models import User
+from engine.process.diagrams import parse_diagram
+from engine.process.events import record_event
+from engine.process.forms import validate_form_data
+from engine.process.hooks import Completion, Hooks
+from engine.process.instances import lock_instance
+from engine.process.messaging import deliver_pending
+from engine.process.models import (
+    HumanTask,
+    OutboxMessage,
+    ProcessDefinition,
+    ProcessInstance,
+)
+from engine.process.projection import Projector
+from engine.process.runtime import BpmnRuntime
+
+DESIGNER_ROLES = {"process_designer", "admin"}
+
+
+@dataclass(frozen=True)
+class TimerSweep:
+    """What one timer sweep did."""
+
+    fired: int
+    skipped: int
+
+
+class Services:
+    """The engine's verbs; built once per process by the composition root and shared by CLI, web and scheduler."""
+
+    def __init__(self, session_factory: sessionmaker, clock: Clock, bpmn_dir: Path, runtime: BpmnRuntime | None = None,
+                 evidence_store=None, hooks: Hooks | None = None):
+        self.session_factory = session_factory
+        self.clock = clock
+        self.bpmn_dir = Path(bpmn_dir)
+        self.runtime = runtime or BpmnRuntime(clock)
+        self.hooks = hooks or Hooks()  # filled by engine.assembly.register_subjects
+        self.evidence_store = evidence_store  # where uploaded evidence lives (engine.attachments.EvidenceStore)
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work: one session, rolled back unless committed."""
+        return UnitOfWork(self.session_factory)
+
+    def projector(self, session: Session, now, actor_id: int | None) -> Projector:
+        """The writer of one advance in `session`'s transaction, with the registered hooks."""
+        return Projector(session, self.runtime, self.hooks, now, actor_id)
+
+    def deliver_messages(self, limit: int = 200) -> int:
+        """Deliver queued BPMN messages that are due, each in its own transaction (the scheduler's job)."""
+        now = self.clock.now()
+        return deliver_pending(self.session_factory, lambda session: self.projector(session, now, None), now, limit)
+
+    def dispose(self) -> None:
+        """Close the connection pool (end of a CLI command or of a process)."""
+        self.session_factory.kw["bind"].dispose()
+
+    # -- definitions ---------------------------------------------------------------------------
+    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None) -> ProcessDefinition:
+        """Validate and store a BPMN file as the next version of its process (unchanged files are not redeployed)."""
+        parsed = parse_diagram(source, self.bpmn_dir, filename)
+        with self.uow() as uow:
+            s = uow.session
+            if user_id is not None:
+                user = accounts.get_user(s, user_id)
+                if not DESIGNER_ROLES & {g.role for g in user.grants}:
+                    raise NotAllowed("only a process designer or an administrator may deploy diagrams")
+            latest = self.latest_definition(s, parsed.process_id, required=False)
+            if latest is not None and latest.sha256 == parsed.sha256:
+                return latest
+            definition = ProcessDefinition(
+                key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
+                sha256=parsed.sha256, source_xml=parsed.source_xml,
+                spec_json=self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs),
+                forms={**parsed.forms, "__start__": parsed.start_form}, task_meta=parsed.task_meta,
+                deployed_at=self.clock.now(), deployed_by_id=user_id,
+            )
+            s.add(definition)
+            s.flush()
+            record_event(s, self.clock.now(), "DefinitionDeployed", user_id, key=definition.key,
+                         version=definition.version, sha256=definition.sha256)
+            uow.commit()
+            return definition
+
+    def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
+        """Deploy every diagram shipped in the bpmn folder (unchanged ones keep their version)."""
+        return [self.deploy_definition(p.read_bytes(), p.name, user_id) for p in sorted(self.bpmn_dir.glob("*.bpmn"))]
+
+    @staticmethod
+    def latest_definition(s: Session, key: str, required: bool = True) -> ProcessDefinition | None:
+        """The newest deployed version of process `key` (NotFound, unless not required)."""
+        definition = s.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc())
+        ).first()
+        if definition is None and required:
+            raise NotFound(f"process {key!r} has not been deployed")
+        return definition
+
+    # -- tasks ---------------------------------------------------------------------------------
+    @staticmethod
+    def _grants(user: User) -> set[tuple[str, int]]:
+        return {(g.role, g.org_id) for g in user.grants}
+
+    def _is_candidate(self, user: User, task: HumanTask) -> bool:
+        return (task.candidate_role, task.candidate_org_id) in self._grants(user)
+
+    @staticmethod
+    def _load_task(s: Session, task_id: int, lock: bool = False) -> HumanTask:
+        stmt = select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
+        if lock and is_postgres(s):
+            stmt = stmt.with_for_update()
+        task = s.scalars(stmt).first()
+        if task is None:
+            raise NotFound(f"task {task_id} does not exist")
+        return task
+
+    def _open_task_for(self, s: Session, task_id: int, user: User, lock: bool = True) -> HumanTask:
+        task = self._load_task(s, task_id, lock=lock)
+        if not (self._is_candidate(user, task) or task.assignee_id == user.id):
+            raise NotAllowed(f"task {task_id} is not yours to work on")
+        if task.state != "ready":
+            raise StaleTask(f"task {task_id} is already {task.state}")
+        return task
+
+    def claim_task(self, task_id: int, user_id: int) -> HumanTask:
+        """Take a group task into your own inbox."""
+        with self.uow() as uow:
+            s = uow.session
+            user = accounts.get_user(s, user_id)
+            task = self._open_task_for(s, task_id, user)
+            if task.assignee_id is not None and task.assignee_id != user.id:
+                raise TaskAlreadyClaimed(f"task {task_id} was already claimed by someone else")
+            if task.assignee_id != user.id:
+                task.assignee_id, task.claimed_at = user.id, self.clock.now()
+                record_event(s, self.clock.now(), "TaskClaimed", user.id, instance_id=task.instance_id,
+                             hazard_id=task.hazard_id, task_id=task.id)
+            uow.commit()
+            return task
+
+    def unclaim_task(self, task_id: int, user_id: int) -> HumanTask:
+        """Give a claimed task back to its group."""
+        with self.uow() as uow:
+            s = uow.session
+            user = accounts.get_user(s, user_id)
+            task = self._open_task_for(s, task_id, user)
+            if task.assignee_id != user.id:
+                raise NotAllowed(f"task {task_id} is not claimed by you")
+            task.assignee_id, task.claimed_at = None, None
+            record_event(s, self.clock.now(), "TaskUnclaimed", user.id, instance_id=task.instance_id,
+                         hazard_id=task.hazard_id, task_id=task.id)
+            uow.commit()
+            return task
+
+    def delegate_task(self, task_id: int, user_id: int, to_user_id: int, reason: str | None = None) -> HumanTask:
+        """Hand a task to a colleague who holds the task's role at its organisation."""
+        with self.uow() as uow:
+            s = uow.session
+            user = accounts.get_user(s, user_id)
+            task = self._open_task_for(s, task_id, user)
+            if task.assignee_id not in (None, user.id):
+                raise TaskAlreadyClaimed(f"task {task_id} is claimed by someone else")
+            target = accounts.get_user(s, to_user_id)
+            if not self._is_candidate(target, task):
+                raise NotAllowed(f"{target.display_name} does not hold the role this task needs")
+            task.assignee_id, task.claimed_at = target.id, self.clock.now()
+            record_event(s, self.clock.now(), "TaskDelegated", user.id, instance_id=task.instance_id,
+                         hazard_id=task.hazard_id, task_id=task.id, to_user_id=target.id, reason=reason)
+            s.add(OutboxMessage(created_at=self.clock.now(), kind="task_delegated", recipient_id=target.id,
+                                status="pending", next_attempt_at=self.clock.now(),
+                                payload={"task_id": task.id, "name": task.name, "by": user.display_name}))
+            uow.commit()
+            return task
+
+    def complete_task(self, task_id: int, user_id: int, data: dict) -> HumanTask:
+        """Submit a task's form: validate, advance the process, store state, tasks, events and outbox at once."""
+        with self.uow() as uow:
+            s = uow.session
+            now = self.clock.now()
+            user = accounts.get_user(s, user_id)
+            # Lock order: instance first, then its task rows; every advancing verb follows it.
+            instance_id = self._load_task(s, task_id).instance_id
+            instance = lock_instance(s, instance_id)
+            task = self._open_task_for(s, task_id, user, lock=False)
+            if task.assignee_id is not None and task.assignee_id != user.id:
+                raise TaskAlreadyClaimed(f"task {task_id} is claimed by someone else")
+            self._check_separation_of_duties(s, task, user)
+            definition = instance.definition
+            data = validate_form_data(definition.forms.get(task.form) if task.form else None, data)
+            workflow = self.runtime.load(definition, instance.state_json)
+            spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
+            if spiff_task is None or spiff_task.state != TaskState.READY:
+                raise StaleTask(f"task {task_id} is no longer waiting for input")
+            subject = self.hooks.subject_of(s, instance)
+            completion = Completion(s, task, spiff_task, user, data, now, subject)
+            check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")
+            if check:
+                self.hooks.check_completion(check, completion)  # the diagram names it; a subject registered it
+            try:
+                self.runtime.run_task(workflow, spiff_task, data)
+            except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+                raise WorkflowFailed(f"the process could not continue after {task.name}: {exc}") from None
+            task.state, task.completed_at, task.completed_by_id = "completed", now, user.id
+            if task.assignee_id is None:
+                task.assignee_id, task.claimed_at = user.id, now
+            record_event(s, now, "TaskCompleted", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
+                         task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, form=data)
+            self.projector(s, now, user.id).persist(instance, workflow, subject)
+            self.hooks.completed(completion)  # e.g. the diagram's issueNotice (rectification/notices.py)
+            try:
+                uow.commit()
+            except StaleDataError:
+                raise ConcurrentUpdate(f"task {task_id}: the process was advanced by someone else; reload") from None
+            return task
+
+    def _check_separation_of_duties(self, s: Session, task: HumanTask, user: User) -> None:
+        excluded = (task.instance.definition.task_meta.get(task.bpmn_id) or {}).get("exclude_performers_of") or []
+        if not excluded:
+            return
+        did = s.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.instance_id == task.instance_id, HumanTask.bpmn_id.in_(excluded),
+            HumanTask.state == "completed", HumanTask.completed_by_id == user.id,
+        ))
+        if did:
+            raise NotAllowed(f"you carried out {', '.join(excluded)} on this process, so you may not do {task.name}")
+
+    # -- timers --------------------------------------------------------------------------------
+    def fire_due_timers(self, limit: int = 500) -> TimerSweep:
+        """Fire BPMN timers that are due; reads only due instances, each advanced in its own transaction."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            due_ids = list(uow.session.scalars(
+                select(ProcessInstance.id).where(ProcessInstance.status == "running",
+                                                 ProcessInstance.next_timer_at <= now)
+                .order_by(ProcessInstance.next_timer_at).limit(limit)
+            ))
+        fired = skipped = 0
+        for instance_id in due_ids:
+            if self._fire_instance_timers(instance_id, now):
+                fired += 1
+            else:
+                skipped += 1
+        return TimerSweep(fired=fired, skipped=skipped)
+
+    def _fire_instance_timers(self, instance_id: int, now) -> bool:
+        with self.uow() as uow:
+            s = uow.session
+            instance = lock_instance(s, instance_id, skip_locked=True)
+            # Another process holds it, or already fired it: nothing to do (the sweep is idempotent).
+            if instance is None or instance.next_timer_at is None or instance.next_timer_at > now:
+                return False
+            workflow = self.runtime.load(instance.definition, instance.state_json)
+            before = instance.next_timer_at
+            try:
+                self.runtime.fire_timers(workflow)
+            except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+                raise WorkflowFailed(f"instance {instance_id}: timer handling failed: {exc}") from None
+            subject = self.hooks.subject_of(s, instance)
+            record_event(s, now, "TimerFired", None, instance_id=instance.id, due_at=before.isoformat(),
+                         **self.hooks.task_link(instance, subject))
+            self.projector(s, now, None).persist(instance, workflow, subject)
+            try:
+                uow.commit()
+            except StaleDataError:
+                return False
+            return True

@@ -1,0 +1,203 @@
+"""The `rectiflow` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from engine.infra.config import Settings
+from engine.infra.errors import RectiflowError
+from engine.infra.schema import upgrade as upgrade_schema
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.process import tasklist as queries
+from engine.process.diagrams import parse_diagram
+from engine.rectification import inbox as hazard_inbox
+from web.cli.admin import COMMANDS as ADMIN_COMMANDS
+from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
+from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
+from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
+from web.cli.statistics import COMMANDS as STATISTICS_COMMANDS
+from web.cli.token import token_cmd
+from web.cli.web import serve_cmd
+from web.composition import build_services
+
+
+class _Context:
+    def __init__(self, database_url: str | None):
+        self.settings = Settings.from_env(**({"database_url": database_url} if database_url else {}))
+        self._services = None
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.dispose()
+
+    @property
+    def services(self):
+        if self._services is None:
+            self._services = build_services(self.settings)
+        return self._services
+
+
+def _fail(exc: RectiflowError) -> None:
+    click.secho(f"error ({exc.code}): {exc.message}", fg="red", err=True)
+    for detail in getattr(exc, "errors", None) or []:
+        click.secho(f"  {detail['field'] or '(form)'}: {detail['message']}", fg="red", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--database-url", envvar="RECTIFLOW_DATABASE_URL", default=None,
+              help="SQLAlchemy URL (default: RECTIFLOW_DATABASE_URL, else ./rectiflow.sqlite3).")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """Rectiflow: closed-loop safety-hazard rectification (隐患排查整治) on BPMN."""
+    ctx.obj = _Context(database_url)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@main.command("upgrade")
+@click.pass_obj
+def upgrade_cmd(obj: _Context) -> None:
+    """Create or migrate the database schema (Alembic) and deploy the shipped diagrams."""
+    upgrade_schema(obj.settings.database_url)
+    for definition in obj.services.deploy_directory():
+        click.echo(f"deployed {definition.key} v{definition.version}")
+    click.echo(f"database ready: {obj.settings.database_url}")
+
+
+main.add_command(upgrade_cmd, "init-db")
+
+
+@main.group()
+def bpmn() -> None:
+    """Validate, deploy and list BPMN process definitions."""
+
+
+@bpmn.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def bpmn_validate(obj: _Context, files: tuple[Path, ...]) -> None:
+    """Check diagrams: XML safety, BPMN XSD, restricted scripts, lanes, forms."""
+    failed = False
+    for path in files:
+        try:
+            parsed = parse_diagram(path.read_bytes(), path.resolve().parent, path.name)
+        except RectiflowError as exc:
+            failed = True
+            click.secho(f"INVALID {path}: {exc.message}", fg="red")
+        else:
+            click.secho(f"ok {path}: process {parsed.process_id}, {len(parsed.task_meta)} user tasks", fg="green")
+    sys.exit(1 if failed else 0)
+
+
+@bpmn.command("deploy")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "username", default=None, help="Deploy as this process designer (recorded in the log).")
+@click.pass_obj
+def bpmn_deploy(obj: _Context, file: Path, username: str | None) -> None:
+    """Deploy a diagram as the next version of its process."""
+    try:
+        user_id = _user_id(obj, username) if username else None
+        definition = obj.services.deploy_definition(file.read_bytes(), file.name, user_id)
+    except RectiflowError as exc:
+        _fail(exc)
+    click.echo(f"{definition.key} v{definition.version} sha256={definition.sha256[:12]}")
+
+
+@bpmn.command("list")
+@click.pass_obj
+def bpmn_list(obj: _Context) -> None:
+    """List deployed process definitions."""
+    with obj.services.uow() as uow:
+        for d in queries.definitions(uow.session):
+            click.echo(f"{d.key:28} v{d.version:<4} {d.deployed_at:%Y-%m-%d %H:%M} {d.sha256[:12]}  {d.name}")
+
+
+def _user_id(obj: _Context, username: str) -> int:
+    with obj.services.uow() as uow:
+        return accounts.find_user(uow.session, username).id
+
+
+@main.command("tasks")
+@click.option("--user", "username", required=True, help="Whose inbox to show.")
+@click.option("--view", type=click.Choice(queries.INBOX_VIEWS), default=None, help="One view only.")
+@click.pass_obj
+def tasks_cmd(obj: _Context, username: str, view: str | None) -> None:
+    """Show a user's inbox: assigned to them, claimable by their groups, overdue."""
+    services = obj.services
+    try:
+        with services.uow() as uow:
+            user = accounts.find_user(uow.session, username)
+            now = services.clock.now()
+            for name in [view] if view else list(queries.INBOX_VIEWS):
+                page = hazard_inbox.inbox(uow.session, user, name, now, per_page=50)
+                click.secho(f"== {name} ({page.total})", bold=True)
+                for t in page.items:
+                    due = f"{t.due_at.astimezone(CHINA):%Y-%m-%d %H:%M}" if t.due_at else "-"
+                    overdue = " OVERDUE" if t.due_at and t.due_at < now else ""
+                    hazard = f"#{t.hazard.id} {t.hazard.location}: {t.hazard.problem[:30]}" if t.hazard else ""
+                    who = f" [{t.assignee.username}]" if t.assignee else ""
+                    click.echo(f"  task {t.id:<5} {t.name:<14} due {due}{overdue}{who}  {hazard}")
+    except RectiflowError as exc:
+        _fail(exc)
+
+
+@main.command("complete")
+@click.argument("task_id", type=int)
+@click.option("--user", "username", required=True, help="Who completes the task.")
+@click.option("--data", "data_json", default="{}", help="Form data as a JSON object.")
+@click.pass_obj
+def complete_cmd(obj: _Context, task_id: int, username: str, data_json: str) -> None:
+    """Complete a task with form data (validated against the task's form)."""
+    try:
+        data = json.loads(data_json)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    try:
+        task = obj.services.complete_task(task_id, _user_id(obj, username), data)
+    except RectiflowError as exc:
+        _fail(exc)
+    click.echo(f"completed task {task.id} ({task.name})")
+
+
+@main.command("fire-timers")
+@click.pass_obj
+def fire_timers_cmd(obj: _Context) -> None:
+    """Fire the BPMN timers that are due now (the scheduler does this on its own)."""
+    sweep = obj.services.fire_due_timers()
+    click.echo(f"fired={sweep.fired} skipped={sweep.skipped}")
+
+
+@main.command("demo")
+@click.option("--no-serve", is_flag=True, help="Only build the demo data; do not start the web UI.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web UI listens on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="TCP port of the web UI.")
+@click.pass_obj
+def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
+    """Build a demo school from the seed notices (users for every role, hazards in several states), then serve the UI."""
+    from engine.demo import build_demo
+
+    upgrade_schema(obj.settings.database_url)
+    obj.services.deploy_directory()
+    try:
+        logins = build_demo(obj.services)
+    except RectiflowError as exc:
+        _fail(exc)
+    click.echo("Demo data ready. Logins (password for all: demo1234):")
+    for username, name, role in logins:
+        click.echo(f"  {username:<16} {name:<10} {role}")
+    click.echo("Try: rectiflow tasks --user security")
+    if not no_serve:
+        from web.cli.web import print_urls, run_server
+
+        obj.close()  # the server builds its own services; do not keep this pool open beside it
+        print_urls(host, port)
+        run_server(obj.settings, host, port)
+
+
+for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
+                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS):
+    main.add_command(_command)

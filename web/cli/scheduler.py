@@ -1,0 +1,183 @@
+"""`rectiflow scheduler`, `rectiflow escalate` and `rectiflow deliver`: the background jobs, in their own process."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import click
+
+from engine.infra.clock import FixedClock
+from engine.infra.timezone import CHINA
+from engine.org import accounts
+from engine.process import bell, delivery, escalation
+from engine.reports import snapshots as statistics_reports
+from notifications.channels import build_notifiers
+
+log = logging.getLogger("rectiflow.scheduler")
+
+# Job intervals in seconds: the sweeps read only indexed due rows, so running them often costs little.
+INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15, "messages": 10}
+DIGEST_HOUR = 8  # China time
+
+
+def _at(services, when: datetime | None, days_ahead: float | None = None):
+    """Run against a moved clock (to see what the sweep would do at another time, e.g. in the demo)."""
+    if days_ahead is not None:
+        when = datetime.now(timezone.utc) + timedelta(days=days_ahead)
+    if when is not None:
+        services.clock = FixedClock(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
+        services.runtime.clock = services.clock
+    return services
+
+
+_AT = click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]), default=None,
+                   help="Pretend it is this UTC time (e.g. to see what a run would do on a later date).")
+_DAYS_AHEAD = click.option("--days-ahead", type=float, default=None,
+                           help="Pretend it is this many days from now (demo: move the clock forward).")
+
+
+def build_scheduler(services, notifiers, blocking: bool = True):
+    """An APScheduler with the escalation and BPMN timer sweeps, outbox and message delivery, the daily digest."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Shanghai")
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
+
+    def sweep():
+        result = escalation.escalate_overdue(services)
+        if result.actions:
+            log.info("escalation: %d tasks, %s", result.processed, "; ".join(result.actions[:20]))
+
+    def timers():
+        result = services.fire_due_timers()
+        if result.fired:
+            log.info("timers fired: %d", result.fired)
+
+    def deliver():
+        run = delivery.deliver_pending(services, notifiers)
+        if run.sent or run.failed or run.retried:
+            log.info("delivery: %s", run)
+
+    def messages():
+        # Deferred BPMN messages, and those waiting to retry after a failed delivery (engine/messaging.py).
+        count = services.deliver_messages()
+        if count:
+            log.info("messages delivered: %d", count)
+
+    def digest():
+        log.info("digests built: %d", delivery.build_digests(services))
+        deliver()
+
+    first = datetime.now(timezone.utc)  # run each sweep once at start-up, then on its interval
+    scheduler.add_job(sweep, "interval", seconds=INTERVALS["escalation"], id="escalation_sweep", next_run_time=first,
+                      **common)
+    scheduler.add_job(timers, "interval", seconds=INTERVALS["timers"], id="timer_sweep", next_run_time=first, **common)
+    scheduler.add_job(deliver, "interval", seconds=INTERVALS["delivery"], id="outbox_delivery", next_run_time=first,
+                      **common)
+    scheduler.add_job(messages, "interval", seconds=INTERVALS["messages"], id="message_delivery",
+                      next_run_time=first, **common)
+    scheduler.add_job(digest, "cron", hour=DIGEST_HOUR, minute=0, id="daily_digest", **common)
+
+    def report_tables():
+        # Campaigns' statistics tables (隐患问题统计表), due once 18:00 China time of a report date has passed.
+        run = statistics_reports.generate_due_reports(services)
+        if run.generated:
+            log.info("statistics tables stored: %s", ", ".join(f"campaign {c} {d}" for c, d in run.generated))
+
+    scheduler.add_job(report_tables, "cron", minute=5, id="statistics_reports", next_run_time=first, **common)
+    def inspections():
+        # Recurring inspections (seed 004): each due period starts once; periods missed while down are recorded.
+        from engine.schedules.service import run_due_schedules
+
+        result = run_due_schedules(services)
+        if result.actions:
+            log.info("inspections: %s", "; ".join(result.actions[:20]))
+
+    scheduler.add_job(inspections, "interval", seconds=60, id="inspection_schedules", next_run_time=first, **common)
+    return scheduler
+
+
+@click.command("scheduler")
+@click.pass_obj
+def scheduler_cmd(obj) -> None:
+    """Run the background jobs (escalation, BPMN timers, notification and message delivery, daily digest,
+    campaigns' statistics tables on their report dates,
+    recurring inspections) until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    services = obj.services
+    notifiers = build_notifiers(services)
+    scheduler = build_scheduler(services, notifiers)
+    click.echo(f"scheduler running: channels={','.join(sorted(notifiers))}; jobs="
+               f"{', '.join(job.id for job in scheduler.get_jobs())}; Ctrl-C to stop")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("stopping: waiting for running jobs to finish")
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+
+
+@click.command("escalate")
+@click.option("--now", "run_now", is_flag=True, required=True, help="Run one escalation sweep now.")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
+@_AT
+@_DAYS_AHEAD
+@click.pass_obj
+def escalate_cmd(obj, run_now: bool, dry_run: bool, at: datetime | None, days_ahead: float | None) -> None:
+    """Remind, mark overdue and escalate every task whose next deadline step is due, and print what was done."""
+    services = _at(obj.services, at, days_ahead)
+    result = escalation.escalate_overdue(services, dry_run=dry_run)
+    for action in result.actions:
+        click.echo(("would: " if dry_run else "") + action)
+    click.echo(f"{'dry run: ' if dry_run else ''}tasks={result.processed} actions={len(result.actions)} "
+               f"skipped={result.skipped}")
+
+
+@click.command("deliver")
+@click.option("--digest", is_flag=True, help="Also build the daily digests first.")
+@_AT
+@_DAYS_AHEAD
+@click.pass_obj
+def deliver_cmd(obj, digest: bool, at: datetime | None, days_ahead: float | None) -> None:
+    """Send the pending notifications once (in-app, webhook, and e-mail when RECTIFLOW_SMTP_HOST is set)."""
+    services = _at(obj.services, at, days_ahead)
+    digests = delivery.build_digests(services) if digest else 0
+    run = delivery.deliver_pending(services, build_notifiers(services))
+    click.echo(f"digests={digests} fanned_out={run.fanned_out} sent={run.sent} retried={run.retried} "
+               f"failed={run.failed}")
+
+
+@click.command("escalated")
+@click.option("--user", "username", required=True, help="Whose \"escalated to me\" view to show.")
+@click.pass_obj
+def escalated_cmd(obj, username: str) -> None:
+    """Show the open tasks escalated to a user (or to a role the user holds), with their level."""
+    with obj.services.uow() as uow:
+        user = accounts.find_user(uow.session, username)
+        rows, total = escalation.escalated_to(uow.session, user)
+        click.secho(f"== escalated to {username} ({total})", bold=True)
+        for task, esc in rows:
+            due = f"{task.due_at.astimezone(CHINA):%Y-%m-%d %H:%M}" if task.due_at else "-"
+            click.echo(f"  task {task.id:<5} {task.name:<14} due {due}  level {esc.level} "
+                       f"{escalation.RUNG_NAMES[esc.rung]}  (now at level {task.escalation_level})"
+                       + (f"  reason: {esc.reason}" if esc.reason else ""))
+
+
+@click.command("notifications")
+@click.option("--user", "username", required=True, help="Whose in-app notifications to show.")
+@click.pass_obj
+def notifications_cmd(obj, username: str) -> None:
+    """Show a user's in-app notifications (the bell), newest first, with the unread count."""
+    with obj.services.uow() as uow:
+        user = accounts.find_user(uow.session, username)
+        items, total = bell.notifications(uow.session, user.id)
+        click.secho(f"== {username}: {bell.unread_count(uow.session, user.id)} unread of {total}", bold=True)
+        for item in items:
+            mark = " " if item.read_at else "*"
+            about = f"  → {item.subject_kind} {item.subject_id}" if item.subject_kind else ""
+            click.echo(f" {mark} {item.created_at.astimezone(CHINA):%m-%d %H:%M}  {item.title}{about}")
+
+
+COMMANDS = (scheduler_cmd, escalate_cmd, deliver_cmd, escalated_cmd, notifications_cmd)

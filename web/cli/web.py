@@ -1,0 +1,33 @@
+"""`rectiflow serve`: the web UI on a host and port (a development server; use gunicorn in production)."""
+from __future__ import annotations
+
+import click
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+
+
+def run_server(settings, host: str, port: int) -> None:
+    """Serve the app with Werkzeug's threaded server until interrupted."""
+    from werkzeug.serving import run_simple
+
+    from web.app import create_app
+
+    app = create_app(settings)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def print_urls(host: str, port: int) -> None:
+    """Tell the operator where the UI is."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    click.secho(f"Web UI: http://{shown}:{port}/  (Ctrl+C to stop)", fg="green", bold=True)
+
+
+@click.command("serve")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="TCP port.")
+@click.pass_obj
+def serve_cmd(obj, host: str, port: int) -> None:
+    """Run the web UI against the configured database (use gunicorn for several workers)."""
+    print_urls(host, port)
+    run_server(obj.settings, host, port)

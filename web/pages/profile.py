@@ -1,0 +1,74 @@
+"""My profile (who I am, my roles and scope) and the language switch."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from engine.infra.errors import RectiflowError
+from engine.org import tokens
+from engine.org.models import OrgNode
+from web.app import LOCALES
+from web.auth import db_user, services
+from web.pages.notifications import preference_table
+from web.templating import error_text
+
+bp = Blueprint("profile", __name__)
+
+
+@bp.route("/profile")
+@login_required
+def show():
+    """Name, organisation, roles with the org each applies to, API tokens, language."""
+    return _render()
+
+
+def _render(new_token: str | None = None):
+    # Read the tokens before opening this page's own unit of work: SQLite holds a write lock per transaction.
+    my_tokens = tokens.tokens_of(services(), int(current_user.id))
+    prefs = preference_table(int(current_user.id))
+    with services().uow() as uow:
+        s = uow.session
+        user = db_user(s)
+        org_ids = {g.org_id for g in user.grants} | {user.org_id}
+        orgs = {o.id: o for o in s.scalars(select(OrgNode).where(OrgNode.id.in_(org_ids)))}
+        return render_template("profile/show.html", user=user, orgs=orgs, locales=LOCALES, tokens=my_tokens,
+                               new_token=new_token, **prefs)
+
+
+@bp.route("/profile/tokens", methods=["POST"])
+@login_required
+def create_token():
+    """Issue an API token for scripts; its secret is shown in this response only (never stored, nor put in a cookie)."""
+    try:
+        _, plaintext = tokens.create_token(services(), int(current_user.id), request.form.get("name", ""))
+    except RectiflowError as exc:
+        flash(error_text(exc), "danger")
+        return redirect(url_for("profile.show")), 303
+    return _render(new_token=plaintext)
+
+
+@bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    """Revoke one of my API tokens."""
+    try:
+        tokens.revoke_token(services(), token_id, int(current_user.id))
+    except RectiflowError as exc:
+        flash(error_text(exc), "danger")
+    else:
+        flash(_("令牌已吊销"), "success")
+    return redirect(url_for("profile.show")), 303
+
+
+@bp.route("/language", methods=["POST"])
+def language():
+    """Switch the interface language for this browser session (signed in or not)."""
+    chosen = request.form.get("lang")
+    if chosen in LOCALES:
+        session["lang"] = chosen
+    target = request.form.get("next") or ""
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("auth.home")
+    return redirect(target), 303
