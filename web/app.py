@@ -14,11 +14,25 @@ from engine.infra.config import Settings
 from engine.infra.errors import NotAllowed, NotFound
 from engine.process.services import Services
 from engine.rectification.attachments import EvidenceStore
+from web import auth
 from web.api import init_api
 from web.composition import build_services
 
-LOCALES = ("zh_CN", "en")
-DEFAULT_LOCALE = "zh_CN"
+# Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
+# 隐患问题统计表, schedules the 巡查计划 (recurring inspections).
+from web.pages import (
+    campaigns,
+    hazards,
+    inbox,
+    notices,
+    notifications,
+    profile,
+    schedules,
+    statistics,
+    tasks,
+)
+from web.templating import DEFAULT_LOCALE, LOCALES, init_templating
+
 DEV_SECRET = Settings.secret_key
 # Photos and documents are small; anything larger is refused before it reaches a view.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -63,26 +77,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["rectiflow"] = services
     app.extensions["rectiflow_settings"] = settings
 
-    from web import auth
-
     auth.login_manager.init_app(app)
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
-
-    from web.pages import campaigns as campaigns_view
-    from web.pages import hazards, inbox, profile, tasks
-    from web.pages import notifications as notifications_view
-    from web.templating import init_templating
-    for module in (auth, inbox, tasks, hazards, profile, notifications_view, campaigns_view):
+    for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules):
         app.register_blueprint(module.bp)
-    from web.pages import notices as notices_view  # 整改通知书 pages
-    app.register_blueprint(notices_view.bp)
-    from web.pages import statistics as statistics_view  # 隐患问题统计表 pages
-    app.register_blueprint(statistics_view.bp)
-    from web.pages import (
-        schedules as schedules_view,  # 巡查计划 (recurring inspections) pages
-    )
-    app.register_blueprint(schedules_view.bp)
     init_templating(app)
     init_api(app)
     _register_error_pages(app)

@@ -12,6 +12,9 @@ from flask_login import current_user
 from engine.infra.timezone import CHINA
 from engine.rectification.hazards import STAGE_ORDER
 
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+
 STAGE_LABELS = {
     "discover": _l("发现"), "register": _l("登记评估"), "report": _l("报告"), "rectify": _l("治理整改"),
     "accept": _l("验收"), "close": _l("销号"), "archive": _l("备案存档"),

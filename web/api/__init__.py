@@ -4,6 +4,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
+from web.api import (
+    campaigns,
+    definitions,
+    hazards,
+    look_back,
+    notices,
+    schedules,
+    statistics,
+    tasks,
+)
+from web.api.auth import exempt_from_form_csrf
 from web.api.errors import error_response, register_error_handlers
 from web.api.schemas import ApiErrorSchema
 
@@ -21,17 +32,6 @@ class RectiflowApi(Api):
 
 def init_api(app: Flask) -> Api:
     """Register the API blueprints, their auth and error handling, and the generated OpenAPI document."""
-    from web.api import (
-        campaigns,
-        definitions,
-        hazards,
-        look_back,
-        notices,
-        schedules,
-        statistics,
-        tasks,
-    )
-    from web.api.auth import exempt_from_form_csrf
 
     app.config.update(
         API_TITLE="Rectiflow API",

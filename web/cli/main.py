@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from engine.demo import build_demo
 from engine.infra.config import Settings
 from engine.infra.errors import RectiflowError
 from engine.infra.schema import upgrade as upgrade_schema
@@ -21,6 +22,7 @@ from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
 from web.cli.statistics import COMMANDS as STATISTICS_COMMANDS
 from web.cli.token import token_cmd
+from web.cli import web as web_server
 from web.cli.web import serve_cmd
 from web.composition import build_services
 
@@ -178,7 +180,6 @@ def fire_timers_cmd(obj: _Context) -> None:
 @click.pass_obj
 def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
     """Build a demo school from the seed notices (users for every role, hazards in several states), then serve the UI."""
-    from engine.demo import build_demo
 
     upgrade_schema(obj.settings.database_url)
     obj.services.deploy_directory()
@@ -191,11 +192,9 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
         click.echo(f"  {username:<16} {name:<10} {role}")
     click.echo("Try: rectiflow tasks --user security")
     if not no_serve:
-        from web.cli.web import print_urls, run_server
-
         obj.close()  # the server builds its own services; do not keep this pool open beside it
-        print_urls(host, port)
-        run_server(obj.settings, host, port)
+        web_server.print_urls(host, port)
+        web_server.run_server(obj.settings, host, port)
 
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,

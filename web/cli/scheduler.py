@@ -11,6 +11,7 @@ from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.process import bell, delivery, escalation
 from engine.reports import snapshots as statistics_reports
+from engine.schedules.service import run_due_schedules
 from notifications.channels import build_notifiers
 
 log = logging.getLogger("rectiflow.scheduler")
@@ -88,7 +89,6 @@ def build_scheduler(services, notifiers, blocking: bool = True):
     scheduler.add_job(report_tables, "cron", minute=5, id="statistics_reports", next_run_time=first, **common)
     def inspections():
         # Recurring inspections (seed 004): each due period starts once; periods missed while down are recorded.
-        from engine.schedules.service import run_due_schedules
 
         result = run_due_schedules(services)
         if result.actions:

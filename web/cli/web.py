@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from web.app import create_app
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 
@@ -10,8 +12,6 @@ DEFAULT_PORT = 5000
 def run_server(settings, host: str, port: int) -> None:
     """Serve the app with Werkzeug's threaded server until interrupted."""
     from werkzeug.serving import run_simple
-
-    from web.app import create_app
 
     app = create_app(settings)
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)

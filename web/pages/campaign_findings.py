@@ -1,6 +1,6 @@
 """Campaign pages for inspection findings (联检联查 / 督导检查 / 回头看) and look-backs (回头看): start, re-inspect.
 
-The routes join the campaigns blueprint (imported by web/campaigns_view.py). Who may record a finding, and how a
+The routes join the campaigns blueprint (web/pages/campaign_common.py). Who may record a finding, and how a
 look-back is started, is engine.campaign_findings' rule, shared with the REST API.
 """
 from __future__ import annotations
@@ -30,13 +30,13 @@ from web.auth import db_user, services
 from web.pages import campaign_forms as forms
 from web.pages import campaign_page_data as q
 from web.pages import evidence
-from web.pages.campaigns import (
+from web.pages.campaign_common import (
     PHASE_LABELS,
-    _campaign_or_404,
-    _load_shipped,
     bp,
+    campaign_or_404,
     hazard_categories,
     hazard_schema,
+    load_shipped,
 )
 from web.pages.forms_render import engine_errors, form_errors
 from web.templating import error_text
@@ -58,7 +58,7 @@ def default_source(campaign: Campaign, phase: str) -> str:
 
 # -- recording a finding -----------------------------------------------------------------------------------------
 def _finding_context(s: Session, user: User, campaign_id: int) -> dict:
-    campaign, _scope = _campaign_or_404(s, user, campaign_id)
+    campaign, _scope = campaign_or_404(s, user, campaign_id)
     units = finding_units(s, user, campaign)
     if not units:
         abort(403)
@@ -174,7 +174,7 @@ def reinspect(campaign_id: int, hazard_id: int):
     svc = services()
     with svc.uow() as uow:
         s = uow.session
-        campaign, _scope = _campaign_or_404(s, db_user(s), campaign_id)
+        campaign, _scope = campaign_or_404(s, db_user(s), campaign_id)
         if campaign.kind != "look_back":
             abort(404)
     back = url_for("campaigns.show", campaign_id=campaign_id) + f"#sample-{hazard_id}"
@@ -260,7 +260,7 @@ def new_look_back():
         org_id = context["org"].id
         shipped = next((c.shipped_path for c in context["choices"] if c.value == values["template"]), None)
     try:
-        template_id = _load_shipped(shipped) if shipped is not None else int(values["template"])
+        template_id = load_shipped(shipped) if shipped is not None else int(values["template"])
         campaign = start_look_back(svc, int(current_user.id), values["title"], template_id, org_id,
                                    int(values["sample_size"]), int(values["seed"]) if values["seed"] else None,
                                    forms.engine_stages(values))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     abort,
     flash,
     jsonify,
@@ -15,32 +14,33 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists, coverage
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
 from engine.campaigns.service import Campaigns
-from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
+from engine.infra.errors import InvalidFormData, RectiflowError
 from engine.org.models import OrgNode, User
-from engine.process.models import ProcessDefinition, ProcessInstance
+from engine.process.models import ProcessInstance
 from engine.rectification import visibility
-from engine.rectification.hazards import HAZARD_PROCESS
 from web.auth import db_user, services
+from web.pages import campaign_findings as campaign_findings_view
 from web.pages import campaign_forms as forms
 from web.pages import campaign_page_data as q
+from web.pages.campaign_common import (
+    PHASE_LABELS,
+    bp,
+    campaign_or_404,
+    hazard_categories,
+    hazard_schema,
+    load_shipped,
+)
 from web.templating import error_text, label
-
-bp = Blueprint("campaigns", __name__)
 
 PER_PAGE = 20
 UNITS_PER_PAGE = 50
 HAZARDS_PER_PAGE = 20
-PHASE_LABELS = {
-    "self_check": _l("自查自纠"), "joint_inspection": _l("联检联查"), "rectification": _l("整改完善"),
-    "supervision": _l("督导检查"), "summary": _l("审定总结"), "closed": _l("已结束"),
-}
 UNIT_STATUS_LABELS = {"pending": _l("待上报"), "signed": _l("已签字上报"), "sent_back": _l("已退回补充"),
                       "returned": _l("审核通过")}
 CAMPAIGN_STATUS_LABELS = {"running": _l("进行中"), "closed": _l("已结束")}
@@ -144,7 +144,7 @@ def new():
         shipped = next((c.shipped_path for c in context["choices"] if c.value == values["template"]), None)
     try:
         if shipped is not None:
-            values["template"] = str(_load_shipped(shipped))
+            values["template"] = str(load_shipped(shipped))
         campaign = Campaigns(svc).create_campaign(int(current_user.id), values["title"], int(values["template"]),
                                                   values["unit_ids"], forms.engine_stages(values), org_id=org_id)
     except RectiflowError as exc:
@@ -154,24 +154,6 @@ def new():
             return _render_new(_new_context(uow.session, db_user(uow.session), org_id), values, errors, 422)
     flash(_("专项整治“%(title)s”已发起，各单位的自查任务已下发", title=values["title"]), "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
-
-
-def _load_shipped(path) -> int:
-    """Load one shipped checklist (once: a concurrent load by someone else is found by its unique name)."""
-    svc = services()
-    for _attempt in range(2):
-        try:
-            with svc.uow() as uow:
-                s = uow.session
-                template = s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == path.stem)).first()
-                if template is None:
-                    template = checklists.import_checklist(s, path.read_bytes(), path.name, path.stem,
-                                                           svc.clock.now(), int(current_user.id))
-                    uow.commit()
-                return template.id
-        except IntegrityError:
-            continue
-    raise NotFound(f"checklist {path.stem} could not be loaded")
 
 
 @bp.route("/campaigns/templates/<int:template_id>")
@@ -199,13 +181,6 @@ def shipped_template(stem: str):
 
 
 # -- the dashboard ---------------------------------------------------------------------------------------------
-def _campaign_or_404(s: Session, user: User, campaign_id: int):
-    found = q.visible_campaign(s, user, campaign_id)
-    if found is None:
-        abort(404)
-    return found
-
-
 @bp.route("/campaigns/<int:campaign_id>")
 @login_required
 def show(campaign_id: int):
@@ -215,7 +190,7 @@ def show(campaign_id: int):
     with svc.uow() as uow:
         s = uow.session
         user = db_user(s)
-        campaign, scope = _campaign_or_404(s, user, campaign_id)
+        campaign, scope = campaign_or_404(s, user, campaign_id)
         org = s.get(OrgNode, campaign.org_id)
         grants = q.grant_paths(s, user)
         full = scope.covers(org.path)
@@ -256,7 +231,7 @@ def diagram(campaign_id: int):
     """The campaign process's diagram with its open and completed steps (JSON for bpmn-js)."""
     with services().uow() as uow:
         s = uow.session
-        campaign, _scope = _campaign_or_404(s, db_user(s), campaign_id)
+        campaign, _scope = campaign_or_404(s, db_user(s), campaign_id)
         instance = s.get(ProcessInstance, campaign.instance_id) if campaign.instance_id else None
         if instance is None:
             abort(404)
@@ -269,21 +244,8 @@ def diagram(campaign_id: int):
 
 
 # -- a unit's checklist ----------------------------------------------------------------------------------------
-def hazard_schema(s: Session) -> dict | None:
-    """The hazard report form (the start form of the newest hazard process)."""
-    definition = s.scalars(select(ProcessDefinition).where(ProcessDefinition.key == HAZARD_PROCESS)
-                           .order_by(ProcessDefinition.version.desc())).first()
-    return definition.forms.get(definition.forms.get("__start__") or "") if definition else None
-
-
-def hazard_categories(schema: dict | None) -> list[str]:
-    """The hazard categories the report form offers, in its order."""
-    category = ((schema or {}).get("properties") or {}).get("category") or {}
-    return [o["const"] for o in category.get("oneOf", []) if "const" in o]
-
-
 def _unit_context(s: Session, user: User, campaign_id: int, org_id: int) -> dict:
-    campaign, _scope = _campaign_or_404(s, user, campaign_id)
+    campaign, _scope = campaign_or_404(s, user, campaign_id)
     cu = s.scalars(select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id,
                                               CampaignUnit.org_id == org_id)).first()
     if cu is None or not q.may_open_unit(q.grant_paths(s, user), cu.org.path):
@@ -349,6 +311,3 @@ def unit(campaign_id: int, org_id: int):
     flash(_("已保存 %(n)s 项", n=len(rows)) + (_("，发现的 %(m)s 项隐患已进入整改流程", m=found) if found else ""),
           "success")
     return redirect(here), 303
-
-
-from web.pages import campaign_findings as campaign_findings_view  # noqa: E402  (its routes join this blueprint; it imports from here)

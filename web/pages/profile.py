@@ -9,10 +9,9 @@ from sqlalchemy import select
 from engine.infra.errors import RectiflowError
 from engine.org import tokens
 from engine.org.models import OrgNode
-from web.app import LOCALES
 from web.auth import db_user, services
 from web.pages.notifications import preference_table
-from web.templating import error_text
+from web.templating import LOCALES, error_text
 
 bp = Blueprint("profile", __name__)
 

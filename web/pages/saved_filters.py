@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask_login import current_user
 
 from engine.org import filters as engine_filters
+from web.templating import ROLE_LABELS
 
 
 def groups_of(user) -> list[tuple[str, str]]:
     """The groups (role at org) a filter can be shared with, as (value, label) pairs."""
-    from web.templating import ROLE_LABELS
 
     return [(f"{g.role}@{g.org_id}", str(ROLE_LABELS.get(g.role, g.role))) for g in user.grants]
 
