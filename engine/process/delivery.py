@@ -27,6 +27,7 @@ from engine.process.models import (
     OutboxMessage,
     WebhookEndpoint,
 )
+from engine.process.outbox import enqueue
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(minutes=1)
@@ -131,18 +132,16 @@ def _fan_out_one(s: Session, row: OutboxMessage, channels: set[str], now: dateti
             mode = effective_mode(prefs_by_user.get(user.id, {}), row.kind, channel, user)
             if mode == "off":
                 continue
-            s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_id=user.id, channel=channel,
-                                payload={**row.payload, "source_id": row.id},
-                                status="digest" if mode == "digest" else "pending", next_attempt_at=now))
+            enqueue(s, now, row.kind, {**row.payload, "source_id": row.id}, user_id=user.id, channel=channel,
+                    status="digest" if mode == "digest" else "pending")
     if "webhook" in channels:
         org_id = row.recipient_org_id if row.recipient_id is None else (users[0].org_id if users else None)
         for endpoint in s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.org_id == org_id,
                                                                 WebhookEndpoint.active.is_(True))):
             if endpoint.event_kinds and row.kind not in endpoint.event_kinds:
                 continue
-            s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_org_id=org_id, channel="webhook",
-                                payload={**row.payload, "source_id": row.id, "endpoint_id": endpoint.id},
-                                status="pending", next_attempt_at=now))
+            enqueue(s, now, row.kind, {**row.payload, "source_id": row.id, "endpoint_id": endpoint.id},
+                    org_id=org_id, channel="webhook")
     row.status, row.sent_at = "dispatched", now
 
 
@@ -235,8 +234,8 @@ def build_digests(services) -> int:
         for row in rows:
             groups.setdefault((row.recipient_id, row.channel), []).append(row)
         for (user_id, channel), items in groups.items():
-            s.add(OutboxMessage(created_at=now, kind="digest", recipient_id=user_id, channel=channel, status="pending",
-                                next_attempt_at=now, payload={"items": [dict(r.payload, kind=r.kind) for r in items]}))
+            enqueue(s, now, "digest", {"items": [dict(r.payload, kind=r.kind) for r in items]},
+                    user_id=user_id, channel=channel)
             for row in items:
                 row.status, row.sent_at = "digested", now
             made += 1
