@@ -3,9 +3,10 @@
 An outbox row without a channel is an event written in the transaction that caused it. `fan_out` turns it into
 one row per recipient and channel, as each user chose (immediately, daily digest, or off). `deliver_pending`
 sends those rows: it first marks a row 'sending' under a lease and commits, then sends, then marks it 'sent';
-a failure goes back to 'pending' with exponential backoff, and after `max_attempts` ends as 'failed' with the
-error kept for an administrator. A row left 'sending' by a process that died mid-send is never re-sent
-blindly (that could duplicate it): when its lease runs out it becomes 'failed' with "outcome unknown".
+a failure goes back to 'pending' with exponential backoff (the shared policy of engine/process/retries.py), and
+after its last attempt ends as 'failed' with the error kept for an administrator. A row left 'sending' by a
+process that died mid-send is never re-sent blindly (that could duplicate it): when its lease runs out it
+becomes 'failed' with "outcome unknown".
 
 The channels are adapters (notifications/) behind the `Notifier` port defined here; the engine imports none.
 """
@@ -27,10 +28,10 @@ from engine.process.models import (
     OutboxMessage,
     WebhookEndpoint,
 )
+from engine.process.outbox import enqueue
+from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
 
-MAX_ATTEMPTS = 5
-BACKOFF_BASE = timedelta(minutes=1)
-BACKOFF_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = DEFAULT_RETRIES.max_attempts  # an alias of the shared policy's limit, for code that reads it here
 SEND_LEASE = timedelta(minutes=5)
 # Without a preference row: the bell always, e-mail when the user has an address, digests for reminders only if chosen.
 DEFAULT_MODES = {"inapp": "immediate", "email": "immediate"}
@@ -91,11 +92,6 @@ class DeliveryRun:
     digests: int = 0
 
 
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next try: 1, 2, 4, ... minutes, at most an hour."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
-
-
 def _lock(stmt, s: Session):
     return stmt.with_for_update(skip_locked=True) if is_postgres(s) else stmt
 
@@ -131,18 +127,16 @@ def _fan_out_one(s: Session, row: OutboxMessage, channels: set[str], now: dateti
             mode = effective_mode(prefs_by_user.get(user.id, {}), row.kind, channel, user)
             if mode == "off":
                 continue
-            s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_id=user.id, channel=channel,
-                                payload={**row.payload, "source_id": row.id},
-                                status="digest" if mode == "digest" else "pending", next_attempt_at=now))
+            enqueue(s, now, row.kind, {**row.payload, "source_id": row.id}, user_id=user.id, channel=channel,
+                    status="digest" if mode == "digest" else "pending")
     if "webhook" in channels:
         org_id = row.recipient_org_id if row.recipient_id is None else (users[0].org_id if users else None)
         for endpoint in s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.org_id == org_id,
                                                                 WebhookEndpoint.active.is_(True))):
             if endpoint.event_kinds and row.kind not in endpoint.event_kinds:
                 continue
-            s.add(OutboxMessage(created_at=now, kind=row.kind, recipient_org_id=org_id, channel="webhook",
-                                payload={**row.payload, "source_id": row.id, "endpoint_id": endpoint.id},
-                                status="pending", next_attempt_at=now))
+            enqueue(s, now, row.kind, {**row.payload, "source_id": row.id, "endpoint_id": endpoint.id},
+                    org_id=org_id, channel="webhook")
     row.status, row.sent_at = "dispatched", now
 
 
@@ -188,7 +182,7 @@ def _claim(services, channels: set[str], limit: int, now: datetime) -> list[Mess
         return messages
 
 
-def _settle(services, message: Message, error: str | None, max_attempts: int) -> str:
+def _settle(services, message: Message, error: str | None, retries: RetryPolicy) -> str:
     now = services.clock.now()
     with services.uow() as uow:
         s = uow.session
@@ -197,16 +191,15 @@ def _settle(services, message: Message, error: str | None, max_attempts: int) ->
             return "lost-lease"
         if error is None:
             row.status, row.sent_at, row.last_error, row.next_attempt_at = "sent", now, None, None
-        elif row.attempts >= max_attempts:
-            row.status, row.last_error, row.next_attempt_at = "failed", error[:2000], None
         else:
-            row.status, row.last_error, row.next_attempt_at = "pending", error[:2000], now + backoff(row.attempts)
+            row.next_attempt_at = retries.retry_at(now, row.attempts)
+            row.status, row.last_error = "pending" if row.next_attempt_at else "failed", error[:2000]
         uow.commit()
         return row.status
 
 
 def deliver_pending(services, notifiers: dict[str, Notifier], limit: int = 200,
-                    max_attempts: int = MAX_ATTEMPTS) -> DeliveryRun:
+                    retries: RetryPolicy = DEFAULT_RETRIES) -> DeliveryRun:
     """Fan out new events, then send what is due on every configured channel, each message at most once."""
     run = DeliveryRun(fanned_out=fan_out(services, set(notifiers)))
     now = services.clock.now()
@@ -216,7 +209,7 @@ def deliver_pending(services, notifiers: dict[str, Notifier], limit: int = 200,
             error = None
         except Exception as exc:  # any channel failure is retried; the error text is kept for the admin
             error = f"{type(exc).__name__}: {exc}"
-        status = _settle(services, message, error, max_attempts)
+        status = _settle(services, message, error, retries)
         run.sent += status == "sent"
         run.retried += status == "pending"
         run.failed += status == "failed"
@@ -235,8 +228,8 @@ def build_digests(services) -> int:
         for row in rows:
             groups.setdefault((row.recipient_id, row.channel), []).append(row)
         for (user_id, channel), items in groups.items():
-            s.add(OutboxMessage(created_at=now, kind="digest", recipient_id=user_id, channel=channel, status="pending",
-                                next_attempt_at=now, payload={"items": [dict(r.payload, kind=r.kind) for r in items]}))
+            enqueue(s, now, "digest", {"items": [dict(r.payload, kind=r.kind) for r in items]},
+                    user_id=user_id, channel=channel)
             for row in items:
                 row.status, row.sent_at = "digested", now
             made += 1

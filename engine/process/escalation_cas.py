@@ -26,15 +26,14 @@ from engine.process.models import (
     ProcessInstance,
     TaskEscalation,
 )
+from engine.process.outbox import OUTBOX_COLUMNS
 
 # The columns the steps are computed from: if any changed after the read, the write must not happen.
 GUARDED = ("state", "due_at", "assignee_id", "escalation_step", "escalation_level", "next_escalation_at")
 UPDATED = ("escalation_step", "escalation_level", "next_escalation_at", "reminded_at", "overdue_at")
 INSERTED = {"events": (Event.__table__, ("occurred_at", "kind", "actor_id", "instance_id", "hazard_id", "task_id",
                                          "data")),
-            "outbox": (OutboxMessage.__table__, ("created_at", "kind", "recipient_id", "recipient_role",
-                                                 "recipient_org_id", "channel", "payload", "status", "attempts",
-                                                 "next_attempt_at")),
+            "outbox": (OutboxMessage.__table__, OUTBOX_COLUMNS),
             "escalations": (TaskEscalation.__table__, ("task_id", "hazard_id", "level", "rung", "target_role",
                                                        "target_org_id", "target_user_id", "reason", "created_at"))}
 

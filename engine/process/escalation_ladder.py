@@ -24,6 +24,7 @@ from engine.process.models import (
     ProcessDefinition,
     TaskEscalation,
 )
+from engine.process.outbox import OUTBOX_COLUMNS, outbox_row
 
 # Who a rung is: (role, which org of the task's ancestry). unit_head prefers the unit's named head.
 RUNG_TARGETS = {
@@ -127,10 +128,7 @@ class Writes:
 
     def notify(self, kind: str, payload: dict, *, user_id: int | None = None, role: str | None = None,
                org_id: int | None = None) -> None:
-        self.outbox.append({"created_at": self.now, "kind": kind, "recipient_id": user_id,
-                            "recipient_role": None if user_id else role, "recipient_org_id": None if user_id else org_id,
-                            "channel": None, "payload": payload, "status": "pending", "attempts": 0,
-                            "next_attempt_at": self.now})
+        self.outbox.append(outbox_row(self.now, kind, payload, user_id=user_id, role=role, org_id=org_id))
 
     def notify_workers(self, kind: str, task, payload: dict) -> None:
         """Tell whoever holds the task: its assignee, or else its candidate group."""
@@ -178,8 +176,7 @@ class Writes:
 _TABLES = {"e": Event.__table__, "o": OutboxMessage.__table__, "x": TaskEscalation.__table__}
 
 _COLUMNS = {"e": ("occurred_at", "kind", "actor_id", "instance_id", "hazard_id", "task_id", "data"),
-            "o": ("created_at", "kind", "recipient_id", "recipient_role", "recipient_org_id", "channel", "payload",
-                  "status", "attempts", "next_attempt_at"),
+            "o": OUTBOX_COLUMNS,
             "x": ("task_id", "hazard_id", "level", "rung", "target_role", "target_org_id", "target_user_id", "reason",
                   "created_at")}
 

@@ -35,7 +35,7 @@ instance.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import (
     MessageEventDefinition as _BaseMessageDefinition,
@@ -57,15 +57,16 @@ from engine.process.models import (
     ProcessInstance,
     ProcessMessage,
 )
+from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
 
 DELIVERY_MODES = ("inline", "deferred")
 delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
 _start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
 _catching: dict[tuple[str, str], bool] = {}  # (key, sha256) -> has message catch events other than start events
-# Deferred delivery that fails (the target's advance raised) is tried again after 1, 2, 4, 8 minutes, then `failed`.
-MAX_ATTEMPTS = 5
-RETRY_BASE = timedelta(minutes=1)
-RETRY_CAP = timedelta(hours=1)
+# Deferred delivery that fails (the target's advance raised) follows the shared retry policy, then is `failed`;
+# these two names are aliases of that policy, kept for the code and tests that import them from here.
+MAX_ATTEMPTS = DEFAULT_RETRIES.max_attempts
+retry_delay = DEFAULT_RETRIES.delay
 
 
 def correlation_text(correlations: dict) -> str:
@@ -280,19 +281,14 @@ def _deliver_after_commit(s: Session, projector) -> None:
     event.listen(s, "after_soft_rollback", lambda _s, _t: _s.info.pop("deliver_after_commit", None), once=True)
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """How long a message waits after its n-th failed delivery: 1, 2, 4, 8 minutes ... at most an hour."""
-    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
-
-
 def deliver_pending(session_factory: sessionmaker, projector_for, now: datetime, limit: int = 200,
-                    max_attempts: int = MAX_ATTEMPTS) -> int:
+                    retries: RetryPolicy = DEFAULT_RETRIES) -> int:
     """Deliver queued messages that are due, each in its own transaction; failures retry later with backoff.
 
     The message row is locked (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers) and its status
     moves to `delivered` in the same transaction as the target's advance, so two sweeps never deliver it twice.
     A failed delivery is rolled back to a savepoint: the row keeps its lock, counts the attempt and waits
-    `retry_delay(attempts)`; after `max_attempts` it is `failed` with the error kept (`rectiflow messages list`).
+    `retries.delay(attempts)`; after the last attempt it is `failed` with the error kept (`rectiflow messages list`).
     """
     delivered = 0
     for _ in range(limit):
@@ -315,13 +311,13 @@ def deliver_pending(session_factory: sessionmaker, projector_for, now: datetime,
                     if deliver(projector_for(s), message, message.target_instance_id):
                         delivered += 1
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue or the sender
-                _schedule_retry(s.get(ProcessMessage, message_id), _error_text(exc), now, max_attempts)
+                _schedule_retry(s.get(ProcessMessage, message_id), _error_text(exc), now, retries)
             s.commit()
         except Exception as exc:  # noqa: BLE001 - e.g. the commit itself failed: count the attempt afresh
             s.rollback()
             if message_id is None:
                 raise
-            _record_failure(session_factory, message_id, _error_text(exc), now, max_attempts)
+            _record_failure(session_factory, message_id, _error_text(exc), now, retries)
         finally:
             s.close()
     return delivered
@@ -331,22 +327,21 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
 
 
-def _schedule_retry(message: ProcessMessage, error: str, now: datetime, max_attempts: int) -> None:
+def _schedule_retry(message: ProcessMessage, error: str, now: datetime, retries: RetryPolicy) -> None:
     message.last_error = error[:2000]
-    if message.attempts >= max_attempts:
-        message.status, message.next_attempt_at = "failed", None
-    else:
-        message.next_attempt_at = now + retry_delay(message.attempts)
+    message.next_attempt_at = retries.retry_at(now, message.attempts)
+    if message.next_attempt_at is None:
+        message.status = "failed"
 
 
 def _record_failure(session_factory: sessionmaker, message_id: int, error: str, now: datetime,
-                    max_attempts: int) -> None:
+                    retries: RetryPolicy) -> None:
     with session_factory() as s:
         message = s.get(ProcessMessage, message_id)
         if message is None or message.status != "pending":
             return
         message.attempts += 1
-        _schedule_retry(message, error, now, max_attempts)
+        _schedule_retry(message, error, now, retries)
         s.commit()
 
 

@@ -13,7 +13,8 @@ from engine.process.deadlines import plan_task
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Hooks
 from engine.process.messaging import route_events, take_events
-from engine.process.models import HumanTask, OutboxMessage, ProcessInstance
+from engine.process.models import HumanTask, ProcessInstance
+from engine.process.outbox import enqueue
 from engine.process.scripting import evaluate_expression
 
 # Where a task's candidates sit when the diagram does not say (a role policy, not a lifecycle rule).
@@ -119,12 +120,10 @@ class Projector:
                          hazard_id=row.hazard_id, task_id=row.id, bpmn_id=row.bpmn_id, name=row.name,
                          candidate_role=row.candidate_role, candidate_org_id=row.candidate_org_id,
                          due_at=row.due_at.isoformat() if row.due_at else None)
-            self.session.add(OutboxMessage(
-                created_at=self.now, kind="task_created", recipient_role=row.candidate_role,
-                recipient_org_id=row.candidate_org_id, status="pending", next_attempt_at=self.now,
-                payload={"task_id": row.id, "name": row.name, "hazard_id": row.hazard_id,
-                         "due_at": row.due_at.isoformat() if row.due_at else None},
-            ))
+            enqueue(self.session, self.now, "task_created",
+                    {"task_id": row.id, "name": row.name, "hazard_id": row.hazard_id,
+                     "due_at": row.due_at.isoformat() if row.due_at else None},
+                    role=row.candidate_role, org_id=row.candidate_org_id)
         still_open = [r for s, r in open_rows.items() if s in ready] + created
         return created, still_open
 

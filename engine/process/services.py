@@ -30,12 +30,8 @@ from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
 from engine.process.instances import lock_instance
 from engine.process.messaging import deliver_pending
-from engine.process.models import (
-    HumanTask,
-    OutboxMessage,
-    ProcessDefinition,
-    ProcessInstance,
-)
+from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
+from engine.process.outbox import enqueue
 from engine.process.projection import Projector
 from engine.process.runtime import BpmnRuntime
 
@@ -189,9 +185,8 @@ class Services:
             task.assignee_id, task.claimed_at = target.id, self.clock.now()
             record_event(s, self.clock.now(), "TaskDelegated", user.id, instance_id=task.instance_id,
                          hazard_id=task.hazard_id, task_id=task.id, to_user_id=target.id, reason=reason)
-            s.add(OutboxMessage(created_at=self.clock.now(), kind="task_delegated", recipient_id=target.id,
-                                status="pending", next_attempt_at=self.clock.now(),
-                                payload={"task_id": task.id, "name": task.name, "by": user.display_name}))
+            enqueue(s, self.clock.now(), "task_delegated",
+                    {"task_id": task.id, "name": task.name, "by": user.display_name}, user_id=target.id)
             uow.commit()
             return task
 

@@ -27,7 +27,7 @@ from engine.org.models import OrgNode, User
 from engine.process.events import record_event
 from engine.process.hooks import Completion, Hooks
 from engine.process.instances import lock_instance
-from engine.process.models import OutboxMessage
+from engine.process.outbox import enqueue
 from engine.process.scripting import evaluate_expression
 from engine.process.tasklist import MAX_PAGE_SIZE, Page
 from engine.rectification.models import Hazard, NoticeCounter, RectificationNotice
@@ -181,12 +181,9 @@ def write_notice(s: Session, hazard: Hazard, user_id: int | None, now: datetime,
                  deadline=deadline.isoformat() if deadline else None, trigger=trigger)
     due_at = datetime.combine(deadline, END_OF_WORKDAY, CHINA).isoformat() if deadline else None
     # The unit's named head, else whoever holds department_head for the unit (as the escalation ladder does).
-    s.add(OutboxMessage(
-        created_at=now, kind="notice_issued", recipient_id=unit.head_user_id,
-        recipient_role=None if unit.head_user_id else "department_head",
-        recipient_org_id=None if unit.head_user_id else unit.id, status="pending", next_attempt_at=now,
-        payload={"hazard_id": hazard.id, "notice_id": notice.id, "number": notice.number,
-                 "name": notice.number, "due_at": due_at}))
+    enqueue(s, now, "notice_issued", {"hazard_id": hazard.id, "notice_id": notice.id, "number": notice.number,
+                                      "name": notice.number, "due_at": due_at},
+            user_id=unit.head_user_id, role="department_head", org_id=unit.id)
     return notice
 
 

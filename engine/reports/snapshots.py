@@ -24,7 +24,7 @@ from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org.models import User
 from engine.process.events import record_event
-from engine.process.models import OutboxMessage
+from engine.process.outbox import enqueue
 from engine.reports import statistics
 from engine.reports.models import StatisticsReport
 
@@ -121,13 +121,12 @@ def _announce(s: Session, campaign: Campaign, report: StatisticsReport, now: dat
                  campaign_id=campaign.id, report_id=report.id, report_date=report.report_date.isoformat(),
                  totals={k: totals[k] for k in statistics.COUNTS})
     role, org_id = organiser_office(s, campaign)
-    s.add(OutboxMessage(
-        created_at=now, kind=READY_KIND, recipient_role=role, recipient_org_id=org_id, status="pending",
-        next_attempt_at=now,
-        payload={"name": f"{campaign.title}：{REPORT_TITLE}（{report.report_date.isoformat()}）",
-                 "campaign_id": campaign.id, "report_id": report.id, "report_date": report.report_date.isoformat(),
-                 "subject_kind": "statistics_report", "subject_id": report.id,
-                 "total": totals["total"], "open": totals["open"], "overdue": totals["overdue"]}))
+    enqueue(s, now, READY_KIND,
+            {"name": f"{campaign.title}：{REPORT_TITLE}（{report.report_date.isoformat()}）",
+             "campaign_id": campaign.id, "report_id": report.id, "report_date": report.report_date.isoformat(),
+             "subject_kind": "statistics_report", "subject_id": report.id,
+             "total": totals["total"], "open": totals["open"], "overdue": totals["overdue"]},
+            role=role, org_id=org_id)
 
 
 def organiser_office(s: Session, campaign: Campaign) -> tuple[str, int]:

@@ -39,7 +39,8 @@ from engine.org.models import OrgNode
 from engine.org.scope import can_view_org
 from engine.process.calendar import CalendarBook
 from engine.process.events import record_event
-from engine.process.models import OutboxMessage, ProcessDefinition
+from engine.process.models import ProcessDefinition
+from engine.process.outbox import enqueue
 from engine.schedules.cadence import Period, Recurrence, parse_window
 from engine.schedules.models import InspectionOccurrence, InspectionSchedule
 from engine.schedules.queries import get_visible_schedule
@@ -277,11 +278,10 @@ class Schedules:
             record_event(s, now, "InspectionMissed", None, schedule_id=schedule_id, period_key=period.key,
                          title=schedule.title)
         if missed:
-            s.add(OutboxMessage(created_at=now, kind="inspection_missed", recipient_role="security_office",
-                                recipient_org_id=schedule.org_id, status="pending", next_attempt_at=now,
-                                payload={"subject_kind": "schedule", "subject_id": schedule_id,
-                                         "name": f"{schedule.title}：{len(missed)}期漏检",
-                                         "periods": [p.key for p in missed]}))
+            enqueue(s, now, "inspection_missed", {"subject_kind": "schedule", "subject_id": schedule_id,
+                                                  "name": f"{schedule.title}：{len(missed)}期漏检",
+                                                  "periods": [p.key for p in missed]},
+                    role="security_office", org_id=schedule.org_id)
         schedule.next_run_at = plan.next_run_at
         return schedule
 
@@ -359,11 +359,10 @@ class Schedules:
                                        note=message[:2000]))
             record_event(s, now, "InspectionFailed", None, schedule_id=schedule_id, period_key=plan.start.key,
                          title=schedule.title, error=message[:500])
-            s.add(OutboxMessage(created_at=now, kind="inspection_failed", recipient_role="security_office",
-                                recipient_org_id=schedule.org_id, status="pending", next_attempt_at=now,
-                                payload={"subject_kind": "schedule", "subject_id": schedule_id,
-                                         "name": f"{schedule.title}：{plan.start.key}未能启动",
-                                         "reason": message[:500]}))
+            enqueue(s, now, "inspection_failed", {"subject_kind": "schedule", "subject_id": schedule_id,
+                                                  "name": f"{schedule.title}：{plan.start.key}未能启动",
+                                                  "reason": message[:500]},
+                    role="security_office", org_id=schedule.org_id)
             uow.commit()
             return True
 
