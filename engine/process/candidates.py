@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, aliased
 from engine.infra.errors import InvalidFormData
 from engine.org.models import OrgNode, RoleGrant, User
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
-from engine.process.states import TaskState  # not from lifecycle, which builds on this module
+
+# states.py, not lifecycle.py: the lifecycle builds on this module (whom a reassignment may reach).
+from engine.process.states import TaskState
 
 MAX_CANDIDATES = 100  # a page of candidates is bounded whatever the caller asks for
 NOT_A_CANDIDATE = "所选人员不能办理此任务（须在任务所属单位担任相应角色，且未被排除）"
