@@ -133,11 +133,12 @@ GUARDS: dict[Transition, Guard] = {
 }
 
 
-def require(s: Session, transition: Transition, user: User, task: HumanTask) -> HumanTask:
+def require(s: Session | None, transition: Transition, user: User, task: HumanTask) -> HumanTask:
     """Refuse the transition unless the user may make it on the task now; returns the task.
 
     The order of the checks is the order of the errors: permission (NotAllowed), state (StaleTask), who holds
-    the task (TaskAlreadyClaimed or NotAllowed), separation of duties (NotAllowed)."""
+    the task (TaskAlreadyClaimed or NotAllowed), separation of duties (NotAllowed). The session is needed by the
+    escalation rule and by separation of duties when the diagram excludes performers."""
     guard = GUARDS[transition]
     if not guard.permission(s, user, task):
         raise NotAllowed(guard.refusal.format(task_id=task.id))
