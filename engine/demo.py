@@ -12,6 +12,7 @@ from engine.campaigns.service import Campaigns
 from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org.models import OrgNode, User
+from engine.process.lifecycle import TaskState
 from engine.process.models import HumanTask
 from engine.rectification.hazards import report_hazard
 from engine.schedules.seeds import install_set
@@ -80,14 +81,14 @@ def build_demo(services) -> list[tuple[str, str, str]]:
 def _next_task(services, hazard_id: int) -> HumanTask:
     with services.uow() as uow:
         return uow.session.scalars(
-            select(HumanTask).where(HumanTask.hazard_id == hazard_id, HumanTask.state == "ready")
+            select(HumanTask).where(HumanTask.hazard_id == hazard_id, HumanTask.state == TaskState.READY)
             .order_by(HumanTask.id.desc())
         ).first()
 
 
 def _do(services, hazard_id: int, user_id: int, data: dict, bpmn_id: str | None = None) -> None:
     with services.uow() as uow:
-        stmt = select(HumanTask).where(HumanTask.hazard_id == hazard_id, HumanTask.state == "ready")
+        stmt = select(HumanTask).where(HumanTask.hazard_id == hazard_id, HumanTask.state == TaskState.READY)
         if bpmn_id:
             stmt = stmt.where(HumanTask.bpmn_id == bpmn_id)
         task = uow.session.scalars(stmt.order_by(HumanTask.id)).first()
@@ -166,7 +167,7 @@ def _demo_campaign(services, ids: dict[str, int], units: dict[str, int]) -> None
     def do(unit_id: int, bpmn_id: str, user_id: int, data: dict) -> None:
         with services.uow() as uow:
             task = uow.session.scalars(select(HumanTask).where(
-                HumanTask.bpmn_id == bpmn_id, HumanTask.state == "ready", HumanTask.candidate_org_id == unit_id)).one()
+                HumanTask.bpmn_id == bpmn_id, HumanTask.state == TaskState.READY, HumanTask.candidate_org_id == unit_id)).one()
         services.complete_task(task.id, user_id, data)
 
     hq = items["houqin"]  # the last but one is 建筑与施工安全整治

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from engine.org.models import OrgNode, User
 from engine.org.scope import visible_orgs
-from engine.process.tasklist import can_act_on_task
+from engine.process.lifecycle import can_act_on_task
 from engine.rectification.visibility import can_view_hazard, can_view_task
 
 __all__ = ["can_act_on_task", "can_view_hazard", "can_view_task", "units_of_school", "visible_units"]

@@ -35,6 +35,7 @@ from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process.events import record_event
 from engine.process.instances import lock_instance
+from engine.process.lifecycle import InstanceState, TaskState
 from engine.process.messaging import send_message
 from engine.process.models import HumanTask, MessageSubscription
 from engine.rectification.attachments import check_upload, clean_filename, store_for
@@ -258,14 +259,14 @@ class LookBacks:
     def _supersede(s: Session, instance_id: int, user_id: int, hazard_id: int, now: datetime) -> None:
         """A run still open after closing (e.g. an overdue explanation) ends: its tasks are cancelled, it stays."""
         instance = lock_instance(s, instance_id)
-        if instance.status != "running":
+        if instance.status != InstanceState.RUNNING:
             return
         for task in s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                      HumanTask.state == "ready")):
-            task.state, task.completed_at, task.next_escalation_at = "cancelled", now, None
+                                                      HumanTask.state == TaskState.READY)):
+            task.state, task.completed_at, task.next_escalation_at = TaskState.CANCELLED, now, None
             record_event(s, now, "TaskCancelled", user_id, instance_id=instance_id, hazard_id=hazard_id,
                          task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, reason="hazard reopened")
         for row in s.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)):
             s.delete(row)
-        instance.status, instance.next_timer_at, instance.completed_at = "superseded", None, now
+        instance.status, instance.next_timer_at, instance.completed_at = InstanceState.SUPERSEDED, None, now
         instance.updated_at = now

@@ -27,6 +27,7 @@ from engine.infra.errors import NotFound
 from engine.infra.timezone import as_date
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope
+from engine.process.lifecycle import TaskState
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.tasklist import MAX_PAGE_SIZE, Page
 from engine.rectification.models import Hazard
@@ -105,14 +106,14 @@ def campaign_tasks(s: Session, campaign: Campaign) -> list[HumanTask]:
     if campaign.instance_id is None:
         return []
     return list(s.scalars(select(HumanTask).where(HumanTask.instance_id == campaign.instance_id,
-                                                  HumanTask.state == "ready").order_by(HumanTask.id)))
+                                                  HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
 
 
 def unit_task_counts(s: Session, campaign_id: int) -> dict[str, int]:
     """Open tasks of the units' self-check instances, counted per BPMN id (one grouped query)."""
     return dict(s.execute(
         select(HumanTask.bpmn_id, func.count()).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.state == "ready", ProcessInstance.business_key.startswith(_unit_instance_key(campaign_id)))
+        .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key.startswith(_unit_instance_key(campaign_id)))
         .group_by(HumanTask.bpmn_id)).all())
 
 
@@ -120,7 +121,7 @@ def unit_tasks(s: Session, campaign_id: int, org_id: int) -> list[HumanTask]:
     """The open tasks of one unit's self-check instance."""
     return list(s.scalars(
         select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.state == "ready", ProcessInstance.business_key == _unit_instance_key(campaign_id, org_id))
+        .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key == _unit_instance_key(campaign_id, org_id))
         .order_by(HumanTask.id)))
 
 

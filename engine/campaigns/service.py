@@ -38,6 +38,7 @@ from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Completion, Hooks
+from engine.process.lifecycle import InstanceState
 from engine.process.messaging import send_message
 from engine.rectification.hazards import assign_unit, report_hazard
 from engine.rectification.models import Hazard
@@ -327,9 +328,9 @@ def signal_campaigns(advance: Advance) -> None:
         # Its own campaign, and any look-back that reopened it, may now be clear.
         campaign_ids = [c for c in dict.fromkeys([hazard.campaign_id, *look_backs_that_reopened(s, hazard.id)]) if c]
         sender_id = instance.id
-    elif CLEARED_MESSAGE in new_names or instance.status == "completed":
+    elif CLEARED_MESSAGE in new_names or instance.status == InstanceState.COMPLETED:
         campaign = s.scalars(select(Campaign).where(Campaign.instance_id == instance.id)).first()
-        if campaign is not None and instance.status == "completed":
+        if campaign is not None and instance.status == InstanceState.COMPLETED:
             campaign.status = "closed"
         campaign_ids = [campaign.id] if campaign is not None and CLEARED_MESSAGE in new_names else []
     for campaign_id in campaign_ids:

@@ -16,6 +16,9 @@ from engine.infra.errors import InvalidFormData
 from engine.org.models import OrgNode, RoleGrant, User
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 
+# states.py, not lifecycle.py: the lifecycle builds on this module (whom a reassignment may reach).
+from engine.process.states import TaskState
+
 MAX_CANDIDATES = 100  # a page of candidates is bounded whatever the caller asks for
 NOT_A_CANDIDATE = "所选人员不能办理此任务（须在任务所属单位担任相应角色，且未被排除）"
 
@@ -59,14 +62,14 @@ def _candidate_filter(task: HumanTask, excluded: list[str]):
     if excluded:
         clauses.append(~exists().where(
             HumanTask.instance_id == task.instance_id, HumanTask.bpmn_id.in_(excluded),
-            HumanTask.state == "completed", HumanTask.completed_by_id == User.id))
+            HumanTask.state == TaskState.COMPLETED, HumanTask.completed_by_id == User.id))
     return clauses
 
 
 def task_candidates(s: Session, task: HumanTask, search: str | None = None, limit: int = 20,
                     offset: int = 0) -> CandidatePage:
     """One page of the people who may do the task, by name, optionally narrowed by a name or login search."""
-    if task.candidate_role is None or task.candidate_org_id is None or task.state != "ready":
+    if task.candidate_role is None or task.candidate_org_id is None or task.state != TaskState.READY:
         return CandidatePage([], 0)
     where = _candidate_filter(task, excluded_steps(s, task))
     if search and search.strip():
@@ -83,7 +86,7 @@ def task_candidates(s: Session, task: HumanTask, search: str | None = None, limi
 
 def is_candidate(s: Session, task: HumanTask, user_id: int) -> bool:
     """True when `user_id` is one of the task's candidates (the check a reassignment must pass)."""
-    if task.candidate_role is None or task.candidate_org_id is None or task.state != "ready":
+    if task.candidate_role is None or task.candidate_org_id is None or task.state != TaskState.READY:
         return False
     return s.scalar(select(User.id).where(User.id == user_id, *_candidate_filter(task, excluded_steps(s, task)))
                     .limit(1)) is not None

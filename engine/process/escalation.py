@@ -10,15 +10,15 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, func, or_, select, tuple_
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from engine.infra.db import is_postgres
-from engine.infra.errors import InvalidFormData, NotAllowed, NotFound, StaleTask
+from engine.infra.errors import InvalidFormData, NotFound
 from engine.org import accounts
 from engine.org.models import User
-from engine.process import candidates
+from engine.process import lifecycle
 from engine.process.calendar import CalendarBook
 from engine.process.deadlines import policy_for, reset_schedule
 from engine.process.escalation_cas import sweep_with_compare_and_set
@@ -35,6 +35,8 @@ from engine.process.escalation_ladder import (
     resolve_rung,
     task_payload,
 )
+from engine.process.instances import load_task
+from engine.process.lifecycle import Transition
 from engine.process.models import HumanTask, ProcessInstance, TaskEscalation
 from engine.process.projection import parse_due
 
@@ -131,30 +133,7 @@ def escalate_overdue(services, dry_run: bool = False, batch: int = 500, limit: i
 
 
 
-# -- what an escalated-to level may do -------------------------------------------------------------
-def _escalation_clause(user: User):
-    pairs = [(g.role, g.org_id) for g in user.grants]
-    clauses = [TaskEscalation.target_user_id == user.id]
-    if pairs:
-        clauses.append(tuple_(TaskEscalation.target_role, TaskEscalation.target_org_id).in_(pairs))
-    return or_(*clauses)
-
-
-def _task_for_escalated(s: Session, task_id: int, user: User) -> HumanTask:
-    stmt = select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
-    if is_postgres(s):
-        stmt = stmt.with_for_update()
-    task = s.scalars(stmt).first()
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    allowed = s.scalar(select(TaskEscalation.id).where(TaskEscalation.task_id == task.id, _escalation_clause(user)))
-    if not allowed:
-        raise NotAllowed(f"task {task_id} has not been escalated to you")
-    if task.state != "ready":
-        raise StaleTask(f"task {task_id} is already {task.state}")
-    return task
-
-
+# -- what an escalated-to level may do (who counts as escalated to: engine.process.lifecycle) ------------------
 def _require_reason(reason: str | None) -> str:
     if not reason or not reason.strip():
         raise InvalidFormData("a reason is required", [{"field": "reason", "message": "请填写原因"}])
@@ -167,7 +146,7 @@ def extend_deadline(services, task_id: int, user_id: int, new_due: date | dateti
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = _task_for_escalated(s, task_id, user)
+        task = lifecycle.require(s, Transition.EXTEND, user, load_task(s, task_id, lock=True))
         due = parse_due(new_due, now)
         if due is None or due <= now:
             raise InvalidFormData("the new deadline must lie in the future",
@@ -190,9 +169,8 @@ def reassign_task(services, task_id: int, user_id: int, to_user_id: int, reason:
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = _task_for_escalated(s, task_id, user)
-        candidates.require_candidate(s, task, to_user_id)
-        target = accounts.get_user(s, to_user_id)
+        task = lifecycle.require(s, Transition.REASSIGN, user, load_task(s, task_id, lock=True))
+        target = lifecycle.require_recipient(s, Transition.REASSIGN, task, to_user_id)
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = target.id, now
         w = Writes(s.connection(), now, s)
@@ -208,7 +186,7 @@ def take_over_task(services, task_id: int, user_id: int, reason: str | None = No
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = _task_for_escalated(s, task_id, user)
+        task = lifecycle.require(s, Transition.TAKE_OVER, user, load_task(s, task_id, lock=True))
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = user.id, now
         w = Writes(s.connection(), now, s)
@@ -228,15 +206,7 @@ def request_coordination(services, task_id: int, user_id: int, reason: str, to: 
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        stmt = select(HumanTask).where(HumanTask.id == task_id)
-        task = s.scalars(stmt.with_for_update() if is_postgres(s) else stmt).first()
-        if task is None:
-            raise NotFound(f"task {task_id} does not exist")
-        if task.assignee_id != user.id and (task.candidate_role, task.candidate_org_id) not in {
-                (g.role, g.org_id) for g in user.grants}:
-            raise NotAllowed(f"task {task_id} is not yours to work on")
-        if task.state != "ready":
-            raise StaleTask(f"task {task_id} is already {task.state}")
+        task = lifecycle.require(s, Transition.REQUEST_COORDINATION, user, load_task(s, task_id, lock=True))
         w = Writes(s.connection(), now, s)
         target = resolve_rung(w, SweepCache(), task, to)
         if target is None:
@@ -248,15 +218,9 @@ def request_coordination(services, task_id: int, user_id: int, reason: str, to: 
         return task
 
 
-def is_escalated_to(s: Session, user: User, task_id: int) -> bool:
-    """True when the task reached a level this user stands for (whether it is still open or not)."""
-    return s.scalar(select(TaskEscalation.id).where(TaskEscalation.task_id == task_id, _escalation_clause(user))
-                    .limit(1)) is not None
-
-
 def escalated_to(s: Session, user: User, page: int = 1, per_page: int = 50) -> tuple[list[tuple[HumanTask, TaskEscalation]], int]:
     """The "escalated to me" view: open tasks that reached a level this user stands for, most overdue first."""
-    where = (HumanTask.state == "ready", _escalation_clause(user))
+    where = (lifecycle.open_clause(), lifecycle.escalated_clause(user))
     base = select(HumanTask, TaskEscalation).join(TaskEscalation, TaskEscalation.task_id == HumanTask.id).where(*where)
     total = s.scalar(select(func.count()).select_from(base.subquery()))
     rows = s.execute(base.order_by(HumanTask.due_at, HumanTask.id).limit(per_page).offset((max(page, 1) - 1) * per_page))

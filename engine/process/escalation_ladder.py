@@ -17,6 +17,7 @@ from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process.calendar import CalendarBook, WorkCalendar
 from engine.process.deadlines import EscalationPolicy, Step, policy_for, schedule
+from engine.process.lifecycle import TaskState
 from engine.process.models import (
     Event,
     HumanTask,
@@ -247,7 +248,7 @@ def _perform(w: Writes, cache: SweepCache, task, step: Step) -> str | None:
 def advance(writes: Writes, cache: SweepCache, task, now: datetime) -> list[str]:
     """Perform every step of the task's ladder that is due by `now`, collecting the rows to write; returns actions."""
     actions = []
-    if task.state != "ready" or task.due_at is None:
+    if task.state != TaskState.READY or task.due_at is None:
         task.next_escalation_at = None
         return actions
     steps = cache.steps(writes, task)

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.infra.db import is_postgres
 from engine.infra.errors import ScriptNotAllowed, WorkflowFailed
 from engine.process.instances import lock_instance
+from engine.process.lifecycle import InstanceState
 from engine.process.models import (
     MessageSubscription,
     ProcessDefinition,
@@ -163,7 +164,7 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
     """Catch a message in a waiting instance (locked here), advance it and persist it; False if it no longer waits."""
     s = projector.session
     instance = lock_instance(s, target_id)
-    if instance.status != "running":
+    if instance.status != InstanceState.RUNNING:
         message.status, message.last_error = "unmatched", f"instance {target_id} is {instance.status}"
         return False
     if thrown is None:

@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.infra.db import Base, JSONType, UTCDateTime
 from engine.org.models import User
+from engine.process.states import InstanceState, TaskState, check_clause
 
 
 class ProcessDefinition(Base):
@@ -41,11 +43,12 @@ class ProcessDefinition(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
+    __table_args__ = (CheckConstraint(check_clause("status", InstanceState), name="ck_process_instances_status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
     business_key: Mapped[str | None] = mapped_column(String(100), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="running")
+    status: Mapped[str] = mapped_column(String(16), index=True, default=InstanceState.RUNNING)
     state_json: Mapped[str] = mapped_column(Text)
     # Earliest pending BPMN timer: the timer sweep reads only rows with next_timer_at <= now.
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -69,6 +72,7 @@ class HumanTask(Base):
         Index("ix_human_tasks_assignee_state", "assignee_id", "state"),
         Index("ix_human_tasks_candidates", "candidate_role", "candidate_org_id", "state"),
         Index("ix_human_tasks_state_due", "state", "due_at"),
+        CheckConstraint(check_clause("state", TaskState), name="ck_human_tasks_state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,7 +89,7 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     priority: Mapped[int] = mapped_column(Integer, default=50)
-    state: Mapped[str] = mapped_column(String(16), default="ready")
+    state: Mapped[str] = mapped_column(String(16), default=TaskState.READY)
     form: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

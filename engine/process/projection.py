@@ -12,6 +12,7 @@ from engine.infra.timezone import CHINA, END_OF_WORKDAY
 from engine.process.deadlines import plan_task
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Hooks
+from engine.process.lifecycle import InstanceState, TaskState
 from engine.process.messaging import route_events, take_events
 from engine.process.models import HumanTask, ProcessInstance
 from engine.process.outbox import enqueue
@@ -59,7 +60,7 @@ class Projector:
 
     def new_instance(self, definition, business_key: str | None) -> ProcessInstance:
         """Add the row of a freshly started instance (its state is written by persist())."""
-        instance = ProcessInstance(definition_id=definition.id, business_key=business_key, status="running",
+        instance = ProcessInstance(definition_id=definition.id, business_key=business_key, status=InstanceState.RUNNING,
                                    state_json="{}", started_at=self.now, updated_at=self.now)
         instance.definition = definition
         self.session.add(instance)
@@ -78,8 +79,8 @@ class Projector:
             raise WorkflowFailed(f"process data cannot be stored: {exc}") from None
         instance.updated_at = self.now
         instance.next_timer_at = self.runtime.next_timer_at(workflow)
-        if workflow.completed and instance.status != "completed":
-            instance.status = "completed"
+        if workflow.completed and instance.status != InstanceState.COMPLETED:
+            instance.status = InstanceState.COMPLETED
             instance.completed_at = self.now
             instance.next_timer_at = None
         if subject is None:
@@ -98,13 +99,13 @@ class Projector:
         open_rows = {
             row.spiff_task_id: row
             for row in self.session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "ready")
+                select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskState.READY)
             )
         }
         ready = {str(task.id): task for task in self.runtime.ready_user_tasks(workflow)}
         for spiff_id, row in open_rows.items():
             if spiff_id not in ready:
-                row.state = "cancelled"
+                row.state = TaskState.CANCELLED
                 row.completed_at = self.now
                 record_event(self.session, self.now, "TaskCancelled", self.actor_id, instance_id=instance.id,
                              hazard_id=row.hazard_id, task_id=row.id, bpmn_id=row.bpmn_id, name=row.name)
@@ -149,7 +150,7 @@ class Projector:
             name=name or meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             lane=role, stage=meta.get("stage"), candidate_role=role,
             candidate_org_id=int(candidate_org) if candidate_org is not None else None,
-            due_at=due_at, priority=meta.get("priority", 50), state="ready", form=meta.get("form"),
+            due_at=due_at, priority=meta.get("priority", 50), state=TaskState.READY, form=meta.get("form"),
             created_at=self.now, **link,
         )
         plan_task(self.session, instance.definition, row, bool(meta.get("due_expression")), self.now)

@@ -6,29 +6,29 @@ from pathlib import Path
 from uuid import UUID
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select
+from SpiffWorkflow.util.task import TaskState as SpiffTaskState
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.infra.clock import Clock
-from engine.infra.db import UnitOfWork, is_postgres
+from engine.infra.db import UnitOfWork
 from engine.infra.errors import (
     ConcurrentUpdate,
     NotAllowed,
     NotFound,
     ScriptNotAllowed,
     StaleTask,
-    TaskAlreadyClaimed,
     WorkflowFailed,
 )
 from engine.org import accounts
-from engine.org.models import User
+from engine.process import lifecycle
 from engine.process.diagrams import parse_diagram
 from engine.process.events import record_event
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
-from engine.process.instances import lock_instance
+from engine.process.instances import load_task, lock_instance
+from engine.process.lifecycle import InstanceState, TaskState, Transition
 from engine.process.messaging import deliver_pending
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.outbox import enqueue
@@ -116,40 +116,13 @@ class Services:
             raise NotFound(f"process {key!r} has not been deployed")
         return definition
 
-    # -- tasks ---------------------------------------------------------------------------------
-    @staticmethod
-    def _grants(user: User) -> set[tuple[str, int]]:
-        return {(g.role, g.org_id) for g in user.grants}
-
-    def _is_candidate(self, user: User, task: HumanTask) -> bool:
-        return (task.candidate_role, task.candidate_org_id) in self._grants(user)
-
-    @staticmethod
-    def _load_task(s: Session, task_id: int, lock: bool = False) -> HumanTask:
-        stmt = select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
-        if lock and is_postgres(s):
-            stmt = stmt.with_for_update()
-        task = s.scalars(stmt).first()
-        if task is None:
-            raise NotFound(f"task {task_id} does not exist")
-        return task
-
-    def _open_task_for(self, s: Session, task_id: int, user: User, lock: bool = True) -> HumanTask:
-        task = self._load_task(s, task_id, lock=lock)
-        if not (self._is_candidate(user, task) or task.assignee_id == user.id):
-            raise NotAllowed(f"task {task_id} is not yours to work on")
-        if task.state != "ready":
-            raise StaleTask(f"task {task_id} is already {task.state}")
-        return task
-
+    # -- tasks: each verb asks engine.process.lifecycle whether the user may make its transition -----
     def claim_task(self, task_id: int, user_id: int) -> HumanTask:
         """Take a group task into your own inbox."""
         with self.uow() as uow:
             s = uow.session
             user = accounts.get_user(s, user_id)
-            task = self._open_task_for(s, task_id, user)
-            if task.assignee_id is not None and task.assignee_id != user.id:
-                raise TaskAlreadyClaimed(f"task {task_id} was already claimed by someone else")
+            task = lifecycle.require(s, Transition.CLAIM, user, load_task(s, task_id, lock=True))
             if task.assignee_id != user.id:
                 task.assignee_id, task.claimed_at = user.id, self.clock.now()
                 record_event(s, self.clock.now(), "TaskClaimed", user.id, instance_id=task.instance_id,
@@ -162,9 +135,7 @@ class Services:
         with self.uow() as uow:
             s = uow.session
             user = accounts.get_user(s, user_id)
-            task = self._open_task_for(s, task_id, user)
-            if task.assignee_id != user.id:
-                raise NotAllowed(f"task {task_id} is not claimed by you")
+            task = lifecycle.require(s, Transition.UNCLAIM, user, load_task(s, task_id, lock=True))
             task.assignee_id, task.claimed_at = None, None
             record_event(s, self.clock.now(), "TaskUnclaimed", user.id, instance_id=task.instance_id,
                          hazard_id=task.hazard_id, task_id=task.id)
@@ -176,12 +147,8 @@ class Services:
         with self.uow() as uow:
             s = uow.session
             user = accounts.get_user(s, user_id)
-            task = self._open_task_for(s, task_id, user)
-            if task.assignee_id not in (None, user.id):
-                raise TaskAlreadyClaimed(f"task {task_id} is claimed by someone else")
-            target = accounts.get_user(s, to_user_id)
-            if not self._is_candidate(target, task):
-                raise NotAllowed(f"{target.display_name} does not hold the role this task needs")
+            task = lifecycle.require(s, Transition.DELEGATE, user, load_task(s, task_id, lock=True))
+            target = lifecycle.require_recipient(s, Transition.DELEGATE, task, to_user_id)
             task.assignee_id, task.claimed_at = target.id, self.clock.now()
             record_event(s, self.clock.now(), "TaskDelegated", user.id, instance_id=task.instance_id,
                          hazard_id=task.hazard_id, task_id=task.id, to_user_id=target.id, reason=reason)
@@ -197,17 +164,15 @@ class Services:
             now = self.clock.now()
             user = accounts.get_user(s, user_id)
             # Lock order: instance first, then its task rows; every advancing verb follows it.
-            instance_id = self._load_task(s, task_id).instance_id
+            instance_id = load_task(s, task_id).instance_id
             instance = lock_instance(s, instance_id)
-            task = self._open_task_for(s, task_id, user, lock=False)
-            if task.assignee_id is not None and task.assignee_id != user.id:
-                raise TaskAlreadyClaimed(f"task {task_id} is claimed by someone else")
-            self._check_separation_of_duties(s, task, user)
+            # Read again once the instance is locked, so the guard sees what was committed before the lock.
+            task = lifecycle.require(s, Transition.COMPLETE, user, load_task(s, task_id))
             definition = instance.definition
             data = validate_form_data(definition.forms.get(task.form) if task.form else None, data)
             workflow = self.runtime.load(definition, instance.state_json)
             spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
-            if spiff_task is None or spiff_task.state != TaskState.READY:
+            if spiff_task is None or spiff_task.state != SpiffTaskState.READY:  # Spiff's bit flags, not ours
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
             subject = self.hooks.subject_of(s, instance)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
@@ -218,7 +183,7 @@ class Services:
                 self.runtime.run_task(workflow, spiff_task, data)
             except (SpiffWorkflowException, ScriptNotAllowed) as exc:
                 raise WorkflowFailed(f"the process could not continue after {task.name}: {exc}") from None
-            task.state, task.completed_at, task.completed_by_id = "completed", now, user.id
+            task.state, task.completed_at, task.completed_by_id = TaskState.COMPLETED, now, user.id
             if task.assignee_id is None:
                 task.assignee_id, task.claimed_at = user.id, now
             record_event(s, now, "TaskCompleted", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
@@ -231,24 +196,13 @@ class Services:
                 raise ConcurrentUpdate(f"task {task_id}: the process was advanced by someone else; reload") from None
             return task
 
-    def _check_separation_of_duties(self, s: Session, task: HumanTask, user: User) -> None:
-        excluded = (task.instance.definition.task_meta.get(task.bpmn_id) or {}).get("exclude_performers_of") or []
-        if not excluded:
-            return
-        did = s.scalar(select(func.count()).select_from(HumanTask).where(
-            HumanTask.instance_id == task.instance_id, HumanTask.bpmn_id.in_(excluded),
-            HumanTask.state == "completed", HumanTask.completed_by_id == user.id,
-        ))
-        if did:
-            raise NotAllowed(f"you carried out {', '.join(excluded)} on this process, so you may not do {task.name}")
-
     # -- timers --------------------------------------------------------------------------------
     def fire_due_timers(self, limit: int = 500) -> TimerSweep:
         """Fire BPMN timers that are due; reads only due instances, each advanced in its own transaction."""
         now = self.clock.now()
         with self.uow() as uow:
             due_ids = list(uow.session.scalars(
-                select(ProcessInstance.id).where(ProcessInstance.status == "running",
+                select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
                                                  ProcessInstance.next_timer_at <= now)
                 .order_by(ProcessInstance.next_timer_at).limit(limit)
             ))

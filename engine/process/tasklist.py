@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.org.models import User
+from engine.process.lifecycle import assigned_clause, offered_clause, open_clause
 from engine.process.models import HumanTask, ProcessDefinition
 
 INBOX_VIEWS = ("mine", "groups", "overdue")
@@ -22,24 +23,15 @@ class Page:
     per_page: int
 
 
-def _candidate_clause(user: User):
-    pairs = [(g.role, g.org_id) for g in user.grants]
-    if not pairs:
-        return false()
-    return and_(HumanTask.assignee_id.is_(None), tuple_(HumanTask.candidate_role, HumanTask.candidate_org_id).in_(pairs))
-
-
 def inbox_clause(user: User, view: str, now: datetime):
-    """The WHERE clause of one inbox view for one user."""
+    """The WHERE clause of one inbox view for one user (the lifecycle's rules, as SQL)."""
     if view == "mine":
-        return and_(HumanTask.state == "ready", HumanTask.assignee_id == user.id)
+        return and_(open_clause(), assigned_clause(user))
     if view == "groups":
-        return and_(HumanTask.state == "ready", _candidate_clause(user))
+        return and_(open_clause(), offered_clause(user))
     if view == "overdue":
-        return and_(HumanTask.state == "ready", HumanTask.due_at < now,
-                    or_(HumanTask.assignee_id == user.id, _candidate_clause(user)))
+        return and_(open_clause(), HumanTask.due_at < now, or_(assigned_clause(user), offered_clause(user)))
     raise ValueError(f"unknown inbox view {view!r}; expected one of {INBOX_VIEWS}")
-
 
 
 def inbox_counts(s: Session, user: User, now: datetime) -> dict[str, int]:
@@ -52,12 +44,3 @@ def inbox_counts(s: Session, user: User, now: datetime) -> dict[str, int]:
 def definitions(s: Session) -> list[ProcessDefinition]:
     """Every deployed definition version, newest first per process."""
     return list(s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version.desc())))
-
-
-def can_act_on_task(user: User, task: HumanTask) -> bool:
-    """True when the task waits for this user: assigned to them, or open to a group they belong to."""
-    if task.state != "ready":
-        return False
-    if task.assignee_id is not None:
-        return task.assignee_id == user.id
-    return (task.candidate_role, task.candidate_org_id) in {(g.role, g.org_id) for g in user.grants}

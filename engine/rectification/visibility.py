@@ -16,8 +16,9 @@ from engine.infra.errors import NotFound
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope, orgs_under, scope_of
+from engine.process.lifecycle import can_act_on_task, open_clause
 from engine.process.models import HumanTask
-from engine.process.tasklist import MAX_PAGE_SIZE, Page, can_act_on_task, inbox_clause
+from engine.process.tasklist import MAX_PAGE_SIZE, Page, inbox_clause
 from engine.rectification.models import Hazard
 
 # Filters every list accepts, by name → Hazard column (exact match).
@@ -58,7 +59,7 @@ def can_view_hazard(session: Session, user: User, hazard: Hazard) -> bool:
 
 
 def can_view_task(session: Session, user: User, task: HumanTask) -> bool:
-    """A task is readable by whoever may work on it or did, and by whoever may read its hazard."""
+    """A task is readable by whoever may act on it (engine.process.lifecycle) or did, and by whoever may read its hazard."""
     if can_act_on_task(user, task) or user.id in (task.assignee_id, task.completed_by_id):
         return True
     hazard = task.hazard
@@ -127,7 +128,7 @@ def list_tasks(session: Session, user: User, now: datetime, view: str = "mine", 
     page, per_page = _page_args(page, per_page)
     if view == "all":
         scope = visible_hazards_clause(user, session)
-        first = HumanTask.state == "ready"
+        first = open_clause()
     else:
         scope, first = inbox_clause(user, view, now), None
     where = [c for c in (first, scope, *hazard_filter_clauses(filters)) if c is not None]

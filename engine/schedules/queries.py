@@ -15,6 +15,7 @@ from engine.campaigns.models import Campaign
 from engine.infra.errors import NotFound
 from engine.org.models import OrgNode, User
 from engine.org.scope import scope_of
+from engine.process.lifecycle import InstanceState, TaskState
 from engine.process.models import HumanTask, ProcessInstance
 from engine.schedules.models import InspectionOccurrence, InspectionSchedule
 
@@ -53,7 +54,7 @@ def views(s: Session, rows: list[InspectionOccurrence], now: datetime) -> list[O
     instance_ids = [r.instance_id for r in rows if r.instance_id]
     campaign_ids = [r.campaign_id for r in rows if r.campaign_id]
     finished_instances = set(s.scalars(select(ProcessInstance.id).where(
-        ProcessInstance.id.in_(instance_ids), ProcessInstance.status == "completed"))) if instance_ids else set()
+        ProcessInstance.id.in_(instance_ids), ProcessInstance.status == InstanceState.COMPLETED))) if instance_ids else set()
     closed_campaigns = set(s.scalars(select(Campaign.id).where(
         Campaign.id.in_(campaign_ids), Campaign.status == "closed"))) if campaign_ids else set()
     counts: dict[int, dict[str, int]] = {}
@@ -69,7 +70,7 @@ def views(s: Session, rows: list[InspectionOccurrence], now: datetime) -> list[O
         result.append(OccurrenceView(
             r.id, r.schedule_id, r.period_key, r.period_start, r.started_at, r.due_at,
             state_of(r.status, finished, r.due_at, now), r.note, r.instance_id, r.campaign_id,
-            by_state.get("completed", 0) + by_state.get("ready", 0), by_state.get("completed", 0)))
+            by_state.get(TaskState.COMPLETED, 0) + by_state.get(TaskState.READY, 0), by_state.get(TaskState.COMPLETED, 0)))
     return result
 
 

@@ -11,6 +11,7 @@ from engine.infra.errors import InvalidFormData, NotFound
 from engine.infra.timezone import CHINA
 from engine.org import scope as org_scope
 from engine.org.models import OrgNode
+from engine.process.lifecycle import TaskState
 from engine.process.models import HumanTask
 from engine.rectification import attachments, comments, ledger, visibility
 from engine.rectification import inbox as hazard_inbox
@@ -78,7 +79,7 @@ def hazard_detail(hazard_id: int):
             for e, name in hazard_inbox.hazard_timeline(s, hazard_id)
         ]
         open_tasks = list(s.scalars(select(HumanTask).where(HumanTask.hazard_id == hazard_id,
-                                                            HumanTask.state == "ready").order_by(HumanTask.id)))
+                                                            HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
         return {**{f: getattr(hazard, f) for f in HazardSchema().fields}, "timeline": hazard_timeline,
                 "open_tasks": open_tasks}
 

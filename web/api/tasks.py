@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from engine.process import tasklist
+from engine.process import lifecycle
 from engine.rectification import visibility
 from web.api.auth import api_blueprint, api_user, services
 from web.api.schemas import (
@@ -64,7 +64,7 @@ class Task(MethodView):
             form_schema = task.instance.definition.forms.get(task.form) if task.form else None
             if task.hazard is not None:
                 task.hazard.unit  # noqa: B018  (loaded now: the response is written after the session closes)
-            return _WithExtras(task, form_schema=form_schema, can_act=tasklist.can_act_on_task(user, task),
+            return _WithExtras(task, form_schema=form_schema, can_act=lifecycle.can_act_on_task(user, task),
                                hazard=task.hazard)
 
 

@@ -26,6 +26,7 @@ from engine.campaigns.service import STAGE_KEYS, stage_windows
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope, scope_of
+from engine.process.lifecycle import TaskState
 from engine.process.models import HumanTask, ProcessInstance
 from engine.process.tasklist import Page
 from engine.rectification.models import Hazard
@@ -122,9 +123,9 @@ def _process_state(s: Session, instance_ids: set[int]) -> dict[int, tuple[set[st
     if instance_ids:
         for instance_id, bpmn_id, stage, task_state in s.execute(
                 select(HumanTask.instance_id, HumanTask.bpmn_id, HumanTask.stage, HumanTask.state)
-                .where(HumanTask.instance_id.in_(instance_ids), HumanTask.state.in_(("ready", "completed")))):
+                .where(HumanTask.instance_id.in_(instance_ids), HumanTask.state.in_((TaskState.READY, TaskState.COMPLETED)))):
             ready, done = state[instance_id]
-            if task_state == "ready":
+            if task_state == TaskState.READY:
                 ready.add(stage or "")
             else:
                 done.add(bpmn_id)
@@ -203,8 +204,8 @@ def process_phase(s: Session, campaign: Campaign) -> tuple[str, list[HumanTask],
     """The campaign's phase, its open tasks and the BPMN ids of its completed tasks."""
     tasks = list(s.scalars(select(HumanTask).where(HumanTask.instance_id == campaign.instance_id)
                            .order_by(HumanTask.id))) if campaign.instance_id else []
-    open_tasks = [t for t in tasks if t.state == "ready"]
-    done = {t.bpmn_id for t in tasks if t.state == "completed"}
+    open_tasks = [t for t in tasks if t.state == TaskState.READY]
+    done = {t.bpmn_id for t in tasks if t.state == TaskState.COMPLETED}
     return phase_of(campaign, {t.stage or "" for t in open_tasks}, done), open_tasks, done
 
 
@@ -228,7 +229,7 @@ def unit_details(s: Session, campaign_id: int, org_ids: list[int]) -> dict[int, 
     keys = {unit_business_key(campaign_id, org_id): org_id for org_id in org_ids}
     for task, key in s.execute(select(HumanTask, ProcessInstance.business_key)
                                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                               .where(ProcessInstance.business_key.in_(keys), HumanTask.state == "ready")
+                               .where(ProcessInstance.business_key.in_(keys), HumanTask.state == TaskState.READY)
                                .order_by(HumanTask.id)):
         details[keys[key]]["tasks"].append(task)
     return details
@@ -253,7 +254,7 @@ def unit_open_tasks(s: Session, campaign_id: int, org_id: int) -> list[HumanTask
     """The open tasks of a unit's self-check instance (逐项自查, 签字上报, 审核, and any the diagram adds)."""
     return list(s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                           .where(ProcessInstance.business_key == unit_business_key(campaign_id, org_id),
-                                 HumanTask.state == "ready").order_by(HumanTask.id)))
+                                 HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
 
 
 def unit_results(s: Session, campaign_unit_id: int) -> dict[int, list[tuple[ItemResult, str]]]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
+from engine.process.lifecycle import TaskState
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.rectification import inbox as hazard_inbox
 from engine.rectification.hazards import HAZARD_PROCESS, report_hazard
@@ -109,7 +110,7 @@ def detail(hazard_id: int):
         user = db_user(s)
         hazard = _hazard_for_view(s, user, hazard_id)
         open_tasks = list(s.scalars(select(HumanTask).where(HumanTask.hazard_id == hazard.id,
-                                                            HumanTask.state == "ready").order_by(HumanTask.id)))
+                                                            HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
         reporter = s.get(User, hazard.reported_by_id)
         return render_template(
             "hazards/detail.html", hazard=hazard, unit=s.get(OrgNode, hazard.unit_id), reporter=reporter,
@@ -130,8 +131,8 @@ def diagram(hazard_id: int):
         instance = s.get(ProcessInstance, hazard.instance_id)
         tasks = list(s.scalars(select(HumanTask).where(HumanTask.hazard_id == hazard.id)))
         return jsonify(xml=instance.definition.source_xml,
-                       active=sorted({t.bpmn_id for t in tasks if t.state == "ready"}),
-                       done=sorted({t.bpmn_id for t in tasks if t.state == "completed"}))
+                       active=sorted({t.bpmn_id for t in tasks if t.state == TaskState.READY}),
+                       done=sorted({t.bpmn_id for t in tasks if t.state == TaskState.COMPLETED}))
 
 
 @bp.route("/hazards/<int:hazard_id>/attachments", methods=["POST"])

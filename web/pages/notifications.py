@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import User
-from engine.process import bell, candidates, escalation
+from engine.process import bell, candidates, escalation, lifecycle
 from engine.process.models import CHANNELS, DELIVERY_MODES, HumanTask
 from engine.rectification.models import Hazard
 from engine.rectification.visibility import can_view_hazard, can_view_task
@@ -85,7 +85,7 @@ def _task_page(s: Session, user: User, task_id: int) -> str | None:
     task = s.get(HumanTask, task_id)
     if task is None:
         return None
-    if task.state == "ready" and can_view_task(s, user, task):
+    if task.state == lifecycle.TaskState.READY and can_view_task(s, user, task):
         return url_for("tasks.show", task_id=task.id)
     return _hazard_page(s, user, task.hazard_id) if task.hazard_id else None
 
@@ -163,7 +163,7 @@ def candidate_options(task_id: int):
     with services().uow() as uow:
         s = uow.session
         task = s.get(HumanTask, task_id)
-        if task is None or not escalation.is_escalated_to(s, db_user(s), task_id):
+        if task is None or not lifecycle.is_escalated_to(s, db_user(s), task_id):
             abort(404)
         found = candidates.task_candidates(s, task, request.args.get("q"), limit=CANDIDATES_SHOWN)
         return render_template("notifications/_candidates.html", found=found)

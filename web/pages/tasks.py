@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from engine.campaigns import situation_reports as reports
 from engine.infra.errors import InvalidFormData, NotAllowed, RectiflowError
 from engine.org.models import OrgNode, RoleGrant, User
+from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
-from engine.process.tasklist import can_act_on_task
 from engine.rectification import inbox as hazard_inbox
 from engine.rectification.visibility import can_view_task
 from web.auth import db_user, services
@@ -56,11 +56,11 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
     timeline = hazard_inbox.hazard_timeline(s, hazard.id) if hazard else []
     unit = s.get(OrgNode, hazard.unit_id) if hazard else None
     other_tasks = list(s.scalars(select(HumanTask).where(
-        HumanTask.hazard_id == task.hazard_id, HumanTask.state == "ready", HumanTask.id != task.id))) if hazard else []
+        HumanTask.hazard_id == task.hazard_id, HumanTask.state == TaskState.READY, HumanTask.id != task.id))) if hazard else []
     return render_template(
         "tasks/task.html", task=task, hazard=hazard, unit=unit, schema=schema, fields=fields,
         form_error=(errors or {}).get("__form__"), can_act=can_act,
-        can_claim=can_act and task.assignee_id is None, is_mine=task.assignee_id == user.id and task.state == "ready",
+        can_claim=can_act and task.assignee_id is None, is_mine=task.assignee_id == user.id and task.state == TaskState.READY,
         colleagues=_colleagues(s, task, user) if can_act else [], timeline=timeline,
         attachments=evidence.list_for(s, user, hazard) if hazard else [],
         comments=evidence.comments_for(s, user, hazard) if hazard else [],
