@@ -16,13 +16,13 @@ from engine.org import accounts
 from engine.process import tasklist as queries
 from engine.process.diagrams import parse_diagram
 from engine.rectification import inbox as hazard_inbox
+from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
 from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
 from web.cli.statistics import COMMANDS as STATISTICS_COMMANDS
 from web.cli.token import token_cmd
-from web.cli import web as web_server
 from web.cli.web import serve_cmd
 from web.composition import build_services
 
