@@ -16,6 +16,7 @@ Usage: python bench/engine_throughput.py [--steps N] [--pg-url URL]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -191,10 +192,12 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="PostgreSQL database to create a scratch database in")
     args = parser.parse_args()
+    print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.steps)
     with scratch_database(args.pg_url) as url:
         run("postgresql", url, args.steps)
+    print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -4,13 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from engine.infra.timezone import CHINA
 from engine.process.delivery import Message
 
-CHINA = ZoneInfo("Asia/Shanghai")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 HEADLINES = {
     "task_created": "新的待办任务",

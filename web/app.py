@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
 from engine.infra.errors import NotAllowed, NotFound
+from engine.infra.timezone import CHINA
 from engine.process.services import Services
 from engine.rectification.attachments import EvidenceStore
 from web import auth
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         BABEL_DEFAULT_LOCALE=DEFAULT_LOCALE,
-        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        BABEL_DEFAULT_TIMEZONE=CHINA.key,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         RECTIFLOW_PRODUCTION=os.environ.get("RECTIFLOW_ENV") == "production",
     )
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     auth.login_manager.init_app(app)
     csrf.init_app(app)
-    Babel(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
+    Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules):
         app.register_blueprint(module.bp)
     init_templating(app)

@@ -321,7 +321,8 @@ COMPLETION_CHECKS = {"checklist_complete": _check_items_answered, "sign_self_che
 
 def signal_campaigns(advance: Advance) -> None:
     """Routed listener: tell a campaign when its last hazard closes; mark a finished campaign closed."""
-    projector, instance, hazard, new_names = advance.projector, advance.instance, advance.subject, advance.new_subscriptions
+    projector, instance, hazard = advance.projector, advance.instance, advance.subject
+    new_names = advance.new_subscriptions
     s = projector.session
     campaign_ids, sender_id = [], None
     if isinstance(hazard, Hazard) and hazard.closed_at == projector.now:

@@ -29,7 +29,7 @@ due messages every few seconds. A message is delivered at most once: its status 
 transaction as the target's advance, under a row lock (SKIP LOCKED on PostgreSQL).
 
 A message start event whose payload carries the business key `hazard:<id>` starts a new run for that
-existing hazard (the look-back's `hazard_reopened`, engine/look_back.py): the hazard row follows the new
+existing hazard (the look-back's `hazard_reopened`, engine/campaigns/look_back.py): the hazard row follows the new
 instance.
 """
 from __future__ import annotations

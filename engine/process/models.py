@@ -1,4 +1,4 @@
-"""The persistent domain: organisation tree, users, hazards, process definitions, instances, tasks, events, outbox."""
+"""Tables of the process core: definitions, instances, tasks, events, outbox, messages, deadlines, notifications."""
 from __future__ import annotations
 
 from datetime import date, datetime

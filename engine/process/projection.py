@@ -45,7 +45,7 @@ def parse_due(value, now: datetime) -> datetime | None:
 
 
 class Projector:
-    """Writes one advance of one instance: state, task rows, hazard columns, events, outbox, in the caller's transaction."""
+    """Writes one advance of one instance (state, task rows, events, outbox, hooks) in the caller's transaction."""
 
     def __init__(self, session: Session, runtime, hooks: Hooks, now: datetime, actor_id: int | None):
         self.session = session

@@ -1,4 +1,4 @@
-"""Read side: inboxes, a hazard's timeline, definitions. Paginated, indexed, no query per row."""
+"""Read side of the core: inbox clauses and counts, and deployed definitions. Paginated, indexed, no query per row."""
 from __future__ import annotations
 
 from dataclasses import dataclass

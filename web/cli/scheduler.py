@@ -42,7 +42,7 @@ def build_scheduler(services, notifiers, blocking: bool = True):
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Shanghai")
+    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=CHINA.key)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
 
     def sweep():
