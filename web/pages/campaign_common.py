@@ -13,13 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists
+from engine.campaigns import dashboard as q
 from engine.campaigns import queries as cq
 from engine.campaigns.models import ChecklistTemplate
 from engine.infra.errors import NotFound
 from engine.org.models import User
 from engine.rectification.hazards import HAZARD_PROCESS
 from web.auth import services
-from web.pages import campaign_page_data as q
 
 bp = Blueprint("campaigns", __name__)
 

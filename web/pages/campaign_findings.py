@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.campaigns import dashboard as q
 from engine.campaigns.findings import FINDING_SOURCES, finding_units, start_look_back
 from engine.campaigns.look_back import (
     AlreadyReinspected,
@@ -28,7 +29,6 @@ from engine.infra.errors import InvalidFormData, RectiflowError
 from engine.org.models import OrgNode, User
 from web.auth import db_user, services
 from web.pages import campaign_forms as forms
-from web.pages import campaign_page_data as q
 from web.pages import evidence
 from web.pages.campaign_common import (
     PHASE_LABELS,

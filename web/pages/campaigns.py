@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists, coverage
+from engine.campaigns import dashboard as q
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
 from engine.campaigns.service import Campaigns
@@ -27,7 +28,6 @@ from engine.rectification import visibility
 from web.auth import db_user, services
 from web.pages import campaign_findings as campaign_findings_view
 from web.pages import campaign_forms as forms
-from web.pages import campaign_page_data as q
 from web.pages.campaign_common import (
     PHASE_LABELS,
     bp,

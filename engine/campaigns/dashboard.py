@@ -1,6 +1,6 @@
-"""What the campaign pages draw: list rows with phase and coverage, unit details, 应发现未发现 rows, page scope.
+"""The campaign pages' read model: list rows with phase and coverage, unit details, 应发现未发现 rows, page scope.
 
-Which campaigns a user sees is engine.campaign_queries' rule (shared with the REST API). Every list here costs a
+Which campaigns a user sees is engine.campaigns.queries' rule (shared with the REST API). Every list here costs a
 fixed number of queries whatever the number of campaigns or units on the page.
 """
 from __future__ import annotations
