@@ -21,6 +21,7 @@ from engine.campaigns.models import (
     ItemResult,
     MissedHazard,
 )
+from engine.campaigns.phase import PHASES, campaign_phase, process_traces
 from engine.campaigns.queries import visible_campaigns_clause
 from engine.campaigns.service import STAGE_KEYS, stage_windows
 from engine.infra.timezone import CHINA
@@ -31,8 +32,6 @@ from engine.process.models import HumanTask, ProcessInstance
 from engine.process.tasklist import Page
 from engine.rectification.models import Hazard
 
-# The phases a campaign goes through, in order (the four dated stages, then the closing summary).
-PHASES = (*STAGE_KEYS, "summary", "closed")
 UNIT_STATUSES = ("pending", "signed", "sent_back", "returned")
 
 
@@ -111,36 +110,10 @@ def windows(campaign: Campaign) -> list[tuple[str, date | None, date | None]]:
 
 
 def stage_states(campaign: Campaign, phase: str) -> list[tuple[str, date | None, date | None, str]]:
-    """(stage, start, end, done|current|upcoming) for the dashboard's timeline."""
+    """(stage, start, end, done|current|upcoming) for the dashboard's timeline (all upcoming before it starts)."""
     at = PHASES.index(phase)
     return [(key, start, end, "done" if PHASES.index(key) < at else "current" if key == phase else "upcoming")
             for key, start, end in windows(campaign)]
-
-
-def _process_state(s: Session, instance_ids: set[int]) -> dict[int, tuple[set[str], set[str]]]:
-    """Per campaign instance: the stages of its open tasks and the BPMN ids of its completed ones."""
-    state: dict[int, tuple[set[str], set[str]]] = {i: (set(), set()) for i in instance_ids}
-    if instance_ids:
-        for instance_id, bpmn_id, stage, task_state in s.execute(
-                select(HumanTask.instance_id, HumanTask.bpmn_id, HumanTask.stage, HumanTask.state)
-                .where(HumanTask.instance_id.in_(instance_ids), HumanTask.state.in_((TaskState.READY, TaskState.COMPLETED)))):
-            ready, done = state[instance_id]
-            if task_state == TaskState.READY:
-                ready.add(stage or "")
-            else:
-                done.add(bpmn_id)
-    return state
-
-
-def phase_of(campaign: Campaign, ready_stages: set[str], done: set[str]) -> str:
-    """Where the campaign process stands: its latest open task's stage, else what it is waiting for."""
-    if campaign.status == "closed":
-        return "closed"
-    for phase in reversed(PHASES[:-1]):
-        if phase in ready_stages:
-            return phase
-    # No task open: the process waits in 收取自查报告 (self-check) or in 整改清零 (after the joint inspection).
-    return "rectification" if "joint_inspection" in done else "self_check"
 
 
 def list_campaigns(s: Session, user: User, page: int = 1, per_page: int = 20, status: str | None = None) -> Page:
@@ -156,14 +129,14 @@ def list_campaigns(s: Session, user: User, page: int = 1, per_page: int = 20, st
 
 
 def campaign_rows(s: Session, user: User, campaigns: list[Campaign]) -> list[CampaignRow]:
-    """Rows for these campaigns: seven queries in all, none per campaign or per unit."""
+    """Rows for these campaigns: eight queries in all, none per campaign or per unit."""
     if not campaigns:
         return []
     ids = [c.id for c in campaigns]
     orgs = dict(s.execute(select(OrgNode.id, OrgNode.name).where(OrgNode.id.in_({c.org_id for c in campaigns}))).all())
-    state = _process_state(s, {c.instance_id for c in campaigns if c.instance_id})
-    rows = {c.id: CampaignRow(c, orgs.get(c.org_id, ""), phase_of(c, *state.get(c.instance_id, (set(), set()))),
-                              windows(c)) for c in campaigns}
+    traces = process_traces(s, campaigns)
+    rows = {c.id: CampaignRow(c, orgs.get(c.org_id, ""), campaign_phase(c.status, traces[c.id]), windows(c))
+            for c in campaigns}
     templates = {t.id: t for t in s.scalars(select(ChecklistTemplate).options(selectinload(ChecklistTemplate.items))
                                             .where(ChecklistTemplate.id.in_({c.template_id for c in campaigns})))}
     required: dict[tuple[int, str], int] = {}
@@ -198,15 +171,6 @@ def _home_units(s: Session, user: User) -> set[int]:
         return set()
     return {parent if kind == "grid" else org_id for org_id, kind, parent in s.execute(
         select(OrgNode.id, OrgNode.kind, OrgNode.parent_id).where(OrgNode.id.in_(org_ids)))}
-
-
-def process_phase(s: Session, campaign: Campaign) -> tuple[str, list[HumanTask], set[str]]:
-    """The campaign's phase, its open tasks and the BPMN ids of its completed tasks."""
-    tasks = list(s.scalars(select(HumanTask).where(HumanTask.instance_id == campaign.instance_id)
-                           .order_by(HumanTask.id))) if campaign.instance_id else []
-    open_tasks = [t for t in tasks if t.state == TaskState.READY]
-    done = {t.bpmn_id for t in tasks if t.state == TaskState.COMPLETED}
-    return phase_of(campaign, {t.stage or "" for t in open_tasks}, done), open_tasks, done
 
 
 def visible_unit_ids(s: Session, campaign_id: int, scope: Scope) -> set[int]:

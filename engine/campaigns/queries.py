@@ -1,4 +1,4 @@
-"""Read side of campaigns: scoped lists, one campaign's figures and stage, a unit's items with its answers.
+"""Read side of campaigns: scoped lists, one campaign's figures, a unit's items with its answers.
 
 Visibility follows engine.visibility's org scope: a campaign is visible to whoever's scope covers its organising
 org or one of its units; inside it, a caller sees only the units their scope covers (a college's staff: their
@@ -7,7 +7,6 @@ college). Every list is paginated and costs a fixed number of queries, whatever 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
@@ -22,9 +21,7 @@ from engine.campaigns.models import (
     ItemResult,
     MissedHazard,
 )
-from engine.campaigns.service import STAGE_KEYS
 from engine.infra.errors import NotFound
-from engine.infra.timezone import as_date
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope
 from engine.process.lifecycle import TaskState
@@ -32,7 +29,6 @@ from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.tasklist import MAX_PAGE_SIZE, Page
 from engine.rectification.models import Hazard
 
-STAGE_ORDER = (*STAGE_KEYS, "summary")
 CAMPAIGN_FILTERS = {"status": Campaign.status, "kind": Campaign.kind, "level": Campaign.level,
                     "org_id": Campaign.org_id}
 MISSED_SIDES = ("all", "missed", "found")
@@ -101,14 +97,6 @@ def _unit_instance_key(campaign_id: int, org_id: int | None = None) -> str:
     return f"campaign:{campaign_id}:unit:" + ("" if org_id is None else str(org_id))
 
 
-def campaign_tasks(s: Session, campaign: Campaign) -> list[HumanTask]:
-    """The campaign instance's own open tasks (催报, 汇总审核, 联检联查, 督导检查, 审定总结)."""
-    if campaign.instance_id is None:
-        return []
-    return list(s.scalars(select(HumanTask).where(HumanTask.instance_id == campaign.instance_id,
-                                                  HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
-
-
 def unit_task_counts(s: Session, campaign_id: int) -> dict[str, int]:
     """Open tasks of the units' self-check instances, counted per BPMN id (one grouped query)."""
     return dict(s.execute(
@@ -123,24 +111,6 @@ def unit_tasks(s: Session, campaign_id: int, org_id: int) -> list[HumanTask]:
         select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
         .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key == _unit_instance_key(campaign_id, org_id))
         .order_by(HumanTask.id)))
-
-
-def current_stage(campaign: Campaign, open_tasks: list[HumanTask], today: date) -> str:
-    """The campaign's stage: its open tasks' latest stage, else the calendar (the earliest unfinished window)."""
-    if campaign.status == "closed":
-        return "closed"
-    stages = [t.stage for t in open_tasks if t.stage in STAGE_ORDER]
-    if stages:
-        return max(stages, key=STAGE_ORDER.index)
-    windows = campaign.stages or {}
-    start = as_date((windows.get(STAGE_KEYS[0]) or {}).get("start"))
-    if start is not None and today < start:
-        return "not_started"
-    for key in STAGE_KEYS:
-        end = as_date((windows.get(key) or {}).get("end"))
-        if end is not None and today <= end:
-            return key
-    return "summary"
 
 
 def unit_coverage_page(s: Session, scope: Scope, campaign: Campaign, page: int = 1, per_page: int = 50,

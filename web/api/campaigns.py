@@ -23,9 +23,9 @@ from engine.campaigns.models import (
     ChecklistItem,
     ChecklistTemplate,
 )
+from engine.campaigns.phase import process_phase
 from engine.campaigns.service import Campaigns, open_hazard_count
 from engine.infra.errors import Conflict, InvalidFormData, NotAllowed
-from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org import scope as org_scope
 from engine.org.models import OrgNode, User
@@ -118,10 +118,9 @@ def _detail(campaign_id: int) -> dict:
     with svc.uow() as uow:
         s = uow.session
         campaign = cq.get_visible_campaign(s, org_scope.scope_of(s, api_user(s)), campaign_id)
-        tasks = cq.campaign_tasks(s, campaign)
+        stage, tasks, _done = process_phase(s, campaign)
         figures = coverage.campaign_coverage(s, campaign.id)
-        today = svc.clock.now().astimezone(CHINA).date()
-        return {**_campaign_dict(campaign), "current_stage": cq.current_stage(campaign, tasks, today),
+        return {**_campaign_dict(campaign), "current_stage": stage,
                 "open_tasks": tasks, "unit_tasks": cq.unit_task_counts(s, campaign.id), "coverage": figures,
                 "open_hazards": open_hazard_count(s, campaign.id)}
 

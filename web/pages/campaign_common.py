@@ -24,7 +24,7 @@ from web.auth import services
 bp = Blueprint("campaigns", __name__)
 
 PHASE_LABELS = {
-    "self_check": _l("自查自纠"), "joint_inspection": _l("联检联查"), "rectification": _l("整改完善"),
+    "not_started": _l("未开始"), "self_check": _l("自查自纠"), "joint_inspection": _l("联检联查"), "rectification": _l("整改完善"),
     "supervision": _l("督导检查"), "summary": _l("审定总结"), "closed": _l("已结束"),
 }
 

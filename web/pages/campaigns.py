@@ -20,6 +20,7 @@ from engine.campaigns import checklists, coverage
 from engine.campaigns import dashboard as q
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
+from engine.campaigns.phase import process_phase
 from engine.campaigns.service import Campaigns
 from engine.infra.errors import InvalidFormData, RectiflowError
 from engine.org.models import OrgNode, User
@@ -46,6 +47,7 @@ UNIT_STATUS_LABELS = {"pending": _l("待上报"), "signed": _l("已签字上报"
 CAMPAIGN_STATUS_LABELS = {"running": _l("进行中"), "closed": _l("已结束")}
 UNIT_FILTERS = ("incomplete", *q.UNIT_STATUSES)
 FINDING_TASKS = ("joint_inspection", "supervision_check")
+WAITING_STEPS = {"not_started": "self_check_opens", "rectification": "rectification_wait"}  # with no task open
 
 
 @bp.app_template_filter("phase")
@@ -194,7 +196,7 @@ def show(campaign_id: int):
         org = s.get(OrgNode, campaign.org_id)
         grants = q.grant_paths(s, user)
         full = scope.covers(org.path)
-        phase, open_tasks, _done = q.process_phase(s, campaign)
+        phase, open_tasks, _done = process_phase(s, campaign)
         units = coverage.unit_coverage(s, campaign.id)
         if not full:
             mine = q.visible_unit_ids(s, campaign.id, scope)
@@ -235,11 +237,11 @@ def diagram(campaign_id: int):
         instance = s.get(ProcessInstance, campaign.instance_id) if campaign.instance_id else None
         if instance is None:
             abort(404)
-        phase, open_tasks, done = q.process_phase(s, campaign)
+        phase, open_tasks, done = process_phase(s, campaign)
         active = {t.bpmn_id for t in open_tasks}
         if not active and campaign.status != "closed":
-            # Waiting on messages rather than on a person: show the step it waits in.
-            active = {"rectification_wait" if phase == "rectification" else "collect_returns"}
+            # Waiting on a timer or on messages rather than on a person: show the step it waits in.
+            active = {WAITING_STEPS.get(phase, "collect_returns")}
         return jsonify(xml=instance.definition.source_xml, active=sorted(active), done=sorted(done))
 
 
