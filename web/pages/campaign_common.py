@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists
-from engine.campaigns import dashboard as q
 from engine.campaigns import queries as cq
 from engine.campaigns.models import ChecklistTemplate
 from engine.infra.errors import NotFound
 from engine.org.models import User
+from engine.org.scope import scope_of
 from engine.rectification.hazards import HAZARD_PROCESS
 from web.auth import services
 
@@ -49,10 +49,11 @@ def load_shipped(path) -> int:
 
 def campaign_or_404(s: Session, user: User, campaign_id: int):
     """The campaign and the user's scope, or 404 when it lies outside that scope."""
-    found = q.visible_campaign(s, user, campaign_id)
-    if found is None:
+    scope = scope_of(s, user)
+    try:
+        return cq.get_visible_campaign(s, scope, campaign_id), scope
+    except NotFound:
         abort(404)
-    return found
 
 
 def hazard_schema(s: Session) -> dict | None:

@@ -10,8 +10,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists
-from engine.campaigns.dashboard import template_counts
 from engine.campaigns.models import ChecklistItem, ItemResult
+from engine.campaigns.queries import template_counts
 from engine.campaigns.service import STAGE_KEYS, parse_report_dates, stage_windows
 from engine.infra.errors import RectiflowError
 from web.pages.forms_render import form_errors

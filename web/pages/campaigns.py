@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists, coverage
 from engine.campaigns import dashboard as q
+from engine.campaigns import queries as cq
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
 from engine.campaigns.phase import process_phase
@@ -68,7 +69,7 @@ def _result_label(value: str) -> str:
 @bp.app_template_global("campaign_link")
 def campaign_link(task) -> dict | None:
     """For a task of a campaign or of a unit's self-check: where its checklist or dashboard is (task page button)."""
-    target = q.parse_business_key(task.instance.business_key if task.instance else None)
+    target = cq.parse_business_key(task.instance.business_key if task.instance else None)
     if target is None:
         return None
     campaign_id, unit_id = target
@@ -213,8 +214,8 @@ def show(campaign_id: int):
         openable = {u.org_id for u in shown if u.org_id in paths and q.may_open_unit(grants, paths[u.org_id])}
         hazards = visibility.list_hazards(s, user, {"campaign_id": campaign.id}, page=_page_arg("hpage"),
                                           per_page=HAZARDS_PER_PAGE)
-        missed = {kind: [m for m in q.missed_rows(s, campaign.id, found=kind == "found")
-                         if full or scope.covers(m.unit_path)] for kind in ("found", "against")}
+        missed = {kind: cq.missed_records(s, scope, campaign.id, side).items
+                  for kind, side in (("found", "found"), ("against", "missed"))}
         template_name = forms.SHIPPED_TITLES.get(campaign.template.name, (campaign.template.name,))[0]
         return render_template(
             "campaigns/show.html", campaign=campaign, org=org, phase=phase, windows=q.stage_states(campaign, phase),
@@ -253,7 +254,7 @@ def _unit_context(s: Session, user: User, campaign_id: int, org_id: int) -> dict
     if cu is None or not q.may_open_unit(q.grant_paths(s, user), cu.org.path):
         abort(404)
     schema = hazard_schema(s)
-    answers = q.unit_results(s, cu.id)
+    answers = cq.unit_results(s, cu.id)
     return {"campaign": campaign, "cu": cu, "unit": cu.org, "items": items_for_unit(campaign.template, cu.org),
             "answers": answers, "existing": {k: [r for r, _n in v] for k, v in answers.items()}, "schema": schema,
             "categories": hazard_categories(schema),
@@ -273,7 +274,7 @@ def _render_unit(s: Session, ctx: dict, typed: dict | None = None, errors: dict 
         "campaigns/unit.html", groups=groups, answered=answered, required=len(items),
         drawn=forms.drawn_answers(items, ctx["existing"], ctx["categories"], typed), errors=errors or {},
         form_error=(errors or {}).get("__form__"), hazards=q.hazard_states(s, hazard_ids),
-        tasks=q.unit_open_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=forms.RESULT_LABELS,
+        tasks=cq.unit_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=forms.RESULT_LABELS,
         signer=s.get(User, ctx["cu"].signed_by_id) if ctx["cu"].signed_by_id else None, **ctx), status
 
 
