@@ -5,7 +5,6 @@ from urllib.parse import quote
 
 from flask import Response, g
 from flask.views import MethodView
-from sqlalchemy import select
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -149,17 +148,11 @@ class Checklists(MethodView):
         svc = services()
         upload, name = args["file"], args["name"].strip()
         with svc.uow() as uow:
-            s = uow.session
-            user = api_user(s)
-            if not _has_role(user, CHECKLIST_ROLES):
+            if not _has_role(api_user(uow.session), CHECKLIST_ROLES):
                 raise NotAllowed("only the security office or an administrator may import checklists")
-            if s.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.name == name)) is not None:
-                raise _field_error("name", f"a checklist named {name!r} already exists")
-            template = checklists.import_checklist(s, upload.read(), upload.filename or "upload.csv", name,
-                                                   svc.clock.now(), user_id=user.id)
-            body = {**_template_dict(template), "items": list(template.items)}
-            uow.commit()
-            return body
+        template = checklists.add_checklist(svc, upload.read(), upload.filename or "upload.csv", name,
+                                            user_id=g.api_user_id)
+        return {**_template_dict(template), "items": list(template.items)}
 
 
 def _template_dict(t: ChecklistTemplate) -> dict:
