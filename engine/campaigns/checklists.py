@@ -10,10 +10,11 @@ from typing import Callable, Iterable
 
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.campaigns.models import CHECK_METHODS, ChecklistItem, ChecklistTemplate
-from engine.infra.errors import NotFound, RectiflowError
+from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import OrgNode
 
 HEADERS = ("督查项目", "序号", "督查内容", "督查方法", "责任部门")
@@ -145,6 +146,37 @@ def import_checklist(s: Session, source: bytes, filename: str, name: str, now, u
             progress(position, len(items))
     s.flush()
     return template
+
+
+def add_checklist(services, source: bytes, filename: str, name: str, user_id: int | None = None,
+                  keep_existing: bool = False, progress: Callable[[int, int], None] | None = None) -> ChecklistTemplate:
+    """Import a checklist file as a new template in one unit of work: every row, or nothing.
+
+    A name already taken is refused on the `name` field; with keep_existing the template of that name is returned
+    instead (loading a shipped checklist: whoever commits first wins, a concurrent loader gets the winner's).
+    """
+    for _attempt in range(2):
+        try:
+            with services.uow() as uow:
+                s = uow.session
+                existing = s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == name)).first()
+                if existing is not None and keep_existing:
+                    existing.items  # noqa: B018  (loaded now: callers read them after the session closes)
+                    return existing
+                if existing is not None:
+                    raise _name_taken(name)
+                template = import_checklist(s, source, filename, name, services.clock.now(), user_id, progress)
+                uow.commit()
+                return template
+        except IntegrityError:  # the same name committed meanwhile (the names are unique)
+            if not keep_existing:
+                raise _name_taken(name) from None
+    raise NotFound(f"checklist {name} could not be loaded")
+
+
+def _name_taken(name: str) -> InvalidFormData:
+    message = f"a checklist named {name!r} already exists"
+    return InvalidFormData(f"name: {message}", [{"field": "name", "message": message}])
 
 
 def export_rows(template: ChecklistTemplate) -> Iterable[list]:

@@ -1,4 +1,4 @@
-"""Read side of campaigns: scoped lists, one campaign's figures and stage, a unit's items with its answers.
+"""Read side of campaigns: scoped lists, one campaign's figures, a unit's items with its answers.
 
 Visibility follows engine.visibility's org scope: a campaign is visible to whoever's scope covers its organising
 org or one of its units; inside it, a caller sees only the units their scope covers (a college's staff: their
@@ -7,7 +7,6 @@ college). Every list is paginated and costs a fixed number of queries, whatever 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
@@ -22,9 +21,7 @@ from engine.campaigns.models import (
     ItemResult,
     MissedHazard,
 )
-from engine.campaigns.service import STAGE_KEYS
 from engine.infra.errors import NotFound
-from engine.infra.timezone import as_date
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope
 from engine.process.lifecycle import TaskState
@@ -32,7 +29,6 @@ from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.tasklist import MAX_PAGE_SIZE, Page
 from engine.rectification.models import Hazard
 
-STAGE_ORDER = (*STAGE_KEYS, "summary")
 CAMPAIGN_FILTERS = {"status": Campaign.status, "kind": Campaign.kind, "level": Campaign.level,
                     "org_id": Campaign.org_id}
 MISSED_SIDES = ("all", "missed", "found")
@@ -49,7 +45,8 @@ def _under(scope: Scope):
     return or_(*[OrgNode.path.startswith(p) for p in scope.paths])
 
 
-def _orgs_in(scope: Scope):
+def orgs_in(scope: Scope):
+    """The ids of the org nodes the scope covers (a subquery)."""
     return select(OrgNode.id).where(_under(scope))
 
 
@@ -57,7 +54,7 @@ def visible_campaigns_clause(scope: Scope):
     """SQL clause over Campaign: organised within the scope, or with at least one unit in it."""
     if not scope.paths:
         return false()
-    orgs = _orgs_in(scope)
+    orgs = orgs_in(scope)
     return or_(Campaign.org_id.in_(orgs),
                Campaign.id.in_(select(CampaignUnit.campaign_id).where(CampaignUnit.org_id.in_(orgs))))
 
@@ -96,51 +93,35 @@ def visible_unit(s: Session, scope: Scope, campaign: Campaign, org_id: int) -> C
     return row[0]
 
 
-def _unit_instance_key(campaign_id: int, org_id: int | None = None) -> str:
-    # The business key campaign.bpmn gives each unit's self-check instance (its message payload).
+def unit_business_key(campaign_id: int, org_id: int | None = None) -> str:
+    """The business key campaign.bpmn gives a unit's self-check instance; without a unit, the keys' common prefix."""
     return f"campaign:{campaign_id}:unit:" + ("" if org_id is None else str(org_id))
 
 
-def campaign_tasks(s: Session, campaign: Campaign) -> list[HumanTask]:
-    """The campaign instance's own open tasks (催报, 汇总审核, 联检联查, 督导检查, 审定总结)."""
-    if campaign.instance_id is None:
-        return []
-    return list(s.scalars(select(HumanTask).where(HumanTask.instance_id == campaign.instance_id,
-                                                  HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
+def parse_business_key(key: str | None) -> tuple[int, int | None] | None:
+    """(campaign id, unit id or None) from a campaign or unit self-check business key; None for anything else."""
+    parts = (key or "").split(":")
+    if len(parts) == 2 and parts[0] == "campaign" and parts[1].isdigit():
+        return int(parts[1]), None
+    if len(parts) == 4 and parts[0] == "campaign" and parts[2] == "unit" and parts[1].isdigit() and parts[3].isdigit():
+        return int(parts[1]), int(parts[3])
+    return None
 
 
 def unit_task_counts(s: Session, campaign_id: int) -> dict[str, int]:
     """Open tasks of the units' self-check instances, counted per BPMN id (one grouped query)."""
     return dict(s.execute(
         select(HumanTask.bpmn_id, func.count()).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key.startswith(_unit_instance_key(campaign_id)))
+        .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key.startswith(unit_business_key(campaign_id)))
         .group_by(HumanTask.bpmn_id)).all())
 
 
 def unit_tasks(s: Session, campaign_id: int, org_id: int) -> list[HumanTask]:
-    """The open tasks of one unit's self-check instance."""
+    """The open tasks of one unit's self-check instance (逐项自查, 签字上报, 审核, and any the diagram adds)."""
     return list(s.scalars(
         select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key == _unit_instance_key(campaign_id, org_id))
+        .where(HumanTask.state == TaskState.READY, ProcessInstance.business_key == unit_business_key(campaign_id, org_id))
         .order_by(HumanTask.id)))
-
-
-def current_stage(campaign: Campaign, open_tasks: list[HumanTask], today: date) -> str:
-    """The campaign's stage: its open tasks' latest stage, else the calendar (the earliest unfinished window)."""
-    if campaign.status == "closed":
-        return "closed"
-    stages = [t.stage for t in open_tasks if t.stage in STAGE_ORDER]
-    if stages:
-        return max(stages, key=STAGE_ORDER.index)
-    windows = campaign.stages or {}
-    start = as_date((windows.get(STAGE_KEYS[0]) or {}).get("start"))
-    if start is not None and today < start:
-        return "not_started"
-    for key in STAGE_KEYS:
-        end = as_date((windows.get(key) or {}).get("end"))
-        if end is not None and today <= end:
-            return key
-    return "summary"
 
 
 def unit_coverage_page(s: Session, scope: Scope, campaign: Campaign, page: int = 1, per_page: int = 50,
@@ -181,18 +162,24 @@ def _coverages(s: Session, campaign: Campaign, rows) -> list[UnitCoverage]:
                          counts.get((cu.id, "hazard"), 0), cu.status, cu.signed_at) for cu, org in rows]
 
 
+def unit_results(s: Session, campaign_unit_id: int) -> dict[int, list[tuple[ItemResult, str]]]:
+    """A unit's answers by item id, by location, each with the name of who gave it (one query)."""
+    answers: dict[int, list[tuple[ItemResult, str]]] = {}
+    for result, name in s.execute(select(ItemResult, User.display_name).join(User, User.id == ItemResult.by_id)
+                                  .where(ItemResult.campaign_unit_id == campaign_unit_id)
+                                  .order_by(ItemResult.location, ItemResult.id)):
+        answers.setdefault(result.item_id, []).append((result, name))
+    return answers
+
+
 def unit_items(s: Session, cu: CampaignUnit) -> list[dict]:
     """The unit's checklist items, each with every answer it has (one per location), answerer names included."""
-    answers: dict[int, list[dict]] = defaultdict(list)
-    for result, name in s.execute(select(ItemResult, User.display_name).join(User, User.id == ItemResult.by_id)
-                                  .where(ItemResult.campaign_unit_id == cu.id)
-                                  .order_by(ItemResult.item_id, ItemResult.location)):
-        answers[result.item_id].append({"id": result.id, "location": result.location, "result": result.result,
-                                        "hazard_id": result.hazard_id, "note": result.note, "by_id": result.by_id,
-                                        "by": name, "at": result.at})
+    answers = unit_results(s, cu.id)
     return [{"id": item.id, "position": item.position, "category": item.category, "serial": item.serial,
              "content": item.content, "methods": item.methods, "units": item.units, "locations": item.locations,
-             "answers": answers.get(item.id, [])}
+             "answers": [{"id": r.id, "location": r.location, "result": r.result, "hazard_id": r.hazard_id,
+                          "note": r.note, "by_id": r.by_id, "by": name, "at": r.at}
+                         for r, name in answers.get(item.id, [])]}
             for item in items_for_unit(cu.campaign.template, cu.org)]
 
 
@@ -213,7 +200,7 @@ def missed_records(s: Session, scope: Scope, campaign_id: int, side: str = "all"
     sides = {"missed": MissedHazard.campaign_id == campaign_id,
              "found": MissedHazard.found_by_campaign_id == campaign_id}
     which = or_(*sides.values()) if side == "all" else sides[side]
-    where = [which, MissedHazard.org_id.in_(_orgs_in(scope))]
+    where = [which, MissedHazard.org_id.in_(orgs_in(scope))]
     if hazard_id is not None:
         where.append(MissedHazard.hazard_id == hazard_id)
     total = s.scalar(select(func.count()).select_from(MissedHazard).where(*where))
@@ -235,15 +222,24 @@ def missed_records(s: Session, scope: Scope, campaign_id: int, side: str = "all"
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
-def list_checklists(s: Session, page: int = 1, per_page: int = 50) -> Page:
-    """One page of checklist templates with their item counts (one grouped query, not one per template)."""
-    page, per_page = _page_args(page, per_page)
-    total = s.scalar(select(func.count()).select_from(ChecklistTemplate))
+def _templates_with_counts():
+    """Checklist templates with their item counts, oldest first (one grouped query, not one per template)."""
     counts = (select(ChecklistItem.template_id, func.count().label("n")).group_by(ChecklistItem.template_id)
               .subquery())
-    rows = s.execute(select(ChecklistTemplate, func.coalesce(counts.c.n, 0))
-                     .outerjoin(counts, counts.c.template_id == ChecklistTemplate.id)
-                     .order_by(ChecklistTemplate.id).limit(per_page).offset((page - 1) * per_page)).all()
+    return (select(ChecklistTemplate, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.template_id == ChecklistTemplate.id).order_by(ChecklistTemplate.id))
+
+
+def template_counts(s: Session) -> list[tuple[ChecklistTemplate, int]]:
+    """Every checklist template with its item count (one query)."""
+    return list(s.execute(_templates_with_counts()).all())
+
+
+def list_checklists(s: Session, page: int = 1, per_page: int = 50) -> Page:
+    """One page of checklist templates with their item counts."""
+    page, per_page = _page_args(page, per_page)
+    total = s.scalar(select(func.count()).select_from(ChecklistTemplate))
+    rows = s.execute(_templates_with_counts().limit(per_page).offset((page - 1) * per_page)).all()
     items = [{"id": t.id, "name": t.name, "source": t.source, "created_at": t.created_at,
               "created_by_id": t.created_by_id, "item_count": n} for t, n in rows]
     return Page(items=items, total=total, page=page, per_page=per_page)

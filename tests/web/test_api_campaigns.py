@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
-from types import SimpleNamespace
 
 import pytest
 from openapi_spec_validator import validate
@@ -13,7 +11,7 @@ from sqlalchemy import event, func, select
 
 from engine.campaigns import checklists
 from engine.campaigns.models import Campaign, ItemResult
-from engine.campaigns.queries import current_stage
+from engine.campaigns.phase import ProcessTrace, campaign_phase
 from engine.rectification.models import Hazard
 
 from .api_fixtures import api, api_app  # noqa: F401
@@ -282,15 +280,19 @@ def test_roles_that_may_not_act_get_403(api, world, start_campaign, checklist):
     assert api.call("staff", "POST", "/look-backs", json=look_back).status_code == 403
 
 
-def test_current_stage_follows_open_tasks_then_the_stage_dates():
-    campaign = SimpleNamespace(status="running", stages=STAGES)
-    task = SimpleNamespace(stage="joint_inspection")
-    assert current_stage(campaign, [task, SimpleNamespace(stage="self_check")], date(2026, 11, 3)) == "joint_inspection"
-    assert current_stage(campaign, [], date(2026, 11, 1)) == "not_started"
-    assert current_stage(campaign, [], date(2026, 11, 15)) == "self_check"
-    assert current_stage(campaign, [], date(2026, 11, 17)) == "joint_inspection"  # the earliest unfinished stage
-    assert current_stage(campaign, [], date(2026, 12, 31)) == "summary"
-    assert current_stage(SimpleNamespace(status="closed", stages=STAGES), [task], date(2026, 11, 3)) == "closed"
+def test_current_stage_is_the_furthest_stage_the_process_reached_not_the_calendar():
+    def trace(stages=(), done=(), sent=True):
+        return ProcessTrace(stages=set(stages), done=set(done), self_checks_sent=sent)
+
+    assert campaign_phase("running", trace(["joint_inspection", "self_check"])) == "joint_inspection"
+    assert campaign_phase("running", trace(sent=False)) == "not_started"  # 自查阶段开始 has not fired
+    assert campaign_phase("running", trace()) == "self_check"  # units at work, no campaign task yet
+    assert campaign_phase("running", trace(["self_check"], ["review_returns"])) == "self_check"  # until 联检 opens
+    # 联检联查 done: 整改清零 has no task of its own; a 催报 task left open does not pull the campaign back.
+    assert campaign_phase("running", trace(["self_check", "joint_inspection"], ["joint_inspection"])) == "rectification"
+    assert campaign_phase("running", trace(["supervision", "summary"], ["joint_inspection", "supervision_check"])) \
+        == "summary"
+    assert campaign_phase("closed", trace(["joint_inspection"])) == "closed"
 
 
 def test_look_back_samples_closed_hazards_with_a_recorded_seed(api, services, world, report_hazard, checklist,

@@ -54,3 +54,15 @@ def test_bpmn_commands_validate_deploy_and_list(cli, tmp_path):
 def test_unknown_user_is_a_clear_error(cli):
     cli("upgrade")
     assert "no active user named 'nobody'" in cli("tasks", "--user", "nobody", code=2)
+
+
+def test_checklist_commands_import_once_and_load_the_shipped_ones_once(cli, tmp_path):
+    source = tmp_path / "清单.csv"
+    source.write_text("督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,保卫处\n", encoding="utf-8")
+    assert "1 items" in cli("checklist", "import", str(source), "--name", "小清单")
+    taken = cli("checklist", "import", str(source), "--name", "小清单", code=2)
+    assert "already exists" in taken and "name" in taken
+    first = cli("checklist", "load-shipped")
+    assert "seed001_twelve_areas  (12 items)" in first
+    assert cli("checklist", "load-shipped") == first  # loading again adds nothing
+    assert len(cli("checklist", "list").splitlines()) == 1 + len(first.splitlines())

@@ -7,7 +7,8 @@ from flask_smorest.fields import Upload
 from engine.campaigns.checklists import FORMATS
 from engine.campaigns.findings import FINDING_SOURCES
 from engine.campaigns.models import ITEM_RESULTS
-from engine.campaigns.queries import MISSED_SIDES, STAGE_ORDER
+from engine.campaigns.phase import PHASES
+from engine.campaigns.queries import MISSED_SIDES
 from web.api.schemas import (
     HazardBriefSchema,
     HazardSchema,
@@ -147,8 +148,8 @@ class CoverageSchema(ma.Schema):
 
 
 class CampaignDetailSchema(CampaignSchema):
-    current_stage = ma.fields.String(metadata={"description": f"one of {', '.join(STAGE_ORDER)}, not_started, "
-                                                              "closed: from the open tasks, else the stage dates"})
+    current_stage = ma.fields.String(metadata={"description": f"one of {', '.join(PHASES)}: the furthest stage the "
+                                                              "campaign's process has reached (closed once it ended)"})
     open_tasks = ma.fields.List(ma.fields.Nested(TaskSchema), metadata={"description": "the campaign's own tasks"})
     unit_tasks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
                                 metadata={"description": "open tasks of the units' self-checks, per BPMN id"})

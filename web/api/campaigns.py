@@ -5,7 +5,6 @@ from urllib.parse import quote
 
 from flask import Response, g
 from flask.views import MethodView
-from sqlalchemy import select
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -23,9 +22,9 @@ from engine.campaigns.models import (
     ChecklistItem,
     ChecklistTemplate,
 )
+from engine.campaigns.phase import process_phase
 from engine.campaigns.service import Campaigns, open_hazard_count
 from engine.infra.errors import Conflict, InvalidFormData, NotAllowed
-from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org import scope as org_scope
 from engine.org.models import OrgNode, User
@@ -118,10 +117,9 @@ def _detail(campaign_id: int) -> dict:
     with svc.uow() as uow:
         s = uow.session
         campaign = cq.get_visible_campaign(s, org_scope.scope_of(s, api_user(s)), campaign_id)
-        tasks = cq.campaign_tasks(s, campaign)
+        stage, tasks, _done = process_phase(s, campaign)
         figures = coverage.campaign_coverage(s, campaign.id)
-        today = svc.clock.now().astimezone(CHINA).date()
-        return {**_campaign_dict(campaign), "current_stage": cq.current_stage(campaign, tasks, today),
+        return {**_campaign_dict(campaign), "current_stage": stage,
                 "open_tasks": tasks, "unit_tasks": cq.unit_task_counts(s, campaign.id), "coverage": figures,
                 "open_hazards": open_hazard_count(s, campaign.id)}
 
@@ -150,17 +148,11 @@ class Checklists(MethodView):
         svc = services()
         upload, name = args["file"], args["name"].strip()
         with svc.uow() as uow:
-            s = uow.session
-            user = api_user(s)
-            if not _has_role(user, CHECKLIST_ROLES):
+            if not _has_role(api_user(uow.session), CHECKLIST_ROLES):
                 raise NotAllowed("only the security office or an administrator may import checklists")
-            if s.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.name == name)) is not None:
-                raise _field_error("name", f"a checklist named {name!r} already exists")
-            template = checklists.import_checklist(s, upload.read(), upload.filename or "upload.csv", name,
-                                                   svc.clock.now(), user_id=user.id)
-            body = {**_template_dict(template), "items": list(template.items)}
-            uow.commit()
-            return body
+        template = checklists.add_checklist(svc, upload.read(), upload.filename or "upload.csv", name,
+                                            user_id=g.api_user_id)
+        return {**_template_dict(template), "items": list(template.items)}
 
 
 def _template_dict(t: ChecklistTemplate) -> dict:

@@ -39,10 +39,7 @@ def checklist_import(obj, file: Path, name: str) -> None:
             bar.update(done - bar.pos)
 
         try:
-            with services.uow() as uow:
-                template = checklists.import_checklist(uow.session, file.read_bytes(), file.name, name,
-                                                       services.clock.now(), progress=progress)
-                uow.commit()
+            template = checklists.add_checklist(services, file.read_bytes(), file.name, name, progress=progress)
         except RectiflowError as exc:
             _fail(exc)
     click.echo(f"imported checklist {template.id} {template.name!r}: {len(template.items)} items")
@@ -81,15 +78,12 @@ def checklist_list(obj) -> None:
 def checklist_load_shipped(obj) -> None:
     """Import the templates shipped in bpmn/checklists/ (built from the seed notices) that are not loaded yet."""
     services = obj.services
-    try:
-        with services.uow() as uow:
-            loaded = checklists.load_shipped(uow.session, services.bpmn_dir, services.clock.now())
-            names = [(t.id, t.name, len(t.items)) for t in loaded]
-            uow.commit()
-    except RectiflowError as exc:
-        _fail(exc)
-    for template_id, name, count in names:
-        click.echo(f"{template_id:>4}  {name}  ({count} items)")
+    for path in checklists.shipped_checklists(services.bpmn_dir):
+        try:
+            template = checklists.add_checklist(services, path.read_bytes(), path.name, path.stem, keep_existing=True)
+        except RectiflowError as exc:
+            _fail(exc)
+        click.echo(f"{template.id:>4}  {template.name}  ({len(template.items)} items)")
 
 
 @click.group("messages")

@@ -8,51 +8,37 @@ from __future__ import annotations
 from flask import Blueprint, abort
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists
 from engine.campaigns import queries as cq
-from engine.campaigns.models import ChecklistTemplate
 from engine.infra.errors import NotFound
 from engine.org.models import User
+from engine.org.scope import scope_of
 from engine.rectification.hazards import HAZARD_PROCESS
 from web.auth import services
-from web.pages import campaign_page_data as q
 
 bp = Blueprint("campaigns", __name__)
 
 PHASE_LABELS = {
-    "self_check": _l("自查自纠"), "joint_inspection": _l("联检联查"), "rectification": _l("整改完善"),
+    "not_started": _l("未开始"), "self_check": _l("自查自纠"), "joint_inspection": _l("联检联查"), "rectification": _l("整改完善"),
     "supervision": _l("督导检查"), "summary": _l("审定总结"), "closed": _l("已结束"),
 }
 
 
 def load_shipped(path) -> int:
-    """Load one shipped checklist (once: a concurrent load by someone else is found by its unique name)."""
-    svc = services()
-    for _attempt in range(2):
-        try:
-            with svc.uow() as uow:
-                s = uow.session
-                template = s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == path.stem)).first()
-                if template is None:
-                    template = checklists.import_checklist(s, path.read_bytes(), path.name, path.stem,
-                                                           svc.clock.now(), int(current_user.id))
-                    uow.commit()
-                return template.id
-        except IntegrityError:
-            continue
-    raise NotFound(f"checklist {path.stem} could not be loaded")
+    """The id of a shipped checklist, loaded now by the current user if it is not there yet."""
+    return checklists.add_checklist(services(), path.read_bytes(), path.name, path.stem, int(current_user.id),
+                                    keep_existing=True).id
 
 
 def campaign_or_404(s: Session, user: User, campaign_id: int):
     """The campaign and the user's scope, or 404 when it lies outside that scope."""
-    found = q.visible_campaign(s, user, campaign_id)
-    if found is None:
+    scope = scope_of(s, user)
+    try:
+        return cq.get_visible_campaign(s, scope, campaign_id), scope
+    except NotFound:
         abort(404)
-    return found
 
 
 def hazard_schema(s: Session) -> dict | None:

@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.campaigns import dashboard as q
 from engine.campaigns.findings import FINDING_SOURCES, finding_units, start_look_back
 from engine.campaigns.look_back import (
     AlreadyReinspected,
@@ -23,12 +24,12 @@ from engine.campaigns.look_back import (
     sample_items,
 )
 from engine.campaigns.models import OUTCOMES, Campaign, MissedHazard
+from engine.campaigns.phase import process_phase
 from engine.campaigns.service import Campaigns
 from engine.infra.errors import InvalidFormData, RectiflowError
 from engine.org.models import OrgNode, User
 from web.auth import db_user, services
 from web.pages import campaign_forms as forms
-from web.pages import campaign_page_data as q
 from web.pages import evidence
 from web.pages.campaign_common import (
     PHASE_LABELS,
@@ -69,7 +70,7 @@ def _finding_context(s: Session, user: User, campaign_id: int) -> dict:
         groups[-1][1].append(item)
     schema = hazard_schema(s)
     return {"campaign": campaign, "units": units, "groups": groups, "schema": schema,
-            "categories": hazard_categories(schema), "phase": q.process_phase(s, campaign)[0]}
+            "categories": hazard_categories(schema), "phase": process_phase(s, campaign)[0]}
 
 
 def _render_finding(ctx: dict, values: dict, errors: dict, status: int = 200):

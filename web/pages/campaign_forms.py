@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists
 from engine.campaigns.models import ChecklistItem, ItemResult
+from engine.campaigns.queries import template_counts
 from engine.campaigns.service import STAGE_KEYS, parse_report_dates, stage_windows
 from engine.infra.errors import RectiflowError
-from web.pages.campaign_page_data import template_counts
 from web.pages.forms_render import form_errors
 
 # Shipped templates (bpmn/checklists/<stem>.csv) under the names people know them by, and the title they suggest.

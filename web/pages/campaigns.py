@@ -17,8 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists, coverage
+from engine.campaigns import dashboard as q
+from engine.campaigns import queries as cq
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
+from engine.campaigns.phase import process_phase
 from engine.campaigns.service import Campaigns
 from engine.infra.errors import InvalidFormData, RectiflowError
 from engine.org.models import OrgNode, User
@@ -27,7 +30,6 @@ from engine.rectification import visibility
 from web.auth import db_user, services
 from web.pages import campaign_findings as campaign_findings_view
 from web.pages import campaign_forms as forms
-from web.pages import campaign_page_data as q
 from web.pages.campaign_common import (
     PHASE_LABELS,
     bp,
@@ -46,6 +48,7 @@ UNIT_STATUS_LABELS = {"pending": _l("待上报"), "signed": _l("已签字上报"
 CAMPAIGN_STATUS_LABELS = {"running": _l("进行中"), "closed": _l("已结束")}
 UNIT_FILTERS = ("incomplete", *q.UNIT_STATUSES)
 FINDING_TASKS = ("joint_inspection", "supervision_check")
+WAITING_STEPS = {"not_started": "self_check_opens", "rectification": "rectification_wait"}  # with no task open
 
 
 @bp.app_template_filter("phase")
@@ -66,7 +69,7 @@ def _result_label(value: str) -> str:
 @bp.app_template_global("campaign_link")
 def campaign_link(task) -> dict | None:
     """For a task of a campaign or of a unit's self-check: where its checklist or dashboard is (task page button)."""
-    target = q.parse_business_key(task.instance.business_key if task.instance else None)
+    target = cq.parse_business_key(task.instance.business_key if task.instance else None)
     if target is None:
         return None
     campaign_id, unit_id = target
@@ -194,7 +197,7 @@ def show(campaign_id: int):
         org = s.get(OrgNode, campaign.org_id)
         grants = q.grant_paths(s, user)
         full = scope.covers(org.path)
-        phase, open_tasks, _done = q.process_phase(s, campaign)
+        phase, open_tasks, _done = process_phase(s, campaign)
         units = coverage.unit_coverage(s, campaign.id)
         if not full:
             mine = q.visible_unit_ids(s, campaign.id, scope)
@@ -211,8 +214,8 @@ def show(campaign_id: int):
         openable = {u.org_id for u in shown if u.org_id in paths and q.may_open_unit(grants, paths[u.org_id])}
         hazards = visibility.list_hazards(s, user, {"campaign_id": campaign.id}, page=_page_arg("hpage"),
                                           per_page=HAZARDS_PER_PAGE)
-        missed = {kind: [m for m in q.missed_rows(s, campaign.id, found=kind == "found")
-                         if full or scope.covers(m.unit_path)] for kind in ("found", "against")}
+        missed = {kind: cq.missed_records(s, scope, campaign.id, side).items
+                  for kind, side in (("found", "found"), ("against", "missed"))}
         template_name = forms.SHIPPED_TITLES.get(campaign.template.name, (campaign.template.name,))[0]
         return render_template(
             "campaigns/show.html", campaign=campaign, org=org, phase=phase, windows=q.stage_states(campaign, phase),
@@ -235,11 +238,11 @@ def diagram(campaign_id: int):
         instance = s.get(ProcessInstance, campaign.instance_id) if campaign.instance_id else None
         if instance is None:
             abort(404)
-        phase, open_tasks, done = q.process_phase(s, campaign)
+        phase, open_tasks, done = process_phase(s, campaign)
         active = {t.bpmn_id for t in open_tasks}
         if not active and campaign.status != "closed":
-            # Waiting on messages rather than on a person: show the step it waits in.
-            active = {"rectification_wait" if phase == "rectification" else "collect_returns"}
+            # Waiting on a timer or on messages rather than on a person: show the step it waits in.
+            active = {WAITING_STEPS.get(phase, "collect_returns")}
         return jsonify(xml=instance.definition.source_xml, active=sorted(active), done=sorted(done))
 
 
@@ -251,7 +254,7 @@ def _unit_context(s: Session, user: User, campaign_id: int, org_id: int) -> dict
     if cu is None or not q.may_open_unit(q.grant_paths(s, user), cu.org.path):
         abort(404)
     schema = hazard_schema(s)
-    answers = q.unit_results(s, cu.id)
+    answers = cq.unit_results(s, cu.id)
     return {"campaign": campaign, "cu": cu, "unit": cu.org, "items": items_for_unit(campaign.template, cu.org),
             "answers": answers, "existing": {k: [r for r, _n in v] for k, v in answers.items()}, "schema": schema,
             "categories": hazard_categories(schema),
@@ -271,7 +274,7 @@ def _render_unit(s: Session, ctx: dict, typed: dict | None = None, errors: dict 
         "campaigns/unit.html", groups=groups, answered=answered, required=len(items),
         drawn=forms.drawn_answers(items, ctx["existing"], ctx["categories"], typed), errors=errors or {},
         form_error=(errors or {}).get("__form__"), hazards=q.hazard_states(s, hazard_ids),
-        tasks=q.unit_open_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=forms.RESULT_LABELS,
+        tasks=cq.unit_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=forms.RESULT_LABELS,
         signer=s.get(User, ctx["cu"].signed_by_id) if ctx["cu"].signed_by_id else None, **ctx), status
 
 

@@ -1,6 +1,6 @@
-"""What the campaign pages draw: list rows with phase and coverage, unit details, 应发现未发现 rows, page scope.
+"""The campaign pages' read model: list rows with phase and coverage, unit details, 应发现未发现 rows, page scope.
 
-Which campaigns a user sees is engine.campaign_queries' rule (shared with the REST API). Every list here costs a
+Which campaigns a user sees is engine.campaigns.queries' rule (shared with the REST API). Every list here costs a
 fixed number of queries whatever the number of campaigns or units on the page.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from engine.campaigns.checklists import items_for_unit
@@ -16,12 +16,15 @@ from engine.campaigns.models import (
     ORGANISER_ROLES,
     Campaign,
     CampaignUnit,
-    ChecklistItem,
     ChecklistTemplate,
     ItemResult,
-    MissedHazard,
 )
-from engine.campaigns.queries import visible_campaigns_clause
+from engine.campaigns.phase import PHASES, campaign_phase, process_traces
+from engine.campaigns.queries import (
+    orgs_in,
+    unit_business_key,
+    visible_campaigns_clause,
+)
 from engine.campaigns.service import STAGE_KEYS, stage_windows
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
@@ -31,8 +34,6 @@ from engine.process.models import HumanTask, ProcessInstance
 from engine.process.tasklist import Page
 from engine.rectification.models import Hazard
 
-# The phases a campaign goes through, in order (the four dated stages, then the closing summary).
-PHASES = (*STAGE_KEYS, "summary", "closed")
 UNIT_STATUSES = ("pending", "signed", "sent_back", "returned")
 
 
@@ -62,17 +63,6 @@ class CampaignRow:
         return next((end for key, _start, end in self.windows if key == self.phase), None)
 
 
-def _under(paths: tuple[str, ...]):
-    return select(OrgNode.id).where(or_(*[OrgNode.path.startswith(p) for p in paths]))
-
-
-def visible_campaign(s: Session, user: User, campaign_id: int) -> tuple[Campaign, Scope] | None:
-    """The campaign and the user's scope if the user may see it; None otherwise (the page answers 404)."""
-    scope = scope_of(s, user)
-    campaign = s.scalars(select(Campaign).where(Campaign.id == campaign_id, visible_campaigns_clause(scope))).first()
-    return (campaign, scope) if campaign is not None else None
-
-
 def grant_paths(s: Session, user: User) -> list[tuple[str, str]]:
     """(role, org path) of every grant the user holds (one query)."""
     org_ids = {g.org_id for g in user.grants}
@@ -84,11 +74,6 @@ def may_open_unit(grants: list[tuple[str, str]], unit_path: str) -> bool:
     """The unit's own people (a grant at the unit or one of its grids) and the organisers above it."""
     return any(path.startswith(unit_path) or (role in ORGANISER_ROLES and unit_path.startswith(path))
                for role, path in grants)
-
-
-def is_organiser(grants: list[tuple[str, str]], org: OrgNode) -> bool:
-    """True when the user holds an organiser role at this org node or above it."""
-    return any(role in ORGANISER_ROLES and org.path.startswith(path) for role, path in grants)
 
 
 def organiser_orgs(s: Session, user: User) -> list[OrgNode]:
@@ -111,36 +96,10 @@ def windows(campaign: Campaign) -> list[tuple[str, date | None, date | None]]:
 
 
 def stage_states(campaign: Campaign, phase: str) -> list[tuple[str, date | None, date | None, str]]:
-    """(stage, start, end, done|current|upcoming) for the dashboard's timeline."""
+    """(stage, start, end, done|current|upcoming) for the dashboard's timeline (all upcoming before it starts)."""
     at = PHASES.index(phase)
     return [(key, start, end, "done" if PHASES.index(key) < at else "current" if key == phase else "upcoming")
             for key, start, end in windows(campaign)]
-
-
-def _process_state(s: Session, instance_ids: set[int]) -> dict[int, tuple[set[str], set[str]]]:
-    """Per campaign instance: the stages of its open tasks and the BPMN ids of its completed ones."""
-    state: dict[int, tuple[set[str], set[str]]] = {i: (set(), set()) for i in instance_ids}
-    if instance_ids:
-        for instance_id, bpmn_id, stage, task_state in s.execute(
-                select(HumanTask.instance_id, HumanTask.bpmn_id, HumanTask.stage, HumanTask.state)
-                .where(HumanTask.instance_id.in_(instance_ids), HumanTask.state.in_((TaskState.READY, TaskState.COMPLETED)))):
-            ready, done = state[instance_id]
-            if task_state == TaskState.READY:
-                ready.add(stage or "")
-            else:
-                done.add(bpmn_id)
-    return state
-
-
-def phase_of(campaign: Campaign, ready_stages: set[str], done: set[str]) -> str:
-    """Where the campaign process stands: its latest open task's stage, else what it is waiting for."""
-    if campaign.status == "closed":
-        return "closed"
-    for phase in reversed(PHASES[:-1]):
-        if phase in ready_stages:
-            return phase
-    # No task open: the process waits in 收取自查报告 (self-check) or in 整改清零 (after the joint inspection).
-    return "rectification" if "joint_inspection" in done else "self_check"
 
 
 def list_campaigns(s: Session, user: User, page: int = 1, per_page: int = 20, status: str | None = None) -> Page:
@@ -156,14 +115,14 @@ def list_campaigns(s: Session, user: User, page: int = 1, per_page: int = 20, st
 
 
 def campaign_rows(s: Session, user: User, campaigns: list[Campaign]) -> list[CampaignRow]:
-    """Rows for these campaigns: seven queries in all, none per campaign or per unit."""
+    """Rows for these campaigns: eight queries in all, none per campaign or per unit."""
     if not campaigns:
         return []
     ids = [c.id for c in campaigns]
     orgs = dict(s.execute(select(OrgNode.id, OrgNode.name).where(OrgNode.id.in_({c.org_id for c in campaigns}))).all())
-    state = _process_state(s, {c.instance_id for c in campaigns if c.instance_id})
-    rows = {c.id: CampaignRow(c, orgs.get(c.org_id, ""), phase_of(c, *state.get(c.instance_id, (set(), set()))),
-                              windows(c)) for c in campaigns}
+    traces = process_traces(s, campaigns)
+    rows = {c.id: CampaignRow(c, orgs.get(c.org_id, ""), campaign_phase(c.status, traces[c.id]), windows(c))
+            for c in campaigns}
     templates = {t.id: t for t in s.scalars(select(ChecklistTemplate).options(selectinload(ChecklistTemplate.items))
                                             .where(ChecklistTemplate.id.in_({c.template_id for c in campaigns})))}
     required: dict[tuple[int, str], int] = {}
@@ -200,21 +159,12 @@ def _home_units(s: Session, user: User) -> set[int]:
         select(OrgNode.id, OrgNode.kind, OrgNode.parent_id).where(OrgNode.id.in_(org_ids)))}
 
 
-def process_phase(s: Session, campaign: Campaign) -> tuple[str, list[HumanTask], set[str]]:
-    """The campaign's phase, its open tasks and the BPMN ids of its completed tasks."""
-    tasks = list(s.scalars(select(HumanTask).where(HumanTask.instance_id == campaign.instance_id)
-                           .order_by(HumanTask.id))) if campaign.instance_id else []
-    open_tasks = [t for t in tasks if t.state == TaskState.READY]
-    done = {t.bpmn_id for t in tasks if t.state == TaskState.COMPLETED}
-    return phase_of(campaign, {t.stage or "" for t in open_tasks}, done), open_tasks, done
-
-
 def visible_unit_ids(s: Session, campaign_id: int, scope: Scope) -> set[int]:
     """The campaign's units that lie in the user's scope."""
     if not scope.paths:
         return set()
     return set(s.scalars(select(CampaignUnit.org_id).where(CampaignUnit.campaign_id == campaign_id,
-                                                           CampaignUnit.org_id.in_(_under(scope.paths)))))
+                                                           CampaignUnit.org_id.in_(orgs_in(scope)))))
 
 
 def unit_details(s: Session, campaign_id: int, org_ids: list[int]) -> dict[int, dict]:
@@ -235,74 +185,11 @@ def unit_details(s: Session, campaign_id: int, org_ids: list[int]) -> dict[int, 
     return details
 
 
-def unit_business_key(campaign_id: int, org_id: int) -> str:
-    """The business key the campaign diagram gives a unit's self-check instance."""
-    return f"campaign:{campaign_id}:unit:{org_id}"
-
-
-def parse_business_key(key: str | None) -> tuple[int, int | None] | None:
-    """(campaign id, unit id or None) from a campaign or unit self-check business key; None for anything else."""
-    parts = (key or "").split(":")
-    if len(parts) == 2 and parts[0] == "campaign" and parts[1].isdigit():
-        return int(parts[1]), None
-    if len(parts) == 4 and parts[0] == "campaign" and parts[2] == "unit" and parts[1].isdigit() and parts[3].isdigit():
-        return int(parts[1]), int(parts[3])
-    return None
-
-
-def unit_open_tasks(s: Session, campaign_id: int, org_id: int) -> list[HumanTask]:
-    """The open tasks of a unit's self-check instance (逐项自查, 签字上报, 审核, and any the diagram adds)."""
-    return list(s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                          .where(ProcessInstance.business_key == unit_business_key(campaign_id, org_id),
-                                 HumanTask.state == TaskState.READY).order_by(HumanTask.id)))
-
-
-def unit_results(s: Session, campaign_unit_id: int) -> dict[int, list[tuple[ItemResult, str]]]:
-    """A unit's answers by item id, each with the name of who gave it (one query)."""
-    answers: dict[int, list[tuple[ItemResult, str]]] = {}
-    for result, name in s.execute(select(ItemResult, User.display_name).join(User, User.id == ItemResult.by_id)
-                                  .where(ItemResult.campaign_unit_id == campaign_unit_id)
-                                  .order_by(ItemResult.location, ItemResult.id)):
-        answers.setdefault(result.item_id, []).append((result, name))
-    return answers
-
-
 def hazard_states(s: Session, hazard_ids: set[int]) -> dict[int, Hazard]:
     """The hazards linked from answers, by id (one query)."""
     return {h.id: h for h in s.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids)))} if hazard_ids else {}
 
 
-@dataclass
-class MissedRow:
-    """One 应发现未发现 record as the dashboard lists it."""
-
-    record: MissedHazard
-    hazard: Hazard
-    unit_name: str
-    unit_path: str
-    person: str
-    signer: str
-
-
-def missed_rows(s: Session, campaign_id: int, found: bool, limit: int = 50) -> list[MissedRow]:
-    """应发现未发现 records this campaign's findings produced (found=True), or held against it (found=False)."""
-    column = MissedHazard.found_by_campaign_id if found else MissedHazard.campaign_id
-    records = list(s.execute(select(MissedHazard, Hazard, OrgNode).join(Hazard, Hazard.id == MissedHazard.hazard_id)
-                             .join(OrgNode, OrgNode.id == MissedHazard.org_id).where(column == campaign_id)
-                             .order_by(MissedHazard.recorded_at.desc(), MissedHazard.id.desc()).limit(limit)))
-    user_ids = {r.person_id for r, _h, _o in records} | {r.signer_id for r, _h, _o in records if r.signer_id}
-    names = dict(s.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all()) if user_ids else {}
-    return [MissedRow(r, h, o.name, o.path, names.get(r.person_id, ""), names.get(r.signer_id, ""))
-            for r, h, o in records]
-
-
 def today_in_china(now: datetime) -> date:
     """Today's date in China time."""
     return now.astimezone(CHINA).date()
-
-
-def template_counts(s: Session) -> list[tuple[ChecklistTemplate, int]]:
-    """Every checklist template with its item count (one query)."""
-    return list(s.execute(select(ChecklistTemplate, func.count(ChecklistItem.id))
-                          .outerjoin(ChecklistItem, ChecklistItem.template_id == ChecklistTemplate.id)
-                          .group_by(ChecklistTemplate.id).order_by(ChecklistTemplate.id)).all())
