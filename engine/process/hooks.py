@@ -117,6 +117,11 @@ class Hooks:
             return None
         return handler, int(ident)
 
+    def names_subject(self, business_key: str) -> bool:
+        """True when a business key starts with a registered subject kind (`hazard:…`)."""
+        kind, sep, _ = business_key.partition(":")
+        return bool(sep) and kind in self.subject_kinds
+
     def subject_of(self, session: Session, instance: ProcessInstance) -> Any | None:
         """The subject row an instance's business key names, if its kind is registered."""
         found = self._kind_of(instance.business_key)

@@ -15,6 +15,7 @@ from engine.infra.clock import Clock
 from engine.infra.db import UnitOfWork
 from engine.infra.errors import (
     ConcurrentUpdate,
+    InvalidFormData,
     NotAllowed,
     NotFound,
     ScriptNotAllowed,
@@ -23,6 +24,7 @@ from engine.infra.errors import (
 )
 from engine.org import accounts
 from engine.process import lifecycle
+from engine.process.deadlines import process_properties
 from engine.process.diagrams import parse_diagram
 from engine.process.events import record_event
 from engine.process.forms import validate_form_data
@@ -36,6 +38,13 @@ from engine.process.projection import Projector
 from engine.process.runtime import BpmnRuntime
 
 DESIGNER_ROLES = {"process_designer", "admin"}
+STARTER_PROPERTY = "candidateStarterRoles"
+
+
+def starter_roles(definition: ProcessDefinition) -> set[str]:
+    """The roles that may start a process: its `candidateStarterRoles` property, else designers and admins."""
+    listed = process_properties(definition).get(STARTER_PROPERTY) or ""
+    return {r.strip() for r in listed.split(",") if r.strip()} or set(DESIGNER_ROLES)
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,40 @@ class Services:
     def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
         """Deploy every diagram shipped in the bpmn folder (unchanged ones keep their version)."""
         return [self.deploy_definition(p.read_bytes(), p.name, user_id) for p in sorted(self.bpmn_dir.glob("*.bpmn"))]
+
+    def start_process(self, key: str, user_id: int, data: dict | None = None,
+                      business_key: str | None = None) -> ProcessInstance:
+        """Start the latest version of process `key` at its start event, with the start form's data (one unit of work).
+
+        Who may start it: the roles in the process property `candidateStarterRoles` (comma-separated), by default
+        process designers and administrators. A business key may not name a registered subject kind (`hazard:3`):
+        those instances are started by their subject's own verb."""
+        with self.uow() as uow:
+            s = uow.session
+            now = self.clock.now()
+            user = accounts.get_user(s, user_id)
+            definition = self.latest_definition(s, key)
+            if not starter_roles(definition) & {g.role for g in user.grants}:
+                raise NotAllowed(f"you may not start process {key!r}")
+            if business_key and self.hooks.names_subject(business_key):
+                raise InvalidFormData(f"business key {business_key!r} names a {business_key.partition(':')[0]}; "
+                                      "start it through its own page or API",
+                                      [{"field": "business_key", "message": "reserved for its subject"}])
+            data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data or {})
+            school = accounts.nearest(s, user.org, "school")
+            context = {"starter_id": user.id, "org_id": user.org_id, "school_id": school.id if school else None,
+                       "bureau_id": school.parent_id if school else None}
+            try:
+                workflow = self.runtime.start(definition, {**context, **data})
+            except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+                raise WorkflowFailed(f"process {key!r} could not start: {exc}") from None
+            projector = self.projector(s, now, user.id)
+            instance = projector.new_instance(definition, business_key or None)
+            record_event(s, now, "ProcessStarted", user.id, instance_id=instance.id, key=definition.key,
+                         version=definition.version, business_key=business_key or None)
+            projector.persist(instance, workflow)
+            uow.commit()
+            return instance
 
     @staticmethod
     def latest_definition(s: Session, key: str, required: bool = True) -> ProcessDefinition | None:

@@ -132,7 +132,9 @@ def list_tasks(session: Session, user: User, now: datetime, view: str = "mine", 
     else:
         scope, first = inbox_clause(user, view, now), None
     where = [c for c in (first, scope, *hazard_filter_clauses(filters)) if c is not None]
-    base = select(HumanTask).join(Hazard, HumanTask.hazard_id == Hazard.id).where(*where)
+    # An inbox holds the tasks of every process (a patrol's, a campaign's); `all` lists the hazards' in scope.
+    join = select(HumanTask).join if view == "all" else select(HumanTask).outerjoin
+    base = join(Hazard, HumanTask.hazard_id == Hazard.id).where(*where)
     total = session.scalar(select(func.count()).select_from(base.subquery()))
     rows = session.scalars(
         base.options(joinedload(HumanTask.hazard), joinedload(HumanTask.assignee))

@@ -22,8 +22,9 @@ STATUS = (
     (NotFound, 404),
     (NotAllowed, 403),
     ((TaskAlreadyClaimed, StaleTask, ConcurrentUpdate, Conflict), 409),
-    ((InvalidFormData, InvalidDiagram, ScriptNotAllowed), 422),
-    (WorkflowFailed, 500),
+    # The process could not move on with this input (a script or condition failed on the data): nothing was
+    # stored, the task stays open, and the message names the element. An answer for the caller, not a crash.
+    ((InvalidFormData, InvalidDiagram, ScriptNotAllowed, WorkflowFailed), 422),
 )
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "not_allowed", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",

@@ -226,6 +226,22 @@ class DefinitionSchema(ma.Schema):
     deployed_by_id = ma.fields.Integer(allow_none=True)
 
 
+class StartProcessArgs(Strict):
+    key = ma.fields.String(required=True, metadata={"description": "the process id of a deployed diagram"})
+    data = ma.fields.Dict(load_default=dict, metadata={"description": "the start form's data"})
+    business_key = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
+
+
+class ProcessInstanceSchema(ma.Schema):
+    id = ma.fields.Integer()
+    key = ma.fields.Function(lambda i: i.definition.key)
+    version = ma.fields.Function(lambda i: i.definition.version)
+    business_key = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    started_at = ma.fields.DateTime()
+    completed_at = ma.fields.DateTime(allow_none=True)
+
+
 class ApiErrorSchema(ma.Schema):
     code = ma.fields.String()
     message = ma.fields.String()

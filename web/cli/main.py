@@ -165,6 +165,27 @@ def complete_cmd(obj: _Context, task_id: int, username: str, data_json: str) -> 
     click.echo(f"completed task {task.id} ({task.name})")
 
 
+@main.command("start")
+@click.argument("key")
+@click.option("--user", "username", required=True, help="Who starts the process (see candidateStarterRoles).")
+@click.option("--data", "data_json", default="{}", help="Start form data as a JSON object.")
+@click.option("--business-key", default=None, help="An identifier of your own for this instance.")
+@click.pass_obj
+def start_cmd(obj: _Context, key: str, username: str, data_json: str, business_key: str | None) -> None:
+    """Start the latest deployed version of process KEY; its first user tasks go to their inboxes."""
+    try:
+        data = json.loads(data_json)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--data")
+    try:
+        instance = obj.services.start_process(key, _user_id(obj, username), data, business_key)
+    except RectiflowError as exc:
+        _fail(exc)
+    click.echo(f"started instance {instance.id} of {key} v{instance.definition.version} ({instance.status})")
+
+
 @main.command("fire-timers")
 @click.pass_obj
 def fire_timers_cmd(obj: _Context) -> None:
