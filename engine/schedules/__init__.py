@@ -1,0 +1,1 @@
+"""Recurring inspections (巡查计划): schedules, their cadence, and the occurrences the scheduler starts."""
