@@ -57,7 +57,13 @@ class InvalidFormData(RectiflowError):
 
 
 class InvalidDiagram(RectiflowError):
+    """A diagram or bundle refused at validate or deploy; `errors` lists its findings (engine.process.findings)."""
+
     code = "invalid_diagram"
+
+    def __init__(self, message: str, errors: list[dict] | None = None):
+        super().__init__(message, errors=errors or [])
+        self.errors = errors or []
 
 
 class ScriptNotAllowed(RectiflowError):
