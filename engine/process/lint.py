@@ -47,6 +47,7 @@ CHECKS: dict[str, str] = {
                    "catches from their throws)",
     "no-path-to-end": "every reachable flow node can reach an end event (no loop without an exit)",
     "implicit-end": "(warning) a task or gateway with no outgoing flow ends its path without an end event",
+    "link-event": "no link events: SpiffWorkflow ends the path at a link throw event instead of jumping to its catch",
     "gateway-condition": "every outgoing flow of an exclusive or inclusive gateway has a condition, except its default",
     "juel": "no Camunda JUEL (${...}) is left in an expression: it is written as a Python expression",
     "bad-expression": "conditions and other expressions compile in the restricted evaluator",
@@ -117,9 +118,12 @@ def _children(el, *names: str) -> list:
     return [c for c in el if _is_bpmn(c, *names)]
 
 
+_NAMED = FLOW_NODES | {"process", "sequenceFlow", "participant", "message", "definitions"}
+
+
 def _carrier(el):
-    """The nearest ancestor-or-self that has an id: the element a finding names."""
-    while el is not None and el.get("id") is None:
+    """The element a finding names: el or its nearest ancestor that is a flow node, flow, process or message."""
+    while el is not None and not (_is_bpmn(el) and _local(el) in _NAMED and el.get("id") is not None):
         el = el.getparent()
     return el
 
@@ -282,6 +286,9 @@ def _check_flow(scope, out: _File) -> None:
     for i, n in nodes.items():
         if _local(n) == "intermediateThrowEvent" and _link_name(n):
             edges[i].update(links.get(_link_name(n), []))
+            out.add("link-event", n, f"link event {_link_name(n)!r}: this engine (SpiffWorkflow 3.2) ends the path "
+                    "here instead of continuing at the matching link catch event",
+                    "replace the pair of link events with a sequence flow")
     reached = _closure(starts, edges)
     for i, n in nodes.items():
         if i not in reached and starts:
@@ -356,21 +363,24 @@ def _check_code(el, out: _File, mode: str, what: str) -> bool:
                 "write it as a Python expression, e.g. amount > 1000 and approved")
         return False
     code, noun = ("bad-expression", "expression") if mode == "eval" else ("bad-script", "script")
+    if _calls_print(text, mode):
+        out.add("print", el, f"{what} calls print(), whose output goes nowhere in this engine",
+                "store what you want to keep in a task variable instead of printing it")
+        return False
     try:
         compile_checked(text, mode)
     except ScriptNotAllowed as exc:
         out.add(code, el, f"{what} does not compile: {exc.message}",
                 f"write the {noun} in plain Python: no imports, no names starting with an underscore")
         return False
-    if _calls_print(text, mode):
-        out.add("print", el, f"{what} calls print(), whose output goes nowhere in this engine",
-                "store what you want to keep in a task variable instead of printing it")
-        return False
     return True
 
 
 def _calls_print(text: str, mode: str) -> bool:
-    tree = ast.parse(text, mode=mode)
+    try:
+        tree = ast.parse(text, mode=mode)
+    except SyntaxError:
+        return False  # compile_checked reports it
     return any(isinstance(n, ast.Name) and n.id == "print" for n in ast.walk(tree))
 
 
@@ -563,8 +573,8 @@ def _check_service_task(task, out: _File, known: _Known) -> None:
         return
     name = operators[0].get("id")
     if name not in known.operators:
-        out.add("unknown-operator", operators[0], f"service task operator {name!r} is not registered",
-                f"use one of the registered operators: {have}")
+        out.add("unknown-operator", task, f"service task operator {name!r} is not registered",
+                f"use one of the registered operators: {have}", line=operators[0].sourceline)
 
 
 def _check_camunda_delegate(el, out: _File) -> bool:
