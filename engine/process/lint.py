@@ -238,7 +238,7 @@ def _check_process(root, process, out: _File, known: _Known) -> None:
             if local in ("sendTask", "receiveTask", "messageEventDefinition") and el.get("messageRef") is not None:
                 _check_message_ref(el, process, messages, out, known)
             if local in ("sendTask", "businessRuleTask", "task", "userTask", "manualTask", "receiveTask",
-                         "intermediateThrowEvent", "endEvent") or local == "messageEventDefinition":
+                         "messageEventDefinition"):
                 _check_camunda_delegate(el, out)
         elif ns == SPIFF_NS and local in ("preScript", "postScript"):
             _check_code(el, out, "exec", f"the {local}")
@@ -579,7 +579,9 @@ def _check_service_task(task, out: _File, known: _Known) -> None:
 
 def _check_camunda_delegate(el, out: _File) -> bool:
     """Report a Camunda Java implementation on el (True if there is one)."""
-    camunda = {key: el.get(f"{{{CAMUNDA_NS}}}{key}") for key in ("class", "expression", "delegateExpression", "type")}
+    # On a message event definition camunda:expression is the message payload (SpiffWorkflow reads it so).
+    keys = ("class", "delegateExpression", "type") + (() if _local(el) == "messageEventDefinition" else ("expression",))
+    camunda = {key: el.get(f"{{{CAMUNDA_NS}}}{key}") for key in keys}
     connector = el.xpath("./bpmn:extensionElements/camunda:connector", namespaces=NS)
     found = [f"camunda:{k}={v!r}" for k, v in camunda.items() if v] + (["camunda:connector"] if connector else [])
     if not found:
