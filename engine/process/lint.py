@@ -221,7 +221,8 @@ def _check_process(root, process, out: _File, known: _Known) -> None:
                 _check_gateway(el, out)
             elif local == "conditionExpression":
                 _check_expression(el, out, "condition")
-            elif local in ("completionCondition", "loopCardinality", "loopCondition"):
+            elif local in ("completionCondition", "loopCardinality", "loopCondition") or (
+                    local == "condition" and _local(el.getparent()) == "conditionalEventDefinition"):
                 _check_expression(el, out, local)
             elif local == "scriptTask":
                 _check_script_task(el, out)

@@ -473,3 +473,24 @@ def test_foreign_diagrams_meant_to_be_refused_are_refused():
     assert "print" in by_file["timer-cycle.bpmn"]
     assert "missing-callee" in by_file["nested_call_activity.bpmn"]  # calls 'is_this_missing'
     assert "xsd" in by_file["data_object_invalid.bpmn"]
+
+
+def test_loop_and_conditional_event_expressions_are_compiled():
+    task = ('    <bpmn:userTask id="t" name="多人">\n      <bpmn:multiInstanceLoopCharacteristics>\n'
+            "        <bpmn:loopCardinality>3</bpmn:loopCardinality>\n"
+            "        <bpmn:completionCondition>done ==</bpmn:completionCondition>\n"
+            "      </bpmn:multiInstanceLoopCharacteristics>\n    </bpmn:userTask>\n")
+    src = diagram(straight(task))
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.line) == ("bad-expression", "t", line_of(src, "completionCondition"))
+    body = ('    <bpmn:startEvent id="start" />\n    <bpmn:intermediateCatchEvent id="until" name="条件">'
+            '<bpmn:conditionalEventDefinition id="cd"><bpmn:condition xsi:type="bpmn:tFormalExpression">'
+            "${ready}</bpmn:condition></bpmn:conditionalEventDefinition></bpmn:intermediateCatchEvent>\n"
+            '    <bpmn:endEvent id="end" />\n' + flow("f1", "start", "until") + flow("f2", "until", "end"))
+    f = only(lint({"a.bpmn": diagram(body)}))
+    assert (f.code, f.element_id, f.element_name) == ("juel", "until", "条件")
+
+
+def test_the_readme_names_every_check():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert [code for code in CHECKS if f"`{code}`" not in readme] == []
