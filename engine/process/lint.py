@@ -49,6 +49,7 @@ CHECKS: dict[str, str] = {
     "implicit-end": "(warning) a task or gateway with no outgoing flow ends its path without an end event",
     "link-event": "no link events: SpiffWorkflow ends the path at a link throw event instead of jumping to its catch",
     "gateway-condition": "every outgoing flow of an exclusive or inclusive gateway has a condition, except its default",
+    "event-gateway-target": "every outgoing flow of an event-based gateway leads to a catch event or receive task",
     "juel": "no Camunda JUEL (${...}) is left in an expression: it is written as a Python expression",
     "bad-expression": "conditions and other expressions compile in the restricted evaluator",
     "bad-script": "scripts (script tasks, pre- and post-scripts) compile in the restricted evaluator",
@@ -118,7 +119,7 @@ def _children(el, *names: str) -> list:
     return [c for c in el if _is_bpmn(c, *names)]
 
 
-_NAMED = FLOW_NODES | {"process", "sequenceFlow", "participant", "message", "definitions"}
+_NAMED = FLOW_NODES | {"process", "sequenceFlow", "participant", "message", "collaboration", "messageFlow"}
 
 
 def _carrier(el):
@@ -194,16 +195,18 @@ def _check_xsd(root, out: _File) -> None:
     validator.preprocess(tree)
     if validator.validator.validate(tree):
         return
+    at_line: dict[int, etree._Element] = {}
+    for el in root.iter():
+        if isinstance(el.tag, str):
+            at_line.setdefault(el.sourceline, el)
     for error in validator.validator.error_log:
         # Modelers leave attributes the schema does not know (bpmn-js's messageRef on a start event, SpiffArena's
         # data store type); SpiffWorkflow ignores them, so they are worth a warning, not a refusal.
         unknown_attribute = "is not allowed" in error.message and ", attribute '" in error.message
-        out.findings.append(Finding(
-            code="xsd", message=f"not valid BPMN 2.0: {error.message}", file=out.name, line=error.line,
-            fix="remove the attribute" if unknown_attribute else
+        out.add("xsd", at_line.get(error.line), f"not valid BPMN 2.0: {error.message}",
+                "remove the attribute" if unknown_attribute else
                 "correct the element as the message says (a modeler such as bpmn.io writes valid BPMN)",
-            severity=WARNING if unknown_attribute else ERROR,
-        ))
+                severity=WARNING if unknown_attribute else ERROR, line=error.line)
 
 
 # --- one process -------------------------------------------------------------------------------------------------
@@ -219,6 +222,8 @@ def _check_process(root, process, out: _File, known: _Known) -> None:
         if ns == BPMN_NS:
             if local in ("exclusiveGateway", "inclusiveGateway"):
                 _check_gateway(el, out)
+            elif local == "eventBasedGateway":
+                _check_event_gateway(el, out)
             elif local == "conditionExpression":
                 _check_expression(el, out, "condition")
             elif local in ("completionCondition", "loopCardinality", "loopCondition") or (
@@ -343,6 +348,18 @@ def _check_gateway(gateway, out: _File) -> None:
         out.add("gateway-condition", gateway,
                 f"outgoing flows {', '.join(bare)} of this {_local(gateway)} have no condition and are not its default",
                 fix)
+
+
+def _check_event_gateway(gateway, out: _File) -> None:
+    scope = gateway.getparent()
+    targets = {n.get("id"): n for n in scope if _is_bpmn(n) and n.get("id")}
+    wrong = [f.get("targetRef") for f in _children(scope, "sequenceFlow") if f.get("sourceRef") == gateway.get("id")
+             and targets.get(f.get("targetRef")) is not None
+             and _local(targets[f.get("targetRef")]) not in ("intermediateCatchEvent", "receiveTask")]
+    if wrong:
+        out.add("event-gateway-target", gateway, f"this event-based gateway leads to {', '.join(wrong)}, which "
+                "wait for no event", "put an intermediate catch event (message, timer, signal) or a receive task "
+                "after each outgoing flow")
 
 
 def _condition(flow):
@@ -553,14 +570,16 @@ def _check_message_ref(el, process, messages: dict, out: _File, known: _Known) -
 def _flows_to_external_pool(el, process) -> bool:
     """True when a message flow carries el's message to a pool with no executable process (an outside party)."""
     root = process.getroottree().getroot()
-    pools = {p.get("id"): p.get("processRef") for p in root.iter(f"{{{BPMN_NS}}}participant")}
-    executable = {p.get("id") for p in _children(root, "process") if p.get("isExecutable") == "true"}
-    for flow in root.iter(f"{{{BPMN_NS}}}messageFlow"):
-        if flow.get("sourceRef") == el.get("id"):
-            target = flow.get("targetRef")
-            if target in pools and pools[target] not in executable:
-                return True
-    return False
+    owner = {p.get("id"): p.get("processRef") for p in root.iter(f"{{{BPMN_NS}}}participant")}
+    executable = set()
+    for p in _children(root, "process"):
+        if p.get("isExecutable") == "true":
+            executable.add(p.get("id"))
+        for node in p.iter():
+            if isinstance(node.tag, str) and node.get("id"):
+                owner.setdefault(node.get("id"), p.get("id"))
+    return any(flow.get("sourceRef") == el.get("id") and owner.get(flow.get("targetRef"), "") not in executable
+               for flow in root.iter(f"{{{BPMN_NS}}}messageFlow"))
 
 
 def _check_service_task(task, out: _File, known: _Known) -> None:

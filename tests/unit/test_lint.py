@@ -367,7 +367,7 @@ def test_link_events_are_followed_for_reachability_and_refused():
 def test_xsd_errors_carry_their_line_and_unknown_attributes_are_warnings():
     src = diagram(GOOD.replace('<bpmn:endEvent id="end" />', '<bpmn:endEvent id="end"><bpmn:bogus /></bpmn:endEvent>'))
     f = only(lint({"a.bpmn": src}))
-    assert (f.code, f.severity, f.line) == ("xsd", ERROR, line_of(src, "bpmn:bogus"))
+    assert (f.code, f.severity, f.line, f.element_id) == ("xsd", ERROR, line_of(src, "bpmn:bogus"), "end")
     src = diagram(GOOD.replace('<bpmn:endEvent id="end" />', '<bpmn:endEvent id="end" messageRef="m" />'))
     f = only(lint({"a.bpmn": src}))
     assert (f.code, f.severity, f.line) == ("xsd", WARNING, line_of(src, 'messageRef="m"'))
@@ -494,3 +494,24 @@ def test_loop_and_conditional_event_expressions_are_compiled():
 def test_the_readme_names_every_check():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert [code for code in CHECKS if f"`{code}`" not in readme] == []
+
+
+def test_an_event_gateway_must_lead_to_events():
+    body = ('    <bpmn:startEvent id="start" />\n    <bpmn:eventBasedGateway id="ebg" name="等回复" />\n'
+            '    <bpmn:userTask id="t" />\n'
+            '    <bpmn:intermediateCatchEvent id="timeout"><bpmn:timerEventDefinition id="td">'
+            '<bpmn:timeDuration>"PT1H"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n'
+            '    <bpmn:endEvent id="end" />\n' + flow("f1", "start", "ebg") + flow("f2", "ebg", "t")
+            + flow("f3", "ebg", "timeout") + flow("f4", "t", "end") + flow("f5", "timeout", "end"))
+    src = diagram(body)
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.element_name, f.line) == (
+        "event-gateway-target", "ebg", "等回复", line_of(src, 'id="ebg"'))
+    assert "leads to t," in f.message
+
+
+def test_a_message_to_an_outside_pool_needs_no_catcher():
+    collaboration = ('  <bpmn:collaboration id="c">\n    <bpmn:participant id="us" processRef="p" />\n'
+                     '    <bpmn:participant id="bank" name="银行" />\n'
+                     '    <bpmn:messageFlow id="mf" sourceRef="end" targetRef="bank" />\n  </bpmn:collaboration>\n')
+    assert lint({"a.bpmn": _thrower().replace(MESSAGE, MESSAGE + collaboration)}) == []
