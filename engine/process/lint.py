@@ -346,7 +346,9 @@ def _check_gateway(gateway, out: _File) -> None:
     if bare:
         fix = "add a condition to each flow" + ("" if default else ", or make one of them the gateway's default flow")
         out.add("gateway-condition", gateway,
-                f"outgoing flows {', '.join(bare)} of this {_local(gateway)} have no condition and are not its default",
+                f"outgoing {'flow' if len(bare) == 1 else 'flows'} {', '.join(bare)} of this {_local(gateway)} "
+                f"{'has' if len(bare) == 1 else 'have'} no condition and {'is' if len(bare) == 1 else 'are'} not "
+                "its default",
                 fix)
 
 
@@ -357,8 +359,8 @@ def _check_event_gateway(gateway, out: _File) -> None:
              and targets.get(f.get("targetRef")) is not None
              and _local(targets[f.get("targetRef")]) not in ("intermediateCatchEvent", "receiveTask")]
     if wrong:
-        out.add("event-gateway-target", gateway, f"this event-based gateway leads to {', '.join(wrong)}, which "
-                "wait for no event", "put an intermediate catch event (message, timer, signal) or a receive task "
+        out.add("event-gateway-target", gateway, f"this event-based gateway leads to {', '.join(wrong)}: not a "
+                "catch event or receive task, so nothing there waits for an event", "put an intermediate catch event (message, timer, signal) or a receive task "
                 "after each outgoing flow")
 
 

@@ -507,7 +507,7 @@ def test_an_event_gateway_must_lead_to_events():
     f = only(lint({"a.bpmn": src}))
     assert (f.code, f.element_id, f.element_name, f.line) == (
         "event-gateway-target", "ebg", "等回复", line_of(src, 'id="ebg"'))
-    assert "leads to t," in f.message
+    assert "leads to t:" in f.message
 
 
 def test_a_message_to_an_outside_pool_needs_no_catcher():
