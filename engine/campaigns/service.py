@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.coverage import record_missed
 from engine.campaigns.look_back import look_backs_that_reopened, reopened_hazard_ids
+from engine.campaigns.queries import describe_business_keys
 from engine.campaigns.models import (
     ITEM_RESULTS,
     LEVELS,
@@ -345,3 +346,4 @@ def register(hooks: Hooks) -> None:
     for name, check in COMPLETION_CHECKS.items():
         hooks.add_completion_check(name, _unit_check(check))
     hooks.on_routed(signal_campaigns)
+    hooks.add_describer("campaign", describe_business_keys)  # the inbox's campaign column
