@@ -112,7 +112,7 @@ def describe_business_keys(s: Session, keys: list[str]) -> dict[str, dict]:
     """Inbox labels of campaign and unit self-check business keys: the campaign's id and title (one query)."""
     parsed = {key: parse_business_key(key) for key in keys}
     ids = {p[0] for p in parsed.values() if p}
-    titles = dict(s.execute(select(Campaign.id, Campaign.title).where(Campaign.id.in_(ids)))) if ids else {}
+    titles = dict(s.execute(select(Campaign.id, Campaign.title).where(Campaign.id.in_(ids))).all()) if ids else {}
     return {key: {"kind": "campaign", "id": p[0], "title": titles[p[0]]}
             for key, p in parsed.items() if p and p[0] in titles}
 

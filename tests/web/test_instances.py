@@ -11,6 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import event, select
 
+from engine.campaigns import checklists
+from engine.campaigns.service import Campaigns
 from engine.org import accounts, tokens
 from engine.org.models import OrgNode
 from engine.process.models import HumanTask, ProcessInstance
@@ -18,6 +20,7 @@ from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
 from .catalogue_helpers import bpmn_dir_with_form, deploy_purchase
+from .test_pages_campaigns import CSV, STAGES
 from .ui_fixtures import app, field_error, login  # noqa: F401
 
 KEY = "purchase_form"
@@ -262,3 +265,23 @@ def test_the_instance_page_is_scoped_and_an_administrator_cancels_there(login, p
     done = boss.post(f"/instances/{instance_id}/cancel", data={"reason": "不要了"}, follow_redirects=True)
     html = done.get_data(as_text=True)
     assert 'data-testid="cancel-reason"' in html and "不要了" in html and 'data-testid="cancel-form"' not in html
+
+
+def test_campaign_tasks_name_their_campaign_in_the_inbox(api, services, world):
+    with services.uow() as uow:
+        template = checklists.import_checklist(uow.session, CSV, "t.csv", "小清单", services.clock.now())
+        uow.commit()
+    campaign = Campaigns(services).create_campaign(world.users.security, "校园安全专项整治", template.id,
+                                                   [world.orgs.college, world.orgs.logistics], STAGES)
+    listed = [t for view in ("mine", "groups") for t in api.call("staff", "GET", f"/tasks?view={view}").get_json()["items"]]
+    mine = [t for t in listed if t["campaign"]]
+    assert mine, listed
+    assert {(t["campaign"]["id"], t["campaign"]["title"], t["hazard"]) for t in mine} == {
+        (campaign.id, "校园安全专项整治", None)}
+    assert {t["business_key"] for t in mine} == {f"campaign:{campaign.id}:unit:{world.orgs.college}"}
+    assert all(t["unit_id"] == world.orgs.college for t in mine)
+    filtered = [t for view in ("mine", "groups") for t in api.call(
+        "staff", "GET", f"/tasks?view={view}&campaign_id={campaign.id}").get_json()["items"]]
+    assert {t["id"] for t in filtered} == {t["id"] for t in mine}
+    assert [t for view in ("mine", "groups") for t in api.call(
+        "staff", "GET", f"/tasks?view={view}&campaign_id={campaign.id + 1}").get_json()["items"]] == []
