@@ -46,6 +46,15 @@ def inbox_counts(s: Session, user: User, now: datetime) -> dict[str, int]:
 
 
 
+def process_names(s: Session) -> list[tuple[str, str]]:
+    """(key, name of its latest version) of every deployed process, by name: the inbox's process filter."""
+    latest: dict[str, str] = {}
+    for key, name in s.execute(select(ProcessDefinition.key, ProcessDefinition.name)
+                               .order_by(ProcessDefinition.key, ProcessDefinition.version.desc())):
+        latest.setdefault(key, name)
+    return sorted(latest.items(), key=lambda kv: (kv[1], kv[0]))
+
+
 def definitions(s: Session) -> list[ProcessDefinition]:
     """Every deployed definition version, newest first per process."""
     return list(s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version.desc())))

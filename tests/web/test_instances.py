@@ -254,6 +254,10 @@ def test_the_instance_page_is_scoped_and_an_administrator_cancels_there(login, p
     assert 'data-testid="open-task-approve"' in page and 'data-testid="variables"' not in page
     inbox = security.get("/inbox?view=groups").get_data(as_text=True)
     assert "采购申请（表单）" in inbox and "PO-5" in inbox and f"/instances/{instance_id}" in inbox
+    assert f'<option value="{KEY}"' in inbox
+    only = security.get(f"/inbox?view=groups&process={KEY}").get_data(as_text=True)
+    hazards_only = security.get("/inbox?view=groups&process=hazard_rectification").get_data(as_text=True)
+    assert "PO-5" in only and "PO-5" not in hazards_only
     assert login("staff").get(f"/instances/{instance_id}").status_code == 404
     assert login("staff").get(f"/instances/{instance_id}/diagram").status_code == 404
 

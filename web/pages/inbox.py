@@ -63,9 +63,10 @@ def index():
                                   hooks=svc.hooks)
         counts = queries.inbox_counts(s, user, now)
         units = visible_units(s, user)
+        processes = queries.process_names(s)
         groups = saved_filters.groups_of(user)
         return render_template("inbox/index.html", view=view, page=page, counts=counts, now=now,
-                               units=units, values=values, saved=saved, chosen=chosen,
+                               units=units, processes=processes, values=values, saved=saved, chosen=chosen,
                                groups=groups, pages=max(1, -(-page.total // page.per_page)))
 
 
