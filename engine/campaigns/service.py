@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.coverage import record_missed
 from engine.campaigns.look_back import look_backs_that_reopened, reopened_hazard_ids
-from engine.campaigns.queries import describe_business_keys
 from engine.campaigns.models import (
     ITEM_RESULTS,
     LEVELS,
@@ -26,6 +25,7 @@ from engine.campaigns.models import (
     ChecklistTemplate,
     ItemResult,
 )
+from engine.campaigns.queries import describe_business_keys
 from engine.campaigns.situation_reports import store_situation_report
 from engine.infra.errors import (
     InvalidFormData,

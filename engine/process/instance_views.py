@@ -260,6 +260,7 @@ def instance_detail(s: Session, runtime, user: User, instance_id: int, hooks=Non
         open_tasks=[t for t in tasks if t.state == TaskState.READY], history=events,
         active=[] if instance.status != InstanceState.RUNNING else active, done=done,
         variables=variables(workflow) if sees_every_instance(user) else None,
-        incidents=incidents_for(s, instance.id), can_cancel=may_cancel(user) and instance.status == InstanceState.RUNNING,
+        incidents=incidents_for(s, instance.id),
+        can_cancel=may_cancel(user) and instance.status == InstanceState.RUNNING,
         cancel_reason=(cancelled.data or {}).get("reason") if cancelled is not None else None, tasks=tasks)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+
 from engine.infra.errors import RectiflowError
 from engine.process import tasklist as queries
 from engine.rectification import inbox as hazard_inbox
