@@ -136,6 +136,23 @@ def test_an_inbox_page_costs_the_same_statements_for_one_task_or_many(api, purch
         event.remove(engine, "before_cursor_execute", count)
 
 
+def test_an_instance_list_costs_the_same_statements_for_one_instance_or_many(api, purchase, services):
+    engine, count, seen = _statements(services)
+    purchase(1)
+    assert api.call("security", "GET", "/process-instances").status_code == 200  # warm
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert api.call("security", "GET", "/process-instances").status_code == 200
+        one = len(seen)
+        for n in range(2, 8):
+            purchase(n)
+        seen.clear()
+        assert len(api.call("security", "GET", "/process-instances").get_json()["items"]) >= 7
+        assert len(seen) == one
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 def test_the_cli_inbox_names_the_process_of_every_task(api, purchase, database_url):
     instance_id = purchase(4)
     out = CliRunner().invoke(main, ["--database-url", database_url, "tasks", "--user", "security", "--view", "groups"])
@@ -164,7 +181,8 @@ def test_instances_are_listed_and_shown_to_those_who_may_see_them(api, purchase,
     assert detail["variables"]["total"] == 6 and detail["variables"]["item"] == "打印纸1"
     assert [t["bpmn_id"] for t in detail["open_tasks"]] == ["approve"]
     assert [e["kind"] for e in detail["history"]][:1] == ["ProcessStarted"]
-    assert detail["can_cancel"] is False and detail["incidents"] is None or isinstance(detail["incidents"], list)
+    assert detail["can_cancel"] is False
+    assert detail["incidents"] in (None, [])  # None while the schema has no incidents table; [] once it has
     # Whoever has a task sees the instance, but not its variables.
     assert api.call("security", "GET", f"/process-instances/{ids[0]}").get_json()["variables"] is None
 
