@@ -7,7 +7,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffTaskState
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -15,6 +15,7 @@ from engine.infra.clock import Clock
 from engine.infra.db import UnitOfWork
 from engine.infra.errors import (
     ConcurrentUpdate,
+    Conflict,
     InvalidFormData,
     NotAllowed,
     NotFound,
@@ -32,12 +33,13 @@ from engine.process.hooks import Completion, Hooks
 from engine.process.instances import load_task, lock_instance
 from engine.process.lifecycle import InstanceState, TaskState, Transition
 from engine.process.messaging import deliver_pending
-from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
+from engine.process.models import HumanTask, MessageSubscription, ProcessDefinition, ProcessInstance
 from engine.process.outbox import enqueue
 from engine.process.projection import Projector
 from engine.process.runtime import BpmnRuntime
 
 DESIGNER_ROLES = {"process_designer", "admin"}
+ADMIN_ROLE = "admin"
 STARTER_PROPERTY = "candidateStarterRoles"
 
 
@@ -147,6 +149,42 @@ class Services:
                          version=definition.version, business_key=business_key or None)
             projector.persist(instance, workflow)
             uow.commit()
+            return instance
+
+    def cancel_instance(self, instance_id: int, user_id: int, reason: str) -> ProcessInstance:
+        """Stop a running instance (administrators only, with a reason), in one unit of work: its workflow is
+        cancelled, its open tasks withdrawn, its timers and message subscriptions dropped, and an event recorded."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidFormData("a cancellation needs a reason", [{"field": "reason", "message": "required"}])
+        with self.uow() as uow:
+            s = uow.session
+            now = self.clock.now()
+            user = accounts.get_user(s, user_id)
+            if ADMIN_ROLE not in {g.role for g in user.grants}:
+                raise NotAllowed("only an administrator may cancel a process instance")
+            instance = lock_instance(s, instance_id)
+            if instance.status != InstanceState.RUNNING:
+                raise Conflict(f"process instance {instance_id} is {instance.status}, not running")
+            workflow = self.runtime.load(instance.definition, instance.state_json)
+            workflow.cancel()
+            open_tasks = list(s.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                                 lifecycle.open_clause())))
+            link = self.hooks.task_link(instance, self.hooks.subject_of(s, instance))
+            for task in open_tasks:
+                task.state, task.next_escalation_at = TaskState.CANCELLED, None
+                record_event(s, now, "TaskCancelled", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
+                             task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, reason=reason)
+            s.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
+            instance.state_json = self.runtime.dump(workflow)
+            instance.status, instance.next_timer_at = InstanceState.CANCELLED, None
+            instance.completed_at = instance.updated_at = now
+            record_event(s, now, "InstanceCancelled", user.id, instance_id=instance.id, reason=reason,
+                         tasks=[t.id for t in open_tasks], **link)
+            try:
+                uow.commit()
+            except StaleDataError:
+                raise ConcurrentUpdate(f"instance {instance_id} was advanced by someone else; reload") from None
             return instance
 
     @staticmethod

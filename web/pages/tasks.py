@@ -13,7 +13,7 @@ from engine.org.models import OrgNode, RoleGrant, User
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
 from engine.rectification import inbox as hazard_inbox
-from engine.rectification.visibility import can_view_task
+from engine.rectification.visibility import can_view_task, task_row
 from web.auth import db_user, services
 from web.pages import evidence
 from web.pages.forms_render import engine_errors, form_errors, form_fields, parse_form
@@ -148,10 +148,10 @@ def _inbox_row(task_id: int, notice: str, failed: bool):
     with svc.uow() as uow:
         s = uow.session
         user = db_user(s)
-        task = _task_for_view(s, user, task_id)
-        unit = s.get(OrgNode, task.hazard.unit_id) if task.hazard else None
-        return render_template("inbox/_item.html", t=task, now=svc.clock.now(), view=request.args.get("view", ""),
-                               unit_names={unit.id: unit.name} if unit else {}, notice=notice, notice_error=failed)
+        _task_for_view(s, user, task_id)
+        row = task_row(s, task_id, svc.hooks)
+        return render_template("inbox/_item.html", t=row, now=svc.clock.now(), view=request.args.get("view", ""),
+                               notice=notice, notice_error=failed)
 
 
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
