@@ -19,8 +19,8 @@ started by a person (only timer or message starts) such a task has no candidate 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -394,8 +394,7 @@ def _camunda_form(reader: _TaskReader) -> str | None:
     if key is None:
         return None
     for prefix in ("camunda-forms:deployment:", "deployment:", "embedded:deployment:"):
-        if key.startswith(prefix):
-            key = key[len(prefix):]
+        key = key.removeprefix(prefix)
     if key.endswith(".json") and ":" not in key:
         return key
     reader.finding("form-key-not-json", f"formKey {key!r} of task {reader.spec.bpmn_id!r} is not a JSON Schema in "

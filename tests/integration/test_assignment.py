@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.infra.errors import InvalidDiagram, InvalidFormData, NotAllowed, TaskAlreadyClaimed
+from engine.infra.errors import (
+    InvalidDiagram,
+    InvalidFormData,
+    NotAllowed,
+    TaskAlreadyClaimed,
+)
 from engine.org import accounts
 from engine.process.instructions import instructions_for
 from engine.process.models import HumanTask, OutboxMessage, ProcessInstance

@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from engine.process.juel import FIX, JuelError, translate, translate_document, translate_value
+from engine.process.juel import (
+    FIX,
+    JuelError,
+    translate,
+    translate_document,
+    translate_value,
+)
 from engine.process.scripting import evaluate_expression
 
 

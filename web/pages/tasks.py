@@ -69,7 +69,7 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
         other_tasks=other_tasks, now=svc.clock.now(), upload_limits=evidence.limits(svc),
         situation_reports=reports.reports_for_task(s, task),
         # instructionsForEndUser: Markdown rendered with raw HTML disabled, so the markup is safe to show as is
-        instructions=Markup(instructions_for(svc.runtime, task)) if task.state == TaskState.READY else "",  # noqa: S704
+        instructions=Markup(instructions_for(svc.runtime, task)) if task.state == TaskState.READY else "",
     ), status
 
 
