@@ -98,6 +98,7 @@ class _Index:
     def __init__(self, documents: dict[str, etree._Element]):
         self.elements: dict[str, tuple[str, etree._Element]] = {}
         self.lane_of: dict[str, etree._Element] = {}
+        self._thrown: set[str] | None = None
         for filename, root in documents.items():
             for elem in root.iter(f"{{{BPMN_NS}}}*"):
                 if elem.get("id") and elem.get("id") not in self.elements:
@@ -118,12 +119,33 @@ class _Index:
         return None
 
     def can_start_with_person(self, process_id: str) -> bool:
-        """True when the process has a none start event (someone starts it by hand)."""
+        """True when a person starts the process: a none start event, or a message start whose message another
+        process of the bundle throws (the instance it starts goes on for the person who made that one throw)."""
         found = self.elements.get(process_id)
         if found is None:
             return True
-        starts = found[1].findall(f"{{{BPMN_NS}}}startEvent")
-        return any(not any(etree.QName(c).localname.endswith("EventDefinition") for c in s) for s in starts)
+        for start in found[1].findall(f"{{{BPMN_NS}}}startEvent"):
+            definitions = [c for c in start if etree.QName(c).localname.endswith("EventDefinition")]
+            if not definitions:
+                return True
+            if all(etree.QName(d).localname == "messageEventDefinition" and d.get("messageRef") in self.thrown
+                   for d in definitions):
+                return True
+        return False
+
+    @property
+    def thrown(self) -> set[str]:
+        """Ids of the messages some element of the bundle throws (throw and end events, send tasks)."""
+        if self._thrown is None:
+            self._thrown = set()
+            for _filename, elem in self.elements.values():
+                kind = etree.QName(elem).localname
+                if kind == "sendTask" and elem.get("messageRef"):
+                    self._thrown.add(elem.get("messageRef"))
+                elif kind in ("intermediateThrowEvent", "endEvent"):
+                    self._thrown.update(d.get("messageRef") for d in elem.findall(f"{{{BPMN_NS}}}messageEventDefinition")
+                                        if d.get("messageRef"))
+        return self._thrown
 
 
 def _lane_role_property(lane: etree._Element) -> str | None:
@@ -311,12 +333,18 @@ def _read_task(reader: _TaskReader, index: _Index, role_map: dict | None, with_p
                            "fix the Jinja template (e.g. close every {{ ... }})")
 
     starter = not (lane_name or assignee or candidate_users or candidate_groups)
+    default = split_group((role_map or {}).get(DEFAULT_ROLE) or "")
+    if starter and not with_person and default[0] in ROLES:
+        # nobody starts it by hand: the role map's default role does the lane-less tasks
+        starter, lane_role = False, default[0]
+        if default[1] and not props.get("candidateOrg"):
+            props["candidateOrg"] = reader.compiled("role map organisation", default[1])
     if starter and not with_person and reader.ok:
         reader.finding("no-candidate", f"task {task_spec.bpmn_id!r} ({task_spec.bpmn_name or ''}) would have no "
                        "candidate: it has no lane, assignee or candidate users/groups, and the process cannot be "
                        "started by a person (only timer or message starts) for it to go to",
-                       "put the task in a lane that maps to a role, or give it camunda:assignee or "
-                       "camunda:candidateGroups")
+                       "put the task in a lane that maps to a role, give it camunda:assignee or "
+                       "camunda:candidateGroups, or deploy with a default role (role map \"*\")")
     return {
         "bpmn_id": task_spec.bpmn_id,
         "name": task_spec.bpmn_name or task_spec.bpmn_id,

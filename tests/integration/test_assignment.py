@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import select
 
 from engine.infra.errors import (
@@ -16,6 +17,8 @@ from engine.infra.errors import (
     TaskAlreadyClaimed,
 )
 from engine.org import accounts
+from engine.process.assignment import user_task_meta
+from engine.process.diagrams import parse_xml_safely
 from engine.process.instructions import instructions_for
 from engine.process.models import HumanTask, OutboxMessage, ProcessInstance
 from engine.process.tasklist import inbox_clause
@@ -129,8 +132,19 @@ ORPHAN = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """
-REACT_EXAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "foreign-bpmn" / "camunda-bpm-examples"
-                 / "usertask" / "task-form-embedded-react" / "src" / "main" / "resources" / "react-example.bpmn")
+ASKER = """<bpmn:process id="asker" isExecutable="true">
+    <bpmn:startEvent id="a_start"><bpmn:outgoing>a1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:intermediateThrowEvent id="ask"><bpmn:incoming>a1</bpmn:incoming><bpmn:outgoing>a2</bpmn:outgoing>
+      <bpmn:messageEventDefinition id="ask_med" messageRef="msg" /></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="a_end"><bpmn:incoming>a2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="a1" sourceRef="a_start" targetRef="ask" />
+    <bpmn:sequenceFlow id="a2" sourceRef="ask" targetRef="a_end" />
+  </bpmn:process>
+"""
+# Read from the shared folder, never copied into the repository.
+FOREIGN = Path(__file__).resolve().parents[2] / ".." / "shared" / "foreign-bpmn"
+REACT_EXAMPLE = (FOREIGN / "camunda-bpm-examples" / "usertask" / "task-form-embedded-react" / "src" / "main"
+                 / "resources" / "react-example.bpmn")
 
 
 def inbox(services, user_id: int, view: str) -> list[HumanTask]:
@@ -266,6 +280,21 @@ def test_a_task_with_no_possible_candidate_is_refused_at_deploy_naming_it(servic
                                                                                  "orphan.bpmn")
     with services.uow() as uow:
         assert services.latest_definition(uow.session, "orphan", required=False) is None
+    # With a default role in the role map, that role does it.
+    definition = services.deploy_definition(ORPHAN.encode(), "orphan.bpmn", world.users.designer,
+                                            role_map={"*": "leader"})
+    assert (definition.task_meta["lonely"]["lane"], definition.task_meta["lonely"]["starter"]) == ("leader", False)
+
+
+def test_a_message_start_thrown_by_another_process_counts_as_started_by_a_person():
+    # The answer pool starts on a message the asking pool throws; its lane-less task goes to that person.
+    thrown = ORPHAN.replace('<bpmn:process id="orphan"', ASKER + '<bpmn:process id="orphan"')
+    root = parse_xml_safely(thrown.encode(), "pools.bpmn")
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_xml(root, "pools.bpmn")
+    result = user_task_meta(parser.get_spec("orphan"), parser.get_subprocess_specs("orphan"), {"pools.bpmn": root})
+    assert result.findings == []
+    assert result.task_meta["lonely"]["starter"] is True
 
 
 def test_an_untranslatable_juel_condition_is_refused_naming_the_flow(services, world):
