@@ -214,14 +214,14 @@ class _TaskReader:
         if text.startswith("P"):
             try:
                 TimerEventDefinition.parse_iso_duration(text)
-            except Exception:
+            except Exception:  # noqa: BLE001 - SpiffWorkflow raises assorted errors on a bad duration
                 self.finding("bad-date", f"task {self.spec.bpmn_id!r} {what} {text!r} is not an ISO-8601 duration",
                              "write a duration such as P3D or a date such as 2026-12-24T09:00:00+08:00")
                 return None, None
             return text, None
         try:
             _check_date(text)
-        except Exception:
+        except ValueError:
             self.finding("bad-date", f"task {self.spec.bpmn_id!r} {what} {text!r} is neither an ISO-8601 date "
                          "nor an expression", "write a date such as 2026-12-24T09:00:00+08:00 or ${dueDate}")
             return None, None
@@ -267,7 +267,7 @@ def _read_task(reader: _TaskReader, index: _Index, role_map: dict | None, with_p
     if props.get("dueDuration"):
         try:
             TimerEventDefinition.parse_iso_duration(props["dueDuration"])
-        except Exception:
+        except Exception:  # noqa: BLE001 - SpiffWorkflow raises assorted errors on a bad duration
             reader.finding("bad-duration", f"task {task_spec.bpmn_id!r} dueDuration {props['dueDuration']!r} is not "
                            "an ISO-8601 duration", "write a duration such as P3D")
     stage = props.get("stage")
@@ -447,10 +447,11 @@ def form_data_schema(form_data: etree._Element, reader: _TaskReader) -> dict | N
                                                 for v in values if v.get("id")]}
         elif kind in _FORM_FIELD_TYPES:
             prop = dict(_FORM_FIELD_TYPES[kind])
-        else:
-            reader.finding("bad-form-field", f"form field {name!r} has type {kind!r}, which has no JSON Schema form",
-                           f"use one of {', '.join([*_FORM_FIELD_TYPES, 'enum'])}", line=form_field.sourceline)
-            continue
+        else:  # a custom type of a Camunda form plugin: kept as text, and said so
+            prop = {"type": "string"}
+            reader.finding("custom-form-field", f"form field {name!r} has the custom type {kind!r}; it is shown as "
+                           "a text field", f"use one of {', '.join([*_FORM_FIELD_TYPES, 'enum'])}",
+                           severity=WARNING, line=form_field.sourceline)
         if form_field.get("label"):
             prop["title"] = form_field.get("label")
         default = form_field.get("defaultValue")
