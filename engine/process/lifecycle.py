@@ -172,7 +172,7 @@ def require_recipient(s: Session, transition: Transition, task: HumanTask, to_us
     """The person a delegation or reassignment hands the task to, if they may receive it."""
     if transition is Transition.DELEGATE:
         target = accounts.get_user(s, to_user_id)
-        if not holds_task_role(target, task):
+        if not (holds_task_role(target, task) or is_named_candidate(target, task)):
             raise NotAllowed(f"{target.display_name} does not hold the role this task needs")
         return target
     if transition is Transition.REASSIGN:
