@@ -225,8 +225,8 @@ def translate_document(root: etree._Element, filename: str) -> list[Finding]:
     """Rewrite the JUEL in a diagram's expression texts into Python, in place; a finding for each one refused.
 
     Conditions (sequence flows, conditional events), multi-instance cardinality and completion conditions, and
-    timers are rewritten; bare ISO 8601 timer values are quoted. Expressions in another language
-    (`language="groovy"`) are refused."""
+    timers are rewritten; bare ISO 8601 timer values are quoted. Expressions and scripts in another language
+    (`language="groovy"`, `scriptFormat="javascript"`) are refused."""
     findings: list[Finding] = []
     for tag in _EXPRESSION_TAGS + _TIMER_TAGS:
         for node in root.iter(f"{{{BPMN_NS}}}{tag}"):
@@ -244,6 +244,12 @@ def translate_document(root: etree._Element, filename: str) -> list[Finding]:
                                              filename, owner, node))
             elif tag in _TIMER_TAGS and _ISO_TIMER.match(text.strip()):
                 node.text = repr(text.strip())
+    for task in root.iter(f"{{{BPMN_NS}}}scriptTask"):
+        language = (task.get("scriptFormat") or "").strip().lower()
+        if language and language not in ("python", "python3", "text/x-python"):
+            findings.append(Finding(code="script-language", message=f"the script is written in {language}",
+                                    file=filename, element_id=task.get("id"), element_name=task.get("name"),
+                                    line=task.sourceline, fix="write it as a Python script"))
     return findings
 
 

@@ -83,6 +83,9 @@ DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="groovy" sourceRef="g" targetRef="t">
       <bpmn:conditionExpression language="groovy">amount &gt; 1</bpmn:conditionExpression>
     </bpmn:sequenceFlow>
+    <bpmn:scriptTask id="js" name="Score" scriptFormat="javascript"><bpmn:script>var a = 1;</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:scriptTask id="py" scriptFormat="python"><bpmn:script>a = 1</bpmn:script></bpmn:scriptTask>
     <bpmn:intermediateCatchEvent id="wait">
       <bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT5M</bpmn:timeDuration></bpmn:timerEventDefinition>
     </bpmn:intermediateCatchEvent>
@@ -107,6 +110,7 @@ def test_a_document_is_rewritten_in_place_and_refusals_name_element_line_and_fix
     assert root.xpath("//*[@id='td2']/bpmn:timeDuration/text()", namespaces=ns) == ["delay"]
     assert root.xpath("//*[@id='td3']/bpmn:timeDuration/text()", namespaces=ns) == ['"PT1H"']
     assert [(f.element_id, f.element_name, f.line, f.fix, f.file) for f in findings] == [
-        ("bad", "Prop", 8, FIX, "loan.bpmn"), ("groovy", None, 11, FIX, "loan.bpmn")]
+        ("bad", "Prop", 8, FIX, "loan.bpmn"), ("groovy", None, 11, FIX, "loan.bpmn"),
+        ("js", "Score", 13, "write it as a Python script", "loan.bpmn")]
     assert "prop" in findings[0].message and "groovy" in findings[1].message
     assert "write it as a Python expression" in str(findings[0])
