@@ -17,6 +17,7 @@ from lxml import etree
 from engine.process.findings import Finding
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 FIX = "write it as a Python expression"
 # Camunda's engine objects: a Python expression cannot reach them.
 REFUSED_ROOTS = {"execution", "task", "authenticatedUserId", "variables", "caseExecution", "externalTask"}
@@ -244,12 +245,43 @@ def translate_document(root: etree._Element, filename: str) -> list[Finding]:
                                              filename, owner, node))
             elif tag in _TIMER_TAGS and _ISO_TIMER.match(text.strip()):
                 node.text = repr(text.strip())
+    findings.extend(_camunda_collections(root, filename))
     for task in root.iter(f"{{{BPMN_NS}}}scriptTask"):
         language = (task.get("scriptFormat") or "").strip().lower()
         if language and language not in ("python", "python3", "text/x-python"):
             findings.append(Finding(code="script-language", message=f"the script is written in {language}",
                                     file=filename, element_id=task.get("id"), element_name=task.get("name"),
                                     line=task.sourceline, fix="write it as a Python script"))
+    return findings
+
+
+def _camunda_collections(root: etree._Element, filename: str) -> list[Finding]:
+    """Camunda's multi-instance `camunda:collection="${items}" camunda:elementVariable="item"` as the BPMN
+    loopDataInputRef/inputDataItem SpiffWorkflow reads."""
+    findings = []
+    for mi in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
+        collection = (mi.get(f"{{{CAMUNDA_NS}}}collection") or "").strip()
+        if not collection or mi.find(f"{{{BPMN_NS}}}loopDataInputRef") is not None or \
+                mi.find(f"{{{BPMN_NS}}}loopCardinality") is not None:
+            continue
+        try:
+            name = translate(collection) if is_juel(collection) else collection
+        except JuelError as exc:
+            name, problem = None, str(exc)
+        else:
+            problem = None if name.isidentifier() else "it must name one variable"
+        if problem:
+            findings.append(_finding(f"multi-instance collection {collection!r} cannot be used: {problem}", filename,
+                                     _owner(mi), mi))
+            continue
+        ref = etree.Element(f"{{{BPMN_NS}}}loopDataInputRef")
+        ref.text = name
+        mi.insert(0, ref)
+        variable = (mi.get(f"{{{CAMUNDA_NS}}}elementVariable") or "").strip()
+        if variable:
+            item = etree.Element(f"{{{BPMN_NS}}}inputDataItem", id=variable, name=variable)
+            after = mi.find(f"{{{BPMN_NS}}}loopDataOutputRef")
+            mi.insert(mi.index(after if after is not None else ref) + 1, item)
     return findings
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.process.juel import (
     FIX,
@@ -114,3 +116,31 @@ def test_a_document_is_rewritten_in_place_and_refusals_name_element_line_and_fix
         ("js", "Score", 13, "write it as a Python script", "loan.bpmn")]
     assert "prop" in findings[0].message and "groovy" in findings[1].message
     assert "write it as a Python expression" in str(findings[0])
+
+
+MULTI = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="scores" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="rate" name="Rate">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:multiInstanceLoopCharacteristics camunda:collection="${creditScores}" camunda:elementVariable="score" />
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="rate" />
+    <bpmn:sequenceFlow id="f2" sourceRef="rate" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_camunda_multi_instance_collection_becomes_the_loop_input_spiffworkflow_reads():
+    root = etree.fromstring(MULTI.encode())
+    assert translate_document(root, "scores.bpmn") == []
+    parser = SpiffBpmnParser(validator=BpmnValidator())
+    parser.add_bpmn_xml(root, "scores.bpmn")  # XSD-valid after the rewrite
+    spec = parser.get_spec("scores").task_specs["rate"]
+    assert (spec.data_input.bpmn_id, spec.input_item.bpmn_id) == ("creditScores", "score")
+    bad = etree.fromstring(MULTI.replace("${creditScores}", "${customer.scores()}").encode())
+    assert [f.element_id for f in translate_document(bad, "scores.bpmn")] == ["rate"]
