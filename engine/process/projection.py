@@ -216,7 +216,7 @@ class Projector:
         # The default names a variable the shipped processes always carry; a foreign process may carry only the
         # starter's context (org_id, school_id), so those stand in when it is missing.
         for name in (DEFAULT_CANDIDATE_ORG.get(role, "school_id"), "org_id", "school_id"):
-            if data.get(name) is not None:
+            if name in data:
                 return data[name]
         return None
 
