@@ -11,12 +11,32 @@ import html
 from uuid import UUID
 
 from jinja2 import TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 
 MAX_INSTRUCTIONS_CHARS = 20_000
+MAX_RENDERED_CHARS = 100_000
+_MAX_REPEAT = 10_000  # 'x' * n in a template: a bound, so a template cannot fill the memory
+_MAX_EXPONENT = 100
 
-_jinja = SandboxedEnvironment(autoescape=False)  # markdown-it escapes afterwards; escaping twice shows &amp;lt;
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with `*` and `**` bounded (Jinja's sandbox leaves them to Python)."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*" and any(isinstance(v, (str, list, tuple)) for v in (left, right)):
+            count = right if isinstance(left, (str, list, tuple)) else left
+            if isinstance(count, int) and count > _MAX_REPEAT:
+                raise SecurityError(f"repeating something {count} times is not allowed")
+        if operator == "**" and isinstance(right, (int, float)) and right > _MAX_EXPONENT:
+            raise SecurityError(f"an exponent of {right} is not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+_jinja = _BoundedSandbox(autoescape=False)  # markdown-it escapes afterwards; escaping twice shows &amp;lt;
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
 
@@ -36,7 +56,7 @@ def render_instructions(text: str | None, data: dict) -> str:
     if not text:
         return ""
     try:
-        markdown = _jinja.from_string(text[:MAX_INSTRUCTIONS_CHARS]).render(**_plain(data))
+        markdown = _jinja.from_string(text[:MAX_INSTRUCTIONS_CHARS]).render(**_plain(data))[:MAX_RENDERED_CHARS]
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         return (f'<p class="text-danger">{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>'
                 f"<pre>{html.escape(text)}</pre>")
