@@ -11,24 +11,17 @@ from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import UserTask
 
 from engine.infra.errors import InvalidDiagram, ScriptNotAllowed
-from engine.org.models import ROLES
+from engine.process.assignment import EXPRESSION_PROPERTIES, STAGES, user_task_meta  # noqa: F401 - re-exported
+from engine.process.findings import refuse
+from engine.process.juel import translate_document
 from engine.process.scripting import compile_checked
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
-# User-task properties holding expressions, compiled (restricted) at deploy: candidateOrg (org whose role holders
-# are candidates), dueExpression (due date/datetime), issueNotice (true: completing the task issues the hazard's
-# numbered 整改通知书, see notices.py), nameExpression (the inbox title, e.g. a patrol's sites; schedules.py).
-EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression", "issueNotice", "nameExpression")
-STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archive",
-          # campaign stages (issue 5)
-          "self_check", "joint_inspection", "rectification", "supervision", "summary")
 
 _validator: BpmnValidator | None = None
 
@@ -89,49 +82,6 @@ def _check_expressions(root: etree._Element, filename: str) -> None:
                 raise InvalidDiagram(f"{filename} line {node.sourceline}: {exc.message}") from None
 
 
-def _task_meta(task_spec, filename: str) -> dict:
-    props = dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}))
-    lane = task_spec.lane
-    if lane is not None and lane not in ROLES:
-        raise InvalidDiagram(
-            f"{filename}: lane {lane!r} of task {task_spec.bpmn_id!r} is not a role; lanes must be named "
-            f"with one of {', '.join(ROLES)}"
-        )
-    for key in EXPRESSION_PROPERTIES:
-        if props.get(key):
-            try:
-                compile_checked(props[key], "eval")
-            except ScriptNotAllowed as exc:
-                raise InvalidDiagram(f"{filename}: task {task_spec.bpmn_id!r} property {key}: {exc.message}") from None
-    if props.get("dueDuration"):
-        try:
-            TimerEventDefinition.parse_iso_duration(props["dueDuration"])
-        except Exception:
-            raise InvalidDiagram(
-                f"{filename}: task {task_spec.bpmn_id!r} dueDuration {props['dueDuration']!r} is not an ISO-8601 duration"
-            ) from None
-    stage = props.get("stage")
-    if stage is not None and stage not in STAGES:
-        raise InvalidDiagram(f"{filename}: task {task_spec.bpmn_id!r} stage {stage!r} is not one of {STAGES}")
-    try:
-        priority = int(props.get("priority", 50))
-    except ValueError:
-        raise InvalidDiagram(f"{filename}: task {task_spec.bpmn_id!r} priority must be an integer") from None
-    return {
-        "bpmn_id": task_spec.bpmn_id,
-        "name": task_spec.bpmn_name or task_spec.bpmn_id,
-        "lane": lane,
-        "stage": stage,
-        "form": props.get("formJsonSchemaFilename"),
-        "due_duration": props.get("dueDuration"),
-        "due_expression": props.get("dueExpression"),
-        "priority": priority,
-        "candidate_org": props.get("candidateOrg"),
-        "exclude_performers_of": [s.strip() for s in props.get("excludePerformersOf", "").split(",") if s.strip()],
-        "properties": props,
-    }
-
-
 def load_form(bpmn_dir: Path, ref: str, filename: str) -> dict:
     """Read and check one JSON Schema form referenced from a diagram."""
     path = (bpmn_dir / ref).resolve()
@@ -147,9 +97,13 @@ def load_form(bpmn_dir: Path, ref: str, filename: str) -> dict:
     return schema
 
 
-def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>") -> ParsedDiagram:
-    """Validate a BPMN file completely and return its executable spec; raise InvalidDiagram otherwise."""
+def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>",
+                  role_map: dict | None = None) -> ParsedDiagram:
+    """Validate a BPMN file completely and return its executable spec; raise InvalidDiagram otherwise.
+
+    `role_map` maps lanes and candidate groups that are not role codes to roles ("*": the default)."""
     root = parse_xml_safely(source, filename)
+    refuse(translate_document(root, filename))  # Camunda's ${...} becomes Python before anything compiles it
     _check_expressions(root, filename)
     parser = SpiffBpmnParser(validator=_xsd_validator())
     try:
@@ -171,17 +125,16 @@ def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>") ->
     except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed models
         raise InvalidDiagram(f"{filename}: {type(exc).__name__}: {exc}") from None
 
-    task_meta: dict[str, dict] = {}
+    assignment = user_task_meta(spec, subprocess_specs, {filename: root}, role_map)
+    refuse(assignment.findings)
+    task_meta = assignment.task_meta
     start_forms = root.xpath(
         "//bpmn:startEvent//spiff:property[@name='formJsonSchemaFilename']/@value",
         namespaces={"bpmn": BPMN_NS, "spiff": SPIFF_NS},
     )
     start_form = start_forms[0] if start_forms else None
-    for task_spec in spec.task_specs.values():
-        if isinstance(task_spec, UserTask):
-            task_meta[task_spec.bpmn_id] = _task_meta(task_spec, filename)
-    forms = {}
-    for ref in {m["form"] for m in task_meta.values() if m["form"]} | ({start_form} if start_form else set()):
+    forms = dict(assignment.forms)
+    for ref in assignment.form_refs | ({start_form} if start_form else set()):
         forms[ref] = load_form(bpmn_dir, ref, filename)
     text = source.decode("utf-8")
     return ParsedDiagram(

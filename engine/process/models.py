@@ -39,6 +39,8 @@ class ProcessDefinition(Base):
     task_meta: Mapped[dict] = mapped_column(JSONType, default=dict)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The lane/candidate-group → role map given at deploy ({"Reviewers": "security_office", "*": "leader"}).
+    role_map: Mapped[dict | None] = mapped_column(JSONType)
 
 
 class ProcessInstance(Base):
@@ -55,6 +57,8 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who started it (lane-less user tasks go to them); None for a timer or a message from outside.
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
     definition: Mapped[ProcessDefinition] = relationship()
@@ -88,6 +92,7 @@ class HumanTask(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # Camunda's followUpDate
     priority: Mapped[int] = mapped_column(Integer, default=50)
     state: Mapped[str] = mapped_column(String(16), default=TaskState.READY)
     form: Mapped[str | None] = mapped_column(String(200))
@@ -104,6 +109,29 @@ class HumanTask(Base):
 
     instance: Mapped[ProcessInstance] = relationship()
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    # Further candidates besides (candidate_role, candidate_org_id): named users and other groups.
+    candidates: Mapped[list["TaskCandidate"]] = relationship(back_populates="task", lazy="selectin",
+                                                             cascade="all, delete-orphan")
+
+
+class TaskCandidate(Base):
+    """One more person or group a task is offered to (Camunda's candidateUsers, a second candidate group)."""
+
+    __tablename__ = "task_candidates"
+    __table_args__ = (
+        Index("ix_task_candidates_user", "user_id", "task_id"),
+        Index("ix_task_candidates_group", "role", "org_id", "task_id"),
+        CheckConstraint("(user_id IS NOT NULL) OR (role IS NOT NULL AND org_id IS NOT NULL)",
+                        name="ck_task_candidates_who"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str | None] = mapped_column(String(32))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("org_nodes.id"))
+
+    task: Mapped[HumanTask] = relationship(back_populates="candidates")
 
 
 class Event(Base):

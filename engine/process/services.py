@@ -87,9 +87,12 @@ class Services:
         self.session_factory.kw["bind"].dispose()
 
     # -- definitions ---------------------------------------------------------------------------
-    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None) -> ProcessDefinition:
-        """Validate and store a BPMN file as the next version of its process (unchanged files are not redeployed)."""
-        parsed = parse_diagram(source, self.bpmn_dir, filename)
+    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None,
+                          role_map: dict | None = None) -> ProcessDefinition:
+        """Validate and store a BPMN file as the next version of its process (unchanged files are not redeployed).
+
+        `role_map` maps lanes and candidate groups that are not role codes to roles; it is kept with the version."""
+        parsed = parse_diagram(source, self.bpmn_dir, filename, role_map)
         with self.uow() as uow:
             s = uow.session
             if user_id is not None:
@@ -97,14 +100,14 @@ class Services:
                 if not DESIGNER_ROLES & {g.role for g in user.grants}:
                     raise NotAllowed("only a process designer or an administrator may deploy diagrams")
             latest = self.latest_definition(s, parsed.process_id, required=False)
-            if latest is not None and latest.sha256 == parsed.sha256:
+            if latest is not None and latest.sha256 == parsed.sha256 and (latest.role_map or None) == (role_map or None):
                 return latest
             definition = ProcessDefinition(
                 key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
                 sha256=parsed.sha256, source_xml=parsed.source_xml,
                 spec_json=self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs),
                 forms={**parsed.forms, "__start__": parsed.start_form}, task_meta=parsed.task_meta,
-                deployed_at=self.clock.now(), deployed_by_id=user_id,
+                role_map=role_map or None, deployed_at=self.clock.now(), deployed_by_id=user_id,
             )
             s.add(definition)
             s.flush()

@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.campaigns import situation_reports as reports
 from engine.infra.errors import InvalidFormData, NotAllowed, RectiflowError
 from engine.org.models import OrgNode, RoleGrant, User
+from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
 from engine.rectification import inbox as hazard_inbox
@@ -66,6 +68,8 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
         comments=evidence.comments_for(s, user, hazard) if hazard else [],
         other_tasks=other_tasks, now=svc.clock.now(), upload_limits=evidence.limits(svc),
         situation_reports=reports.reports_for_task(s, task),
+        # instructionsForEndUser: Markdown rendered with raw HTML disabled, so the markup is safe to show as is
+        instructions=Markup(instructions_for(svc.runtime, task)) if task.state == TaskState.READY else "",
     ), status
 
 
