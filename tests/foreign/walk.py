@@ -365,7 +365,8 @@ def walk(entry: dict, walker: Walker) -> Outcome:
             sweep = walker.services.fire_due_timers()
             out.steps.append(f"timers {getattr(sweep, 'fired', sweep)}")
             continue
-        return _failed_run(out, entry, "stuck", _nobody_sees(walker, instance_id))
+        # Stuck is never the failure an `incident` entry expects: that one must be an answer naming its cause.
+        return out.fail("stuck", _nobody_sees(walker, instance_id))
     return out.fail("steps", f"still running after {MAX_STEPS} steps")
 
 
