@@ -19,11 +19,33 @@ from .catalogue import CATALOGUE
 from .walk import Outcome, Walker, foreign_dir_problem, make_template, walk
 
 
-def _reason_kind(reason: str) -> str:
-    """A short family name for a failure reason, so the summary can count them."""
-    text = re.sub(r"\d+", "N", reason)
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", text)
-    return text[:110]
+# Families of failure, most specific first: (text in the reason, what it means for a designer's diagram).
+FAMILIES = [
+    ("should have been refused", "deployed although it must be refused (unknown operator, print, bad template...)"),
+    ("not for the expected reason", "refused, but for another reason than the catalogue's (often: only one file "
+                                    "of the bundle arrived)"),
+    ("no walker's inbox shows it", "an open task reaches nobody's inbox (no lane, or a lane that is no role)"),
+    ("no such API endpoint: /messages", "no messages API (POST /api/v1/messages)"),
+    ("was not found. Did you mean", "a call activity's callee is not in the upload (bundle deploy)"),
+    ("does not exist", "a form file is not in the upload (bundle deploy)"),
+    ("was not deployed", "a bundle's second process was not deployed (bundle deploy)"),
+    ("expected exactly one executable process", "several executable pools in one file (collaboration)"),
+    ("No DMN Diagram available", "a DMN decision is not available (DMN in bundles, camunda:decisionRef)"),
+    ("syntax error in BPMN expression", "a Camunda JUEL expression is not translated"),
+    ("is not defined", "a script or expression names something the environment lacks"),
+    ("The attribute", "the XSD check rejects a vendor attribute or a modeller's quirk"),
+    ("is not a valid value of the atomic type", "the XSD check rejects a modeller's quirk"),
+    ("running with no open user task", "waits for an event the walk could not give (message, signal, timer)"),
+    ("does not name", "failed, but the message does not name the cause"),
+]
+
+
+def family(outcome) -> str:
+    """The family of a failure reason, so the summary can count them."""
+    for needle, meaning in FAMILIES:
+        if needle in outcome.reason:
+            return meaning
+    return f"{outcome.stage}: {re.sub(r'[0-9]+', 'N', outcome.reason)[:90]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     failures = [(e, o) for e, o in outcomes if not o.ok]
     if failures:
         print("\nWhy the others do not (most common first):")
-        kinds = Counter(f"{o.stage}: {_reason_kind(o.reason)}" for _, o in failures)
-        for kind, count in kinds.most_common(15):
-            print(f"  {count:>3} × {kind}")
+        families: dict[str, list[str]] = {}
+        for entry, outcome in failures:
+            families.setdefault(family(outcome), []).append(entry["id"])
+        for name, ids in sorted(families.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(ids[:6]) + (f", … ({len(ids) - 6} more)" if len(ids) > 6 else "")
+            print(f"  {len(ids):>3} × {name}\n        {shown}")
         needs = Counter(need for e, _ in failures for need in e.get("needs", []))
         print("\nFeatures the failing entries exercise: " + ", ".join(f"{k} {v}" for k, v in needs.most_common()))
     return 0 if not failures else 1

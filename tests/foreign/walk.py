@@ -290,7 +290,9 @@ def walk(entry: dict, walker: Walker) -> Outcome:
     if deployed.status_code != 201:
         return out.fail("deploy", _message(deployed))
     body = deployed.get_json()
-    definitions = body if isinstance(body, list) else body.get("items", [body]) if "items" in body else [body]
+    if isinstance(body, dict):  # one definition today; a bundle deploy may answer a list, or wrap one
+        body = next((body[k] for k in ("definitions", "items", "processes") if isinstance(body.get(k), list)), [body])
+    definitions = body
     keys = [d.get("key") for d in definitions if isinstance(d, dict)]
     if entry["start"] not in keys and not entry.get("start_message"):
         # Today's API deploys only the first file; a bundle's other processes may be missing.
