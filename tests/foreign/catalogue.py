@@ -13,9 +13,11 @@ test data that belong together). Keys:
 - match: for refuse/incident, text the message must contain (any of a list), e.g. the function or element.
 - reason: why this expectation (what the upstream tests show, what the diagram needs).
 - start_data: the start data (upstream tests' workflow data); tasks: data per user/manual task BPMN id, a list
-  for a task met several times (loops, multi-instance), {"$example": path} for spiff-arena *-exampledata.json;
+  for a task met several times (loops, multi-instance; the last item repeats), {"$example": path} for spiff-arena *-exampledata.json;
   a task without data gets its form's defaults/first choices.
 - role_map: lane or candidate group → engine role (engine/org/models.py ROLES); "*" is the default.
+- also_start: other pools of the same collaboration the walk starts too (upstream starts the whole collaboration,
+  `collaboration` names it); their tasks are worked as well.
 - start_message / messages: POST /api/v1/messages bodies to start it / to deliver while nothing else is open.
 - timers: how many times the walk may advance the clock (advance: timedelta kwargs, default 30 days) and fire
   timers while nothing else is open.
@@ -63,6 +65,14 @@ TUTORIAL_ORDER = {
     "Activity_1p0c9z2": {"customer_charged": "Y"},
     "Activity_1f76alf": {"product_available": "Y"},
     "Activity_1f2e8xi": {"product_shipped": "Y"},
+}
+
+
+# Upstream StartMessageEventTest / CallActivityMessageTest: two refused plans, then an approved one.
+APPROVAL_ROUNDS = {
+    "Activity_EnterPlan": [{"plan_details": "Bad"}, {"plan_details": "Better"}, {"plan_details": "Best"}],
+    "Activity_ApproveOrDeny": [{"approved": "No"}, {"approved": "No"}, {"approved": "Yes"}],
+    "Activity_EnablePlan": {"Done": "OK!"},
 }
 
 
@@ -508,6 +518,7 @@ CATALOGUE: list[dict] = [
       reason="scripts call print() (refused), and the callee deletes a missing variable (the upstream error)",
       needs=["refuse script", "call activity"]),
     E("sw-conditional_event", _in(f"{SW}/bpmn/data", "conditional_event.bpmn"), "intermediate",
+      tasks={"task_a": {"task_a_done": True}},
       reason="an intermediate conditional event waiting on a data object set by a parallel task",
       needs=["conditional event"]),
     E("sw-correlation", _in(f"{SW}/bpmn/data", "correlation.bpmn"), "proc_1",
@@ -519,8 +530,9 @@ CATALOGUE: list[dict] = [
       "custom_function_test_call_activity.bpmn"), "top_workflow", "incident", match="custom_function",
       reason="custom_function() is registered by the upstream test's script engine only",
       needs=["call activity", "custom script function"]),
-    E("sw-data_object_gateway", _in(f"{SW}/bpmn/data", "data_object_gateway.bpmn"), "main", start_data={"val": True},
-      reason="a gateway reading a data object", needs=["data object"]),
+    E("sw-data_object_gateway", _in(f"{SW}/bpmn/data", "data_object_gateway.bpmn"), "main", tasks={"set_data": {"val": True}},
+      reason="a user task sets val; a gateway reads it as a data object (upstream DataObjectGatewayTest)",
+      needs=["data object"]),
     E("sw-data_object_invalid", _in(f"{SW}/bpmn/data", "data_object_invalid.bpmn"), "Process", "refuse",
       match=["data object", "dataObject", "obj"],
       reason="a data object reference to an undefined data object (upstream expects a parse error)", needs=["refuse"]),
@@ -544,6 +556,7 @@ CATALOGUE: list[dict] = [
       reason="a call activity whose callee declares data inputs/outputs (ioSpecification)",
       needs=["call activity", "io spec"]),
     E("sw-io_spec_on_task", _in(f"{SW}/bpmn/data", "io_spec_on_task.bpmn"), "main",
+      tasks={"any_task": {"out_1": 1, "out_2": "bye"}},
       reason="a manual task with an ioSpecification", needs=["io spec"]),
     E("sw-multiple-start", _in(f"{SW}/bpmn/data", "multiple-start.bpmn"), "main",
       start_message={"name": "message_1", "payload": {}},
@@ -551,7 +564,7 @@ CATALOGUE: list[dict] = [
     E("sw-multiple-start-parallel", _in(f"{SW}/bpmn/data", "multiple-start-parallel.bpmn"), "main",
       start_message={"name": "message_1", "payload": {}}, messages=[{"name": "message_2", "payload": {}}],
       reason="a parallel multiple start: both messages are needed", needs=["message start"]),
-    E("sw-multiple-throw", _in(f"{SW}/bpmn/data", "multiple-throw.bpmn"), "initiate",
+    E("sw-multiple-throw", _in(f"{SW}/bpmn/data", "multiple-throw.bpmn"), "initiate", also_start=["respond"],
       reason="one throw event sends two messages to another pool (collaboration)", needs=["collaboration", "message"]),
     E("sw-multiple-throw-start", _in(f"{SW}/bpmn/data", "multiple-throw-start.bpmn"), "initiate",
       reason="one throw event starts the other pool with two messages", needs=["collaboration", "message"]),
@@ -620,33 +633,36 @@ CATALOGUE: list[dict] = [
       "ExclusiveGatewayIfElseAndDecision.bpmn"), "Process_1", "refuse", match="IntegerDecisionStringOutputTable",
       reason="its DMN table was not copied: the decision is missing", needs=["dmn"]),
     E("sw-camunda-MessageBoundary", _in(f"{SW}/camunda/data", "MessageBoundary.bpmn"), "Process_1kjyavs",
-      tasks={"Activity_Interrupt": [{"interrupt_task": "No"}, {"interrupt_task": "Yes"}]},
+      collaboration="Collaboration_0fh00ao", also_start=["Process_0srqcj1"],
+      tasks={"Activity_Interrupt": [{"interrupt_task": "No"}, {"interrupt_task": "No"}, {"interrupt_task": "Yes"}]},
       role_map={"Boss": "leader", "*": "process_designer"}, timers=3, advance={"seconds": 1},
       reason="a Boss lane with a Camunda form; a message from the other pool interrupts the work",
       needs=["camunda form", "lanes", "collaboration", "message", "timer"]),
     E("sw-camunda-call_activity_with_message", _in(f"{SW}/camunda/data", "call_activity_with_message_parent.bpmn",
-      "call_activity_with_message.bpmn"), "Process_0xeaemr",
-      tasks={"Activity_EnterPlan": {"plan_details": "walk"}, "Activity_ApproveOrDeny": {"approved": "Yes"},
-             "Activity_EnablePlan": {"Done": "Yes"}},
+      "call_activity_with_message.bpmn"), "Process_0vpmpb9",
+      collaboration="Parent_Process", tasks=APPROVAL_ROUNDS,
+      final={"plan_details": "Best", "Approved": "Yes", "Done": "OK!"},
       role_map={"Approver": "leader", "*": "process_designer"},
       reason="a call activity sends a message to the approver pool and waits for the answer",
       needs=["camunda form", "call activity", "collaboration", "message"]),
     E("sw-camunda-external_message", _in(f"{SW}/camunda/data", "external_message.bpmn"), "Process_1iggtmi",
       tasks={"Activity_147sm5j": {"Continue": True}, "Activity_0sywrc6": {"PauseForTest": True}},
-      messages=[{"name": "Interrupt", "payload": {}}],
+      messages=[{"name": "Interrupt", "payload": {"result_var": "interrupt_var", "payload": "SomethingImportant"}}],
       reason="user tasks with an interrupting boundary message sent from outside", needs=["camunda form", "message"]),
-    E("sw-camunda-message_test", _in(f"{SW}/camunda/data", "message_test.bpmn"), "ThrowCatch",
-      tasks={"Activity_EnterPlan": {"plan_details": "walk"}, "Activity_ApproveOrDeny": {"approved": "Yes"},
-             "Activity_EnablePlan": {"Done": "Yes"}},
+    E("sw-camunda-message_test", _in(f"{SW}/camunda/data", "message_test.bpmn"), "Process_05r9nfx",
+      collaboration="Collaboration_0n93bdm", tasks=APPROVAL_ROUNDS,
+      final={"plan_details": "Best", "ApprovalResult": "Yes", "Done": "OK!"},
       role_map={"process_a": "security_office", "*": "process_designer"},
-      reason="two pools exchanging ApprovalRequest/Approval messages", needs=["camunda form", "collaboration"]),
+      reason="a plan pool sends ApprovalRequest, which starts the approver pool (ThrowCatch); two refusals then an "
+             "approval (upstream StartMessageEventTest)", needs=["camunda form", "collaboration", "message start"]),
     E("sw-camunda-no_form", _in(f"{SW}/camunda/data", "no_form.bpmn"), "no_form",
       reason="a user task with no form at all", needs=["user task"]),
     E("sw-camunda-noninterrupting-MessageBoundary", _in(f"{SW}/camunda/data", "noninterrupting-MessageBoundary.bpmn"),
-      "Process_1kjyavs", tasks={"Activity_WorkLate": {"flag_task": "Yes"},
-                                "Activity_WorkLateReason": {"work_late_reason": "walk"},
-                                "Activity_DoWork": {"work_done": "Yes"},
-                                "Activity_WorkCompleted": {"work_completed": "Yes"}},
+      "Process_1kjyavs", collaboration="Collaboration_0fh00ao", also_start=["Process_1k0py56"],
+      tasks={"Activity_WorkLate": [{"flag_task": "No"}, {"flag_task": "Yes"}],
+             "Activity_WorkLateReason": {"work_late_reason": "covid-19"},
+             "Activity_DoWork": [{"work_done": "No"}, {"work_done": "No"}, {"work_done": "Yes"}],
+             "Activity_WorkCompleted": {"work_completed": "Yes"}},
       role_map={"Boss": "leader", "*": "process_designer"},
       reason="a non-interrupting message boundary from the Boss pool", needs=["camunda form", "lanes", "message"]),
     E("sw-camunda-parallel_multiinstance_cardinality", _in(f"{SW}/camunda/data",
@@ -682,10 +698,11 @@ CATALOGUE: list[dict] = [
       "message_send_process", "refuse", match=["import", "time"], reason="its scripts `import time`",
       needs=["refuse script"]),
     E("sw-spiff-data_object", _in(f"{SW}/spiff/data", "data_object.bpmn"), "Process",
-      tasks={"generate_data": {"obj_1": "hello"}, "task_1": {}, "read_data": {}},
+      tasks={"generate_data": {"obj_1": "hello"}, "task_1": {"obj_1": "hello again"},
+             "read_data": {"obj_1": "hello again"}},
       reason="user tasks writing and reading a data object", needs=["data object"]),
     E("sw-spiff-default_correlation_key", _in(f"{SW}/spiff/data", "default_correlation_key.bpmn"), "main",
-      start_data={"uid": 1}, messages=[{"name": "B", "correlation": {"uid": 1}, "payload": {"uid": 1}}],
+      messages=[{"name": "B", "correlation": {"uid": 1}, "payload": {"uid": 1}}],
       reason="a receive task with the default correlation key", needs=["message"]),
     E("sw-spiff-human_task_metadata", _in(f"{SW}/spiff/data", "human_task_metadata.bpmn"),
       "Process_human_task_metadata", reason="a user task with spiff task metadata", needs=["spiff properties"]),
@@ -693,13 +710,17 @@ CATALOGUE: list[dict] = [
       start_data={"a": 1, "b": 2}, final={"a": 1, "b": 2, "z": 6, "c": 12},
       reason="pre- and post-scripts (upstream: a=1, b=2 → c=12)", needs=["script"]),
     E("sw-spiff-prescript_postscript_data_object", _in(f"{SW}/spiff/data", "prescript_postscript_data_object.bpmn"),
-      "Process_1", start_data={"a": 1, "b": 2}, reason="pre- and post-scripts writing data objects",
-      needs=["script", "data object"]),
+      "Process_1", "incident", start_data={"a": 1, "b": 2}, match=["Pre-Script", "NoneType"],
+      reason="the pre-script reads data object `a`, which only the upstream test sets from outside; as start data "
+             "it is hidden by the empty data object", needs=["script", "data object"]),
     E("sw-spiff-prescript_postscript_call_activity", _in(f"{SW}/spiff/data", "prescript_postscript_parent.bpmn",
       "prescript_postscript_call_activity.bpmn"), "parent", start_data={"old": "hello"}, final={"new": "HELLO"},
       reason="pre/post-scripts around a call activity (upstream: old → new upper-cased)", needs=["call activity"]),
     E("sw-spiff-receive_correlations", _in(f"{SW}/spiff/data", "receive_correlations.bpmn"), "correlation-test",
-      messages=[{"name": "message", "payload": {}}], reason="an intermediate catch of `message`",
+      tasks={"any_task": {"value_1": "a", "value_2": "b"}},
+      messages=[{"name": "message", "correlation": {"prop_1": "a", "prop_2": "b"},
+                 "payload": {"msg_value_1": "a", "msg_value_2": "b"}}],
+      reason="a task sets the correlation values, then an intermediate catch of `message` (upstream CorrelationTest)",
       needs=["message"]),
     E("sw-spiff-script_on_mi", _in(f"{SW}/spiff/data", "script_on_mi.bpmn"), "Process_1",
       start_data={"input_data": [1, 2, 3]}, reason="pre/post-scripts on multi-instance children",
@@ -717,8 +738,8 @@ CATALOGUE: list[dict] = [
       start_data={"input_data": [1, 2, 3]}, reason="spiff multi-instance with pre/post-scripts on the whole",
       needs=["multi-instance"]),
     E("sw-spiff-waiting_event", _in(f"{SW}/spiff/data", "waiting_event.bpmn"), "main",
-      messages=[{"name": "A", "payload": {}}, {"name": "B", "payload": {}}],
-      reason="receive tasks waiting for messages A and B", needs=["message"]),
+      messages=[{"name": "B", "correlation": {"uid": 1}, "payload": {"uid": 1, "data": "asdf"}}],
+      reason="a receive task waiting for B correlated on uid 1 (upstream WaitingEventTest)", needs=["message"]),
 
     # ========================================================================================= camunda examples
     E("cbe-loanApproval", _in(f"{CBE}/deployment/embedded-spring-rest/src/main/resources", "loanApproval.bpmn"),

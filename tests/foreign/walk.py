@@ -192,8 +192,8 @@ def bundle_parts(entry: dict) -> list[tuple[io.BytesIO, str]]:
     return parts
 
 
-def _open_tasks(walker: Walker, instance_id: int) -> dict[int, tuple[dict, str]]:
-    """The instance's open tasks as the API shows them, each with a person whose inbox holds it (own inbox first)."""
+def _open_tasks(walker: Walker, instance_ids: set[int]) -> dict[int, tuple[dict, str]]:
+    """The instances' open tasks as the API shows them, each with a person whose inbox holds it (own inbox first)."""
     found: dict[int, tuple[dict, str]] = {}
     for view in ("mine", "groups"):
         for name in walker.users:
@@ -204,7 +204,7 @@ def _open_tasks(walker: Walker, instance_id: int) -> dict[int, tuple[dict, str]]
                     break
                 body = got.get_json()
                 for task in body.get("items", []):
-                    if task.get("instance_id") == instance_id and task["id"] not in found:
+                    if task.get("instance_id") in instance_ids and task["id"] not in found:
                         found[task["id"]] = (task, name)
                 if not body.get("items") or len(body["items"]) < 200:
                     break
@@ -319,9 +319,18 @@ def walk(entry: dict, walker: Walker) -> Outcome:
         if started.status_code != 201:
             return _failed_run(out, entry, "start", _message(started))
         instance_id = started.get_json()["id"]
+    # Other pools of a collaboration, started alongside (upstream starts the whole collaboration at once).
+    instance_ids = {instance_id}
+    for key in entry.get("also_start") or []:
+        other = walker.call(starter, "POST", "/process-instances", json={"key": key, "data": {}})
+        out.steps.append(f"start {key} {other.status_code}")
+        if other.status_code != 201:
+            return _failed_run(out, entry, f"start {key}", _message(other))
+        instance_ids.add(other.get_json()["id"])
 
     # -- walk the inboxes -----------------------------------------------------------------------------------
     queued = {k: list(v) if isinstance(v, list) else v for k, v in (entry.get("tasks") or {}).items()}
+    # A task met again after its list of data ran out takes the last item again.
     messages = list(entry.get("messages") or [])
     timer_steps = int(entry.get("timers", 0))
     for _ in range(MAX_STEPS):
@@ -333,14 +342,14 @@ def walk(entry: dict, walker: Walker) -> Outcome:
             return _check_final(out, entry, state)
         if status not in ("running", None):
             return _failed_run(out, entry, "end", f"the instance ended as {status!r}")
-        tasks = _open_tasks(walker, instance_id)
+        tasks = _open_tasks(walker, instance_ids)
         if tasks:
             task_id = min(tasks)
             task, person = tasks[task_id]
             bpmn_id = task["bpmn_id"]
             given = queued.get(bpmn_id)
             if isinstance(given, list):
-                given = given.pop(0) if given else None
+                given = given.pop(0) if len(given) > 1 else (given[0] if given else None)
             if given is None:
                 detail = walker.call(person, "GET", f"/tasks/{task_id}").get_json() or {}
                 given = autofill(detail.get("form_schema"))
