@@ -13,7 +13,8 @@ test data that belong together). Keys:
 - match: for refuse/incident, text the message must contain (any of a list), e.g. the function or element.
 - reason: why this expectation (what the upstream tests show, what the diagram needs).
 - start_data: the start data (upstream tests' workflow data); tasks: data per user/manual task BPMN id, a list
-  for a task met several times (loops, multi-instance; the last item repeats), {"$example": path} for spiff-arena *-exampledata.json;
+  for a task met several times (loops, multi-instance; the last item repeats), {"$example": path} for
+  spiff-arena *-exampledata.json;
   a task without data gets its form's defaults/first choices.
 - role_map: lane or candidate group → engine role (engine/org/models.py ROLES); "*" is the default.
 - also_start: other pools of the same collaboration the walk starts too (upstream starts the whole collaboration,
@@ -37,6 +38,7 @@ CLI = "spiff-example-cli/tutorial"
 SW = "spiffworkflow"
 CBE = "camunda-bpm-examples"
 UT = f"{SA}/bpmn_unit_test_process_models"
+MSF = f"{SA}/message-start-event-with-multiple-forms"
 
 
 def _in(folder: str, *names: str) -> list[str]:
@@ -89,7 +91,8 @@ CATALOGUE: list[dict] = [
       "call-activity-2.bpmn", "final-model.bpmn"), "Process_call_activity_1",
       reason="a chain of call activities across three files, one manual task", needs=["bundle", "call activity"]),
     E("sa-boundary_event_reset", _in(f"{SA}/boundary_event_reset", "boundary_event_reset.bpmn", "sub_with_timer.bpmn"),
-      "Process_Admin_Tools_Test", reason="manual tasks in a callee with a 14-day timer boundary; completing them ends it",
+      "Process_Admin_Tools_Test",
+      reason="manual tasks in a callee with a 14-day timer boundary; completing them ends it",
       needs=["bundle", "call activity", "timer"]),
     E("sa-unit-failing_script_task", _in(f"{UT}/expected-to-fail/failing_script_task", "failing_script_task.bpmn"),
       "Process_FailingProcess", "incident", match=["Activity_FailingTask", "TypeError", "str"],
@@ -99,7 +102,8 @@ CATALOGUE: list[dict] = [
       reason="calls ManualTaskProcess from a sibling folder: the callee resolves to the deployed process",
       needs=["call activity", "deployed callee"]),
     E("sa-unit-exclusive-gateway-based-on-user-task", _in(f"{UT}/expected-to-pass/exclusive-gateway-based-on-user-task",
-      "exclusive_gateway_based_on_user_task.bpmn", "choose-your-branch-schema.json", "choose-your-branch-uischema.json"),
+      "exclusive_gateway_based_on_user_task.bpmn", "choose-your-branch-schema.json",
+      "choose-your-branch-uischema.json"),
       "exclusive_gateway_based_on_user_task_process", tasks={"user_task_choose_branch": {"branch": "a"}},
       final={"branch": "a", "chosen_branch": "A"}, reason="its unit test: branch a → chosen_branch A",
       needs=["spiff form"]),
@@ -143,7 +147,8 @@ CATALOGUE: list[dict] = [
       reason="a callee reading a SpiffArena data store (test_data_store); no data stores here",
       needs=["data store"]),
     E("sa-call_activity_duplicate", _in(f"{SA}/call_activity_duplicate", "call_activity_nested.bpmn",
-      "call_activity_nested_duplicate.bpmn"), "Level1", "refuse", match=["duplicate", "twice", "more than one", "already"],
+      "call_activity_nested_duplicate.bpmn"), "Level1", "refuse",
+      match=["duplicate", "twice", "more than one", "already"],
       reason="two files define process Level1 (spiff-arena's test_fails_to_save_duplicate_process_id...)",
       needs=["bundle"]),
     E("sa-call_activity_nested", _in(f"{SA}/call_activity_nested", "call_activity_nested.bpmn",
@@ -244,8 +249,8 @@ CATALOGUE: list[dict] = [
       "second-form-schema.json", "second-form-uischema.json", "admin-task-schema.json", "admin-task-uischema.json"),
       "Process_message_start_event_with_multiple_forms_bkmtffv",
       start_message={"name": "bounty_start_multiple_forms", "payload": {"firstName": "Walk"}},
-      tasks={"user_task_one": {"$example": f"{SA}/message-start-event-with-multiple-forms/second-form-exampledata.json"},
-             "admin_task": {"$example": f"{SA}/message-start-event-with-multiple-forms/admin-task-exampledata.json"}},
+      tasks={"user_task_one": {"$example": f"{MSF}/second-form-exampledata.json"},
+             "admin_task": {"$example": f"{MSF}/admin-task-exampledata.json"}},
       role_map={"admin": "admin", "*": "process_designer"},
       reason="a message start, a task for the starter's lane (none: no person) and one for the admin lane",
       needs=["message start", "lanes", "spiff form"]),
@@ -532,7 +537,8 @@ CATALOGUE: list[dict] = [
       "custom_function_test_call_activity.bpmn"), "top_workflow", "incident", match="custom_function",
       reason="custom_function() is registered by the upstream test's script engine only",
       needs=["call activity", "custom script function"]),
-    E("sw-data_object_gateway", _in(f"{SW}/bpmn/data", "data_object_gateway.bpmn"), "main", tasks={"set_data": {"val": True}},
+    E("sw-data_object_gateway", _in(f"{SW}/bpmn/data", "data_object_gateway.bpmn"), "main",
+      tasks={"set_data": {"val": True}},
       reason="a user task sets val; a gateway reads it as a data object (upstream DataObjectGatewayTest)",
       needs=["data object"]),
     E("sw-data_object_invalid", _in(f"{SW}/bpmn/data", "data_object_invalid.bpmn"), "Process", "refuse",
