@@ -178,8 +178,9 @@ CATALOGUE: list[dict] = [
     E("sa-dot_notation", _in(f"{SA}/dot_notation", "diagram.bpmn", "json_schema.json", "ui_schema.json"),
       "test_dot_notation", reason="a form whose field names use dots (nested data)", needs=["spiff form"]),
     E("sa-dynamic_enum_select_fields", _in(f"{SA}/dynamic_enum_select_fields", "dynamic_enums_ask_for_color.bpmn",
-      "color_question.json"), "Process_0e253c6", tasks={"Activity_1gqykqt": {"selectedColor": "blue"}},
-      reason="a form whose choices come from task data (options_from_task_data_var)", needs=["spiff form"]),
+      "color_question.json"), "Process_0e253c6", "refuse", match="color_question.json",
+      reason="the form takes its choices from task data with SpiffArena's options_from_task_data_var, which is not "
+             "JSON Schema", needs=["spiff form"]),
     E("sa-error-error", _in(f"{SA}/error", "error.bpmn"), "Process_Error", "incident",
       match=["Activity_CauseError", "TypeError", "str"], reason="'a' + 1: a deliberate TypeError", needs=["incident"]),
     E("sa-error-error_handler", _in(f"{SA}/error", "error_handler.bpmn"), "Process_MessageReceiverNotification",
@@ -577,9 +578,11 @@ CATALOGUE: list[dict] = [
     E("sw-multiple-throw-start", _in(f"{SW}/bpmn/data", "multiple-throw-start.bpmn"), "initiate",
       reason="one throw event starts the other pool with two messages", needs=["collaboration", "message"]),
     E("sw-multiple_call_activities", _in(f"{SW}/bpmn/data", "multiple_call_activities.bpmn"), "Process_90mmqlw",
-      reason="three call activities to processes in the same file", needs=["call activity"]),
+      "refuse", match="Process_sypm122", reason="three call activities to processes defined nowhere (upstream only "
+      "checks that the parser lists the called ids)", needs=["call activity"]),
     E("sw-nested_call_activity", _in(f"{SW}/bpmn/data", "nested_call_activity.bpmn"), "Process_expand_call_activity",
-      reason="nested call activities in one file", needs=["call activity"]),
+      "refuse", match="is_this_missing", reason="calls is_this_missing and set_permissions_process, defined nowhere "
+      "(upstream only checks the parser's called ids)", needs=["call activity"]),
     E("sw-no-tasks", _in(f"{SW}/bpmn/data", "no-tasks.bpmn"), "no_tasks", reason="start then end",
       needs=["basic"]),
     E("sw-parallel_multiinstance_cardinality", _in(f"{SW}/bpmn/data", "parallel_multiinstance_cardinality.bpmn"),
@@ -614,8 +617,9 @@ CATALOGUE: list[dict] = [
     E("sw-service_task", _in(f"{SW}/bpmn/data", "service_task.bpmn"), "service_task_example1", "refuse",
       match=["service", "operator", "Activity_1inxqgx"],
       reason="a bare service task with no operator: nothing here can do it", needs=["service task"]),
-    E("sw-single_call_activity", _in(f"{SW}/bpmn/data", "single_call_activity.bpmn"), "Process_p4pfxhq",
-      reason="one call activity to a process in the same file", needs=["call activity"]),
+    E("sw-single_call_activity", _in(f"{SW}/bpmn/data", "single_call_activity.bpmn"), "Process_p4pfxhq", "refuse",
+      match="SingleTask_Process", reason="calls SingleTask_Process, defined nowhere (upstream only checks the "
+      "parser's called ids)", needs=["call activity"]),
     E("sw-standard_loop_invalid", _in(f"{SW}/bpmn/data", "standard_loop_invalid.bpmn"), "main", "refuse",
       match=["loop", "condition", "maximum"], reason="a standard loop without a condition or maximum (upstream "
       "expects a validation error)", needs=["refuse"]),
