@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(good)} of {len(outcomes)} entries behave as the catalogue expects "
           f"({time.monotonic() - started:.0f} s)")
     by_expect = Counter((e["expect"], o.ok) for e, o in outcomes)
-    for expect in ("run", "refuse", "incident"):
+    for expect in ("run", "waits", "refuse", "incident"):
         total = by_expect[(expect, True)] + by_expect[(expect, False)]
         if total:
             print(f"  {expect:<9} {by_expect[(expect, True)]} of {total}")

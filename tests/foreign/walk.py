@@ -333,12 +333,13 @@ def walk(entry: dict, walker: Walker) -> Outcome:
     # A task met again after its list of data ran out takes the last item again.
     messages = list(entry.get("messages") or [])
     timer_steps = int(entry.get("timers", 0))
+    worked = 0
     for _ in range(MAX_STEPS):
         state = _instance(walker, instance_id)
         status = state.get("status")
         if status == "completed":
-            if expect == "incident":
-                return out.fail("end", f"completed, but it should have failed ({entry['reason']})")
+            if expect in ("incident", "waits"):
+                return out.fail("end", f"completed, but it should not ({entry['reason']})")
             return _check_final(out, entry, state)
         if status not in ("running", None):
             return _failed_run(out, entry, "end", f"the instance ended as {status!r}")
@@ -362,6 +363,11 @@ def walk(entry: dict, walker: Walker) -> Outcome:
             out.steps.append(f"{bpmn_id}@{person} {done.status_code}")
             if done.status_code != 200:
                 return _failed_run(out, entry, f"task {bpmn_id}", f"{person}: {_message(done)}")
+            worked += 1
+            if expect == "waits" and worked >= int(entry.get("rounds", 1)):
+                if _instance(walker, instance_id).get("status") == "running":
+                    return out.done(f"still running after {worked} tasks, as designed")
+                return out.fail("end", f"it should still be running after {worked} tasks ({entry['reason']})")
             continue
         if messages:
             message = messages.pop(0)
