@@ -1,0 +1,206 @@
+"""Incidents instead of 500s: a failing step leaves the task open, tells the user what failed, and can be retried."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine.infra.errors import NotAllowed, WorkflowFailed
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.incidents import list_incidents
+from engine.process.models import Event, HumanTask, Incident, OutboxMessage, ProcessInstance
+
+HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs_{key}"
+    targetNamespace="http://example.org/{key}">
+  <bpmn:process id="{key}" name="{name}" isExecutable="true">
+    <bpmn:laneSet id="lanes">
+      <bpmn:lane id="lane_security" name="security_office">{lane_refs}</bpmn:lane>
+    </bpmn:laneSet>
+"""
+TAIL = """  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def _diagram(key: str, name: str, nodes: list[str], user_tasks: list[str]) -> bytes:
+    """A straight line start → nodes... → end (each node given as XML without incoming/outgoing)."""
+    refs = "".join(f"<bpmn:flowNodeRef>{t}</bpmn:flowNodeRef>" for t in user_tasks)
+    body, ids = [], ["start"]
+    for node in nodes:
+        ids.append(node.split('id="', 1)[1].split('"', 1)[0])
+    ids.append("end")
+    body.append('<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>')
+    for i, node in enumerate(nodes):
+        # incoming/outgoing follow the extension elements (XSD order)
+        marker = "</bpmn:extensionElements>"
+        tag_end = node.index(marker) + len(marker) if marker in node else node.index(">") + 1
+        body.append(node[:tag_end] + f"<bpmn:incoming>f{i}</bpmn:incoming><bpmn:outgoing>f{i + 1}</bpmn:outgoing>"
+                    + node[tag_end:])
+    body.append(f'<bpmn:endEvent id="end"><bpmn:incoming>f{len(nodes)}</bpmn:incoming></bpmn:endEvent>')
+    for i in range(len(ids) - 1):
+        body.append(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{ids[i]}" targetRef="{ids[i + 1]}" />')
+    return (HEAD.format(key=key, name=name, lane_refs=refs) + "\n".join(body) + TAIL).encode("utf-8")
+
+
+ENTER = '<bpmn:userTask id="enter" name="填写采购"></bpmn:userTask>'
+APPROVE = '<bpmn:userTask id="approve" name="审批采购"></bpmn:userTask>'
+PRICE = '<bpmn:scriptTask id="price" name="计价"><bpmn:script>total = amount * 2</bpmn:script></bpmn:scriptTask>'
+WAIT = ('<bpmn:intermediateCatchEvent id="wait" name="等一小时"><bpmn:timerEventDefinition>'
+        '<bpmn:timeDuration>"PT1H"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>')
+AFTER_WAIT = ('<bpmn:scriptTask id="after_wait" name="到期计算"><bpmn:script>late = missing + 1</bpmn:script>'
+              '</bpmn:scriptTask>')
+GOOD_SCRIPT = '<bpmn:scriptTask id="after_wait" name="到期计算"><bpmn:script>late = 1</bpmn:script></bpmn:scriptTask>'
+
+
+def _operator(task_id: str, operator: str, params: dict[str, str]) -> str:
+    parameters = "".join(f'<spiffworkflow:parameter id="{k}" type="str" value="{v}" />' for k, v in params.items())
+    return (f'<bpmn:serviceTask id="{task_id}" name="{task_id}"><bpmn:extensionElements>'
+            f'<spiffworkflow:serviceTaskOperator id="{operator}" resultVariable="{task_id}_result">'
+            f'<spiffworkflow:parameters>{parameters}</spiffworkflow:parameters>'
+            '</spiffworkflow:serviceTaskOperator></bpmn:extensionElements></bpmn:serviceTask>')
+
+
+@pytest.fixture
+def admin(services, world):
+    """An administrator of the school."""
+    with services.uow() as uow:
+        s = uow.session
+        school = s.get(OrgNode, world.orgs.school)
+        user = accounts.add_user(s, "admin1", "管理员", "pw-admin1", school, services.clock.now(),
+                                 roles=[("admin", school)])
+        uow.commit()
+        return user.id
+
+
+def _deploy(services, world, key, nodes, user_tasks):
+    return services.deploy_definition(_diagram(key, key, nodes, user_tasks), f"{key}.bpmn", world.users.designer)
+
+
+def _open(services, instance_id, bpmn_id):
+    with services.uow() as uow:
+        return uow.session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.bpmn_id == bpmn_id, HumanTask.state == "ready")).one()
+
+
+def _incidents(services, instance_id):
+    with services.uow() as uow:
+        return list(uow.session.scalars(select(Incident).where(Incident.instance_id == instance_id)
+                                        .order_by(Incident.id)))
+
+
+def test_a_failing_script_answers_the_user_and_opens_an_incident_that_a_retry_resolves(services, world, admin):
+    _deploy(services, world, "purchase", [ENTER, PRICE, APPROVE], ["enter", "approve"])
+    instance = services.start_process("purchase", world.users.designer, {})
+    enter = _open(services, instance.id, "enter")
+
+    with pytest.raises(WorkflowFailed, match="'计价' \\(price\\) failed") as failed:
+        services.complete_task(enter.id, world.users.security, {})
+    assert "missing variable 'amount'" in failed.value.message
+
+    # Nothing of the advance was stored: the task is still open; the instance has one incident naming the element.
+    assert _open(services, instance.id, "enter").id == enter.id
+    [incident] = _incidents(services, instance.id)
+    assert (incident.kind, incident.status, incident.element_id, incident.element_name, incident.variable,
+            incident.task_id, incident.submitted_by_id) == (
+        "task", "open", "price", "计价", "amount", enter.id, world.users.security)
+    with services.uow() as uow:
+        told = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "incident_opened")).all()
+        assert [(m.recipient_id, m.payload["incident_id"]) for m in told] == [(world.users.designer, incident.id)]
+
+    # Failing again updates the same incident.
+    with pytest.raises(WorkflowFailed):
+        services.complete_task(enter.id, world.users.security, {})
+    assert [(i.id, i.failures) for i in _incidents(services, instance.id)] == [(incident.id, 2)]
+
+    # Only an administrator fixes the data; then the retry submits the same form again and the process moves on.
+    with pytest.raises(NotAllowed):
+        services.set_instance_variables(instance.id, world.users.designer, {"amount": 5})
+    services.set_instance_variables(instance.id, admin, {"amount": 5})
+    retried = services.retry_incident(incident.id, admin)
+    assert (retried.status, retried.resolved_by_id) == ("resolved", world.users.security)
+    approve = _open(services, instance.id, "approve")
+    with services.uow() as uow:
+        kinds = [e.kind for e in uow.session.scalars(select(Event).where(Event.instance_id == instance.id)
+                                                     .order_by(Event.id))]
+        changed = uow.session.scalars(select(Event).where(Event.kind == "VariablesChanged")).one()
+    assert {"IncidentOpened", "IncidentFailedAgain", "VariablesChanged", "IncidentRetried", "IncidentResolved",
+            "TaskCompleted"} <= set(kinds)
+    assert (changed.actor_id, changed.data["set"]) == (admin, {"amount": 5})
+    services.complete_task(approve.id, world.users.security, {})
+
+
+def test_a_user_completing_the_task_with_good_data_resolves_its_incident(services, world):
+    _deploy(services, world, "purchase", [ENTER, PRICE, APPROVE], ["enter", "approve"])
+    instance = services.start_process("purchase", world.users.designer, {})
+    enter = _open(services, instance.id, "enter")
+    with pytest.raises(WorkflowFailed):
+        services.complete_task(enter.id, world.users.security, {})
+    services.complete_task(enter.id, world.users.security, {"amount": 3})
+    assert [i.status for i in _incidents(services, instance.id)] == ["resolved"]
+
+
+def test_a_failing_timer_records_an_incident_and_the_sweep_carries_on(services, world, admin, clock):
+    _deploy(services, world, "late_bad", [WAIT, AFTER_WAIT, APPROVE], ["approve"])
+    _deploy(services, world, "late_good", [WAIT, GOOD_SCRIPT, APPROVE], ["approve"])
+    bad = services.start_process("late_bad", world.users.designer, {})
+    good = services.start_process("late_good", world.users.designer, {})
+    clock.advance(timedelta(hours=2))
+
+    sweep = services.fire_due_timers()
+    assert (sweep.fired, sweep.skipped) == (1, 1)
+    assert _open(services, good.id, "approve")
+    [incident] = _incidents(services, bad.id)
+    assert (incident.kind, incident.element_id, incident.variable) == ("timer", "after_wait", "missing")
+    with services.uow() as uow:
+        assert uow.session.get(ProcessInstance, bad.id).next_timer_at is None  # off the sweep until retried
+        visible = list_incidents(uow.session, accounts.get_user(uow.session, world.users.designer))
+        assert [i.id for i in visible] == [incident.id]
+        with pytest.raises(NotAllowed):
+            list_incidents(uow.session, accounts.get_user(uow.session, world.users.staff))
+    assert services.fire_due_timers() == type(sweep)(fired=0, skipped=0)
+
+    # A retry before the fix fails again with the new message; after the fix it moves on.
+    with pytest.raises(WorkflowFailed, match="failed again.*missing variable 'missing'"):
+        services.retry_incident(incident.id, admin)
+    assert [(i.status, i.failures) for i in _incidents(services, bad.id)] == [("open", 2)]
+    services.set_instance_variables(bad.id, admin, {"missing": 1})
+    assert services.retry_incident(incident.id, world.users.designer).status == "resolved"
+    assert _open(services, bad.id, "approve")
+
+
+def test_service_task_operators_set_variables_and_queue_notifications(services, world):
+    nodes = [_operator("set_total", "set_variable", {"name": "'total'", "value": "amount * 3"}),
+             _operator("tell", "notify", {"user": "'security'", "message": "f'共 {total} 元'"}),
+             APPROVE]
+    _deploy(services, world, "operated", nodes, ["approve"])
+    instance = services.start_process("operated", world.users.designer, {"amount": 4})
+    approve = _open(services, instance.id, "approve")
+    with services.uow() as uow:
+        [notice] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "process_notice")).all()
+    assert (notice.recipient_id, notice.payload["body"], notice.payload["instance_id"]) == (
+        world.users.security, "共 12 元", instance.id)
+    workflow = services.runtime.load(instance.definition, _instance(services, instance.id).state_json)
+    ready = services.runtime.ready_user_tasks(workflow)[0]
+    assert ready.data["total"] == 12 and str(approve.spiff_task_id) == str(ready.id)
+
+
+def test_an_unknown_operator_and_a_missing_webhook_are_clear_errors(services, world):
+    _deploy(services, world, "unknown_op", [_operator("call", "send_fax", {"to": "'x'"}), APPROVE], ["approve"])
+    with pytest.raises(WorkflowFailed, match="operator 'send_fax' is not registered"):
+        services.start_process("unknown_op", world.users.designer, {})
+    _deploy(services, world, "posting", [ENTER, _operator("post", "http_post", {"endpoint": "'robot'",
+                                                                                "body": "{'n': n}"}), APPROVE],
+            ["enter", "approve"])
+    instance = services.start_process("posting", world.users.designer, {})
+    with pytest.raises(WorkflowFailed, match="'robot' is not an active webhook endpoint"):
+        services.complete_task(_open(services, instance.id, "enter").id, world.users.security, {"n": 1})
+    assert [i.kind for i in _incidents(services, instance.id)] == ["task"]
+
+
+def _instance(services, instance_id):
+    with services.uow() as uow:
+        return uow.session.get(ProcessInstance, instance_id)
