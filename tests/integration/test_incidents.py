@@ -10,58 +10,23 @@ from engine.infra.errors import NotAllowed, WorkflowFailed
 from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process.incidents import list_incidents
-from engine.process.models import Event, HumanTask, Incident, OutboxMessage, ProcessInstance
-
-HEAD = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs_{key}"
-    targetNamespace="http://example.org/{key}">
-  <bpmn:process id="{key}" name="{name}" isExecutable="true">
-    <bpmn:laneSet id="lanes">
-      <bpmn:lane id="lane_security" name="security_office">{lane_refs}</bpmn:lane>
-    </bpmn:laneSet>
-"""
-TAIL = """  </bpmn:process>
-</bpmn:definitions>
-"""
-
-
-def _diagram(key: str, name: str, nodes: list[str], user_tasks: list[str]) -> bytes:
-    """A straight line start → nodes... → end (each node given as XML without incoming/outgoing)."""
-    refs = "".join(f"<bpmn:flowNodeRef>{t}</bpmn:flowNodeRef>" for t in user_tasks)
-    body, ids = [], ["start"]
-    for node in nodes:
-        ids.append(node.split('id="', 1)[1].split('"', 1)[0])
-    ids.append("end")
-    body.append('<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>')
-    for i, node in enumerate(nodes):
-        # incoming/outgoing follow the extension elements (XSD order)
-        marker = "</bpmn:extensionElements>"
-        tag_end = node.index(marker) + len(marker) if marker in node else node.index(">") + 1
-        body.append(node[:tag_end] + f"<bpmn:incoming>f{i}</bpmn:incoming><bpmn:outgoing>f{i + 1}</bpmn:outgoing>"
-                    + node[tag_end:])
-    body.append(f'<bpmn:endEvent id="end"><bpmn:incoming>f{len(nodes)}</bpmn:incoming></bpmn:endEvent>')
-    for i in range(len(ids) - 1):
-        body.append(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{ids[i]}" targetRef="{ids[i + 1]}" />')
-    return (HEAD.format(key=key, name=name, lane_refs=refs) + "\n".join(body) + TAIL).encode("utf-8")
-
-
-ENTER = '<bpmn:userTask id="enter" name="填写采购"></bpmn:userTask>'
-APPROVE = '<bpmn:userTask id="approve" name="审批采购"></bpmn:userTask>'
-PRICE = '<bpmn:scriptTask id="price" name="计价"><bpmn:script>total = amount * 2</bpmn:script></bpmn:scriptTask>'
-WAIT = ('<bpmn:intermediateCatchEvent id="wait" name="等一小时"><bpmn:timerEventDefinition>'
-        '<bpmn:timeDuration>"PT1H"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>')
-AFTER_WAIT = ('<bpmn:scriptTask id="after_wait" name="到期计算"><bpmn:script>late = missing + 1</bpmn:script>'
-              '</bpmn:scriptTask>')
-GOOD_SCRIPT = '<bpmn:scriptTask id="after_wait" name="到期计算"><bpmn:script>late = 1</bpmn:script></bpmn:scriptTask>'
-
-
-def _operator(task_id: str, operator: str, params: dict[str, str]) -> str:
-    parameters = "".join(f'<spiffworkflow:parameter id="{k}" type="str" value="{v}" />' for k, v in params.items())
-    return (f'<bpmn:serviceTask id="{task_id}" name="{task_id}"><bpmn:extensionElements>'
-            f'<spiffworkflow:serviceTaskOperator id="{operator}" resultVariable="{task_id}_result">'
-            f'<spiffworkflow:parameters>{parameters}</spiffworkflow:parameters>'
-            '</spiffworkflow:serviceTaskOperator></bpmn:extensionElements></bpmn:serviceTask>')
+from engine.process.models import (
+    Event,
+    HumanTask,
+    Incident,
+    OutboxMessage,
+    ProcessInstance,
+)
+from tests.incident_diagrams import (
+    AFTER_WAIT,
+    APPROVE,
+    ENTER,
+    GOOD_SCRIPT,
+    PRICE,
+    WAIT,
+    diagram,
+    service_task,
+)
 
 
 @pytest.fixture
@@ -77,7 +42,7 @@ def admin(services, world):
 
 
 def _deploy(services, world, key, nodes, user_tasks):
-    return services.deploy_definition(_diagram(key, key, nodes, user_tasks), f"{key}.bpmn", world.users.designer)
+    return services.deploy_definition(diagram(key, key, nodes, user_tasks), f"{key}.bpmn", world.users.designer)
 
 
 def _open(services, instance_id, bpmn_id):
@@ -173,8 +138,8 @@ def test_a_failing_timer_records_an_incident_and_the_sweep_carries_on(services, 
 
 
 def test_service_task_operators_set_variables_and_queue_notifications(services, world):
-    nodes = [_operator("set_total", "set_variable", {"name": "'total'", "value": "amount * 3"}),
-             _operator("tell", "notify", {"user": "'security'", "message": "f'共 {total} 元'"}),
+    nodes = [service_task("set_total", "set_variable", {"name": "'total'", "value": "amount * 3"}),
+             service_task("tell", "notify", {"user": "'security'", "message": "f'共 {total} 元'"}),
              APPROVE]
     _deploy(services, world, "operated", nodes, ["approve"])
     instance = services.start_process("operated", world.users.designer, {"amount": 4})
@@ -189,10 +154,10 @@ def test_service_task_operators_set_variables_and_queue_notifications(services, 
 
 
 def test_an_unknown_operator_and_a_missing_webhook_are_clear_errors(services, world):
-    _deploy(services, world, "unknown_op", [_operator("call", "send_fax", {"to": "'x'"}), APPROVE], ["approve"])
+    _deploy(services, world, "unknown_op", [service_task("call", "send_fax", {"to": "'x'"}), APPROVE], ["approve"])
     with pytest.raises(WorkflowFailed, match="operator 'send_fax' is not registered"):
         services.start_process("unknown_op", world.users.designer, {})
-    _deploy(services, world, "posting", [ENTER, _operator("post", "http_post", {"endpoint": "'robot'",
+    _deploy(services, world, "posting", [ENTER, service_task("post", "http_post", {"endpoint": "'robot'",
                                                                                 "body": "{'n': n}"}), APPROVE],
             ["enter", "approve"])
     instance = services.start_process("posting", world.users.designer, {})
