@@ -135,7 +135,8 @@ def write_effects(s: Session, now: datetime, instance: ProcessInstance, effects:
         where = f"service task {effect.element_id!r} ({effect.operator})"
         params = effect.params
         if effect.operator == "notify":
-            payload = {"name": params["title"], "body": params["message"], "instance_id": instance.id,
+            payload = {"name": params["title"], "body": params["message"], "reason": params["message"],
+                       "instance_id": instance.id,
                        "element_id": effect.element_id}
             if params["user"] not in (None, ""):
                 user = _user(s, params["user"])
