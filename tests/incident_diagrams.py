@@ -4,7 +4,7 @@ from __future__ import annotations
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs_{key}"
-    targetNamespace="http://example.org/{key}">
+    targetNamespace="http://example.org/{key}">{messages}
   <bpmn:process id="{key}" name="{name}" isExecutable="true">
     <bpmn:laneSet id="lanes">
       <bpmn:lane id="lane_security" name="security_office">{lane_refs}</bpmn:lane>
@@ -15,14 +15,17 @@ TAIL = """  </bpmn:process>
 """
 
 
-def diagram(key: str, name: str, nodes: list[str], user_tasks: list[str]) -> bytes:
-    """A straight line start → nodes... → end (each node given as XML without incoming/outgoing)."""
+def diagram(key: str, name: str, nodes: list[str], user_tasks: list[str], start: str = "",
+            messages: tuple[str, ...] = ()) -> bytes:
+    """A straight line start → nodes... → end (each node given as XML without incoming/outgoing).
+
+    `start` is the start event's definition (e.g. a message's), `messages` the message names it declares."""
     refs = "".join(f"<bpmn:flowNodeRef>{t}</bpmn:flowNodeRef>" for t in user_tasks)
     body, ids = [], ["start"]
     for node in nodes:
         ids.append(node.split('id="', 1)[1].split('"', 1)[0])
     ids.append("end")
-    body.append('<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>')
+    body.append(f'<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing>{start}</bpmn:startEvent>')
     for i, node in enumerate(nodes):
         # incoming/outgoing follow the extension elements (XSD order)
         marker = "</bpmn:extensionElements>"
@@ -32,7 +35,8 @@ def diagram(key: str, name: str, nodes: list[str], user_tasks: list[str]) -> byt
     body.append(f'<bpmn:endEvent id="end"><bpmn:incoming>f{len(nodes)}</bpmn:incoming></bpmn:endEvent>')
     for i in range(len(ids) - 1):
         body.append(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{ids[i]}" targetRef="{ids[i + 1]}" />')
-    return (HEAD.format(key=key, name=name, lane_refs=refs) + "\n".join(body) + TAIL).encode("utf-8")
+    declared = "".join(f'\n  <bpmn:message id="msg_{m}" name="{m}" />' for m in messages)
+    return (HEAD.format(key=key, name=name, lane_refs=refs, messages=declared) + "\n".join(body) + TAIL).encode("utf-8")
 
 
 ENTER = '<bpmn:userTask id="enter" name="填写采购"></bpmn:userTask>'
@@ -51,3 +55,14 @@ def service_task(task_id: str, operator: str, params: dict[str, str]) -> str:
             f'<spiffworkflow:serviceTaskOperator id="{operator}" resultVariable="{task_id}_result">'
             f'<spiffworkflow:parameters>{parameters}</spiffworkflow:parameters>'
             '</spiffworkflow:serviceTaskOperator></bpmn:extensionElements></bpmn:serviceTask>')
+
+
+def message_catch(task_id: str, message: str) -> str:
+    """An intermediate catch event waiting for a message (declare it in `messages`)."""
+    return (f'<bpmn:intermediateCatchEvent id="{task_id}" name="{task_id}">'
+            f'<bpmn:messageEventDefinition messageRef="msg_{message}" /></bpmn:intermediateCatchEvent>')
+
+
+def message_start(message: str) -> str:
+    """The start event's definition for a process started by a message."""
+    return f'<bpmn:messageEventDefinition messageRef="msg_{message}" />'

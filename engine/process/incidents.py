@@ -256,9 +256,11 @@ def set_workflow_variables(workflow, values: dict, remove: list) -> int:
     waiting = SpiffTaskState.READY | SpiffTaskState.WAITING | SpiffTaskState.STARTED | SpiffTaskState.ERROR
     for wf in (workflow, *workflow.subprocesses.values()):
         for task in wf.get_tasks(state=waiting):
-            task.data.update(values)
-            for name in remove:
-                task.data.pop(name, None)
+            # A waiting event copies its parent's data again each time it is checked: change the parent's too.
+            for holder in (task, task.parent) if task.parent is not None else (task,):
+                holder.data.update(values)
+                for name in remove:
+                    holder.data.pop(name, None)
             touched += 1
     workflow.data.update(values)
     for name in remove:

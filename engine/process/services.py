@@ -424,7 +424,8 @@ class Services:
             incident = uow.session.get(Incident, incident_id)
             message = uow.session.get(ProcessMessage, incident.message_id)
             if message is not None and message.status in ("failed", "pending"):
-                message.status, message.attempts, message.next_attempt_at = "pending", 0, now
+                # Its attempts are kept: the delivery resolves the incident because an earlier attempt failed.
+                message.status, message.next_attempt_at = "pending", now
             uow.commit()
         self.deliver_messages()
         with self.uow() as uow:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from engine.infra.errors import NotAllowed, WorkflowFailed
 from engine.org import accounts
 from engine.org.models import OrgNode
+from engine.process import messaging
 from engine.process.incidents import list_incidents
 from engine.process.models import (
     Event,
@@ -16,6 +17,7 @@ from engine.process.models import (
     Incident,
     OutboxMessage,
     ProcessInstance,
+    ProcessMessage,
 )
 from tests.incident_diagrams import (
     AFTER_WAIT,
@@ -25,6 +27,8 @@ from tests.incident_diagrams import (
     PRICE,
     WAIT,
     diagram,
+    message_catch,
+    message_start,
     service_task,
 )
 
@@ -39,6 +43,11 @@ def admin(services, world):
                                  roles=[("admin", school)])
         uow.commit()
         return user.id
+
+
+def _deploy_line(services, world, key, nodes, start="", messages=()):
+    return services.deploy_definition(diagram(key, key, nodes, ["approve"], start, messages), f"{key}.bpmn",
+                                      world.users.designer)
 
 
 def _deploy(services, world, key, nodes, user_tasks):
@@ -169,3 +178,47 @@ def test_an_unknown_operator_and_a_missing_webhook_are_clear_errors(services, wo
 def _instance(services, instance_id):
     with services.uow() as uow:
         return uow.session.get(ProcessInstance, instance_id)
+
+
+def test_a_failing_deferred_delivery_opens_an_incident_that_a_retry_resolves(services, world, admin):
+    _deploy_line(services, world, "receiver", [message_catch("wait_ping", "ping"), AFTER_WAIT, APPROVE],
+                 messages=("ping",))
+    receiver = services.start_process("receiver", world.users.designer, {})
+    messaging.delivery_mode = "deferred"
+    try:
+        with services.uow() as uow:
+            sent = messaging.send_message(services.projector(uow.session, services.clock.now(), None), "ping", {},
+                                          {"note": "x"})
+            uow.commit()
+    finally:
+        messaging.delivery_mode = "inline"
+    [incident] = _incidents(services, receiver.id)
+    assert (incident.kind, incident.message_id, incident.element_id, incident.variable) == (
+        "message", sent.id, "after_wait", "missing")
+    with services.uow() as uow:
+        assert uow.session.get(ProcessMessage, sent.id).status == "pending"  # its backoff keeps it queued
+
+    services.set_instance_variables(receiver.id, admin, {"missing": 0})
+    assert services.retry_incident(incident.id, admin).status == "resolved"
+    assert _open(services, receiver.id, "approve")
+    with services.uow() as uow:
+        assert uow.session.get(ProcessMessage, sent.id).status == "delivered"
+
+
+def test_a_failing_step_after_a_message_start_keeps_the_instance_with_an_incident(services, world, admin):
+    _deploy_line(services, world, "kicked", [AFTER_WAIT, APPROVE], start=message_start("kickoff"),
+                 messages=("kickoff",))
+    with services.uow() as uow:
+        sent = messaging.send_message(services.projector(uow.session, services.clock.now(), None), "kickoff", {},
+                                      {"school_id": world.orgs.school})
+        uow.commit()  # the sender is not rolled back by the new instance's failure
+    with services.uow() as uow:
+        started = uow.session.get(ProcessMessage, sent.id)
+        assert started.status == "started"
+        instance_id = started.target_instance_id
+    [incident] = _incidents(services, instance_id)
+    assert (incident.kind, incident.element_id, incident.org_id) == ("start", "after_wait", world.orgs.school)
+
+    services.set_instance_variables(instance_id, admin, {"missing": 2})
+    assert services.retry_incident(incident.id, admin).status == "resolved"
+    assert _open(services, instance_id, "approve")
