@@ -310,6 +310,7 @@ class Services:
                     return False
                 before = instance.next_timer_at
                 self._advance_stored(s, instance, now, None, "TimerFired", due_at=before.isoformat())
+                resolve_incidents(s, now, None, instance_id=instance.id, kinds=("timer",))  # it fired after all
                 try:
                     uow.commit()
                 except StaleDataError:
@@ -393,8 +394,14 @@ class Services:
             record_event(s, now, "IncidentRetried", user.id, instance_id=instance_id, incident_id=incident.id)
             uow.commit()
         if kind == "task":
-            # The same form again, as the user who submitted it; success resolves the incident in that commit.
-            self.complete_task(task_id, submitted_by, form_data or {})
+            with self.uow() as uow:
+                still_open = uow.session.get(HumanTask, task_id).state == TaskState.READY
+                if not still_open:  # cancelled meanwhile (a boundary event, a new run): nothing left to retry
+                    resolve_incidents(uow.session, now, user_id, task_id=task_id)
+                    uow.commit()
+            if still_open:
+                # The same form again, as the user who submitted it; success resolves the incident in that commit.
+                self.complete_task(task_id, submitted_by, form_data or {})
         elif kind == "message":
             self._retry_message(incident_id, now)
         else:

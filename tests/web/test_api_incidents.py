@@ -81,3 +81,31 @@ def test_the_openapi_document_lists_the_incident_endpoints(api):
     assert {"get"} <= set(paths["/api/v1/incidents"])
     assert "post" in paths["/api/v1/incidents/{incident_id}/retry"]
     assert "patch" in paths["/api/v1/process-instances/{instance_id}/variables"]
+
+
+ROLES = ("staff", "head", "logistics_staff", "security", "leader", "supervisor", "designer", "outsider")
+
+
+def test_incidents_follow_role_and_organisation_scope(api, services, world):
+    services.deploy_definition(diagram("purchase", "采购", [ENTER, PRICE, APPROVE], ["enter", "approve"]),
+                               "purchase.bpmn", world.users.designer)
+    instance = services.start_process("purchase", world.users.designer, {})
+    with services.uow() as uow:
+        enter = uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+    assert api.call("security", "POST", f"/tasks/{enter.id}/complete", json={"data": {}}).status_code == 422
+    [incident] = api.call("designer", "GET", "/incidents").get_json()
+
+    got = {role: api.call(role, "GET", "/incidents").status_code for role in ROLES}
+    assert got == {**{role: 403 for role in ROLES}, "designer": 200}
+    got = {role: api.call(role, "POST", f"/incidents/{incident['id']}/retry").status_code for role in ROLES}
+    assert got == {**{role: 403 for role in ROLES}, "designer": 422}  # the designer's retry fails again
+
+    # A designer of another school sees none of it, and the incident's id answers 404.
+    with services.uow() as uow:
+        other = uow.session.get(OrgNode, world.orgs.other_school)
+        foreign = accounts.add_user(uow.session, "designer2", "另一设计", "pw-designer2", other,
+                                    services.clock.now(), roles=[("process_designer", other)])
+        uow.commit()
+    token = tokens.create_token(services, foreign.id, "tests")[1]
+    assert _as_admin(api, token, "GET", "/incidents").get_json() == []
+    assert _as_admin(api, token, "POST", f"/incidents/{incident['id']}/retry").status_code == 404

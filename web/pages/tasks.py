@@ -8,7 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.campaigns import situation_reports as reports
-from engine.infra.errors import InvalidFormData, NotAllowed, RectiflowError, WorkflowFailed
+from engine.infra.errors import (
+    InvalidFormData,
+    NotAllowed,
+    RectiflowError,
+    WorkflowFailed,
+)
 from engine.org.models import OrgNode, RoleGrant, User
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
