@@ -11,6 +11,7 @@ from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process import messaging
 from engine.process.incidents import list_incidents
+from engine.process.webhooks import add_webhook
 from engine.process.models import (
     Event,
     HumanTask,
@@ -222,3 +223,17 @@ def test_a_failing_step_after_a_message_start_keeps_the_instance_with_an_inciden
     services.set_instance_variables(instance_id, admin, {"missing": 2})
     assert services.retry_incident(incident.id, admin).status == "resolved"
     assert _open(services, instance_id, "approve")
+
+
+def test_http_post_queues_a_webhook_delivery_to_an_allowed_endpoint(services, world):
+    endpoint = add_webhook(services, world.orgs.school, "robot", "https://example.org/hook?key=abcd", style="json")
+    _deploy(services, world, "posting", [_post_task(), APPROVE], ["approve"])
+    instance = services.start_process("posting", world.users.designer, {"n": 3})
+    with services.uow() as uow:
+        [row] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "process_http_post")).all()
+    assert (row.channel, row.recipient_org_id, row.payload["endpoint_id"], row.payload["body"],
+            row.payload["instance_id"]) == ("webhook", world.orgs.school, endpoint.id, {"n": 3}, instance.id)
+
+
+def _post_task():
+    return service_task("post", "http_post", {"endpoint": "'robot'", "body": "{'n': n}"})
