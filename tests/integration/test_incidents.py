@@ -11,7 +11,6 @@ from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process import messaging
 from engine.process.incidents import list_incidents
-from engine.process.webhooks import add_webhook
 from engine.process.models import (
     Event,
     HumanTask,
@@ -20,6 +19,7 @@ from engine.process.models import (
     ProcessInstance,
     ProcessMessage,
 )
+from engine.process.webhooks import add_webhook
 from tests.incident_diagrams import (
     AFTER_WAIT,
     APPROVE,
