@@ -250,19 +250,23 @@ def checked_variables(values: dict | None, remove: list | None) -> tuple[dict, l
     return values, remove
 
 
-def set_workflow_variables(workflow, values: dict, remove: list) -> int:
-    """Write variables into the data of every task that is waiting or ready (where the next step reads them)."""
-    touched = 0
+def set_workflow_variables(workflow, values: dict, remove: list) -> dict:
+    """Write variables into the data of every task that is waiting or ready (where the next step reads them).
+
+    Returns what the changed names held before (in the first such task that had them), for the audit trail."""
+    before: dict = {}
     waiting = SpiffTaskState.READY | SpiffTaskState.WAITING | SpiffTaskState.STARTED | SpiffTaskState.ERROR
     for wf in (workflow, *workflow.subprocesses.values()):
         for task in wf.get_tasks(state=waiting):
             # A waiting event copies its parent's data again each time it is checked: change the parent's too.
+            for name in [*values, *remove]:
+                if name in task.data:
+                    before.setdefault(name, task.data[name])
             for holder in (task, task.parent) if task.parent is not None else (task,):
                 holder.data.update(values)
                 for name in remove:
                     holder.data.pop(name, None)
-            touched += 1
     workflow.data.update(values)
     for name in remove:
         workflow.data.pop(name, None)
-    return touched
+    return before

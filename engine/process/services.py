@@ -366,8 +366,7 @@ class Services:
                 raise NotFound(f"process instance {instance_id} does not exist")
             if instance.status != InstanceState.RUNNING:
                 raise Conflict(f"process instance {instance_id} is {instance.status}; only running ones change")
-            old = {k: workflow.data.get(k) for k in [*values, *remove]}
-            set_workflow_variables(workflow, values, remove)
+            old = set_workflow_variables(workflow, values, remove)
             try:
                 instance.state_json = self.runtime.dump(workflow)
             except Exception as exc:  # noqa: BLE001 - e.g. a value that is not JSON
@@ -419,7 +418,10 @@ class Services:
                     raise Conflict(f"process instance {instance_id} is {instance.status}")
                 self._advance_stored(s, instance, now, user_id, "IncidentStepRun", incident_id=incident_id)
                 resolve_incidents(s, now, user_id, instance_id=instance_id, kinds=(kind,))
-                uow.commit()
+                try:
+                    uow.commit()
+                except StaleDataError:
+                    raise ConcurrentUpdate(f"instance {instance_id} was advanced by someone else; reload") from None
                 return
         except _StepFailed as exc:
             failure = exc.failure
@@ -433,6 +435,8 @@ class Services:
             if message is not None and message.status in ("failed", "pending"):
                 # Its attempts are kept: the delivery resolves the incident because an earlier attempt failed.
                 message.status, message.next_attempt_at = "pending", now
+            else:  # delivered or dropped meanwhile: nothing is left to retry
+                resolve_incidents(uow.session, now, None, message_id=incident.message_id)
             uow.commit()
         self.deliver_messages()
         with self.uow() as uow:

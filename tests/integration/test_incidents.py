@@ -104,7 +104,7 @@ def test_a_failing_script_answers_the_user_and_opens_an_incident_that_a_retry_re
         changed = uow.session.scalars(select(Event).where(Event.kind == "VariablesChanged")).one()
     assert {"IncidentOpened", "IncidentFailedAgain", "VariablesChanged", "IncidentRetried", "IncidentResolved",
             "TaskCompleted"} <= set(kinds)
-    assert (changed.actor_id, changed.data["set"]) == (admin, {"amount": 5})
+    assert (changed.actor_id, changed.data["set"], changed.data["before"]) == (admin, {"amount": 5}, {})
     services.complete_task(approve.id, world.users.security, {})
 
 
