@@ -237,3 +237,39 @@ def test_http_post_queues_a_webhook_delivery_to_an_allowed_endpoint(services, wo
 
 def _post_task():
     return service_task("post", "http_post", {"endpoint": "'robot'", "body": "{'n': n}"})
+
+
+GATEWAY = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_gw"
+    targetNamespace="http://example.org/gw">
+  <bpmn:process id="routed" name="分流" isExecutable="true">
+    <bpmn:laneSet id="lanes"><bpmn:lane id="lane_security" name="security_office">
+      <bpmn:flowNodeRef>enter</bpmn:flowNodeRef><bpmn:flowNodeRef>approve</bpmn:flowNodeRef>
+    </bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="enter" name="填写"><bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing></bpmn:userTask>
+    <bpmn:exclusiveGateway id="how_big" name="金额大吗" default="f_small">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f_big</bpmn:outgoing><bpmn:outgoing>f_small</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:userTask id="approve" name="审批"><bpmn:incoming>f_big</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f_small</bpmn:incoming><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="enter" />
+    <bpmn:sequenceFlow id="f1" sourceRef="enter" targetRef="how_big" />
+    <bpmn:sequenceFlow id="f_big" sourceRef="how_big" targetRef="approve">
+      <bpmn:conditionExpression>amount &gt; 10</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_small" sourceRef="how_big" targetRef="end" />
+    <bpmn:sequenceFlow id="f3" sourceRef="approve" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_gateway_condition_on_a_missing_variable_names_the_gateway(services, world):
+    services.deploy_definition(GATEWAY.encode(), "routed.bpmn", world.users.designer)
+    instance = services.start_process("routed", world.users.designer, {})
+    enter = _open(services, instance.id, "enter")
+    with pytest.raises(WorkflowFailed, match="'金额大吗' \\(how_big\\) failed.*missing variable 'amount'"):
+        services.complete_task(enter.id, world.users.security, {})
+    services.complete_task(enter.id, world.users.security, {"amount": 20})
+    assert _open(services, instance.id, "approve")
+    assert [(i.element_id, i.status) for i in _incidents(services, instance.id)] == [("how_big", "resolved")]
