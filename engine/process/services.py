@@ -79,6 +79,7 @@ class TimerSweep:
 
     fired: int
     skipped: int
+    failed: int = 0  # instances whose timer step failed: each has an incident and left the sweep
 
 
 class Services:
@@ -291,15 +292,11 @@ class Services:
                                                  ProcessInstance.next_timer_at <= now)
                 .order_by(ProcessInstance.next_timer_at).limit(limit)
             ))
-        fired = skipped = 0
-        for instance_id in due_ids:
-            if self._fire_instance_timers(instance_id, now):
-                fired += 1
-            else:
-                skipped += 1
-        return TimerSweep(fired=fired, skipped=skipped)
+        outcomes = [self._fire_instance_timers(instance_id, now) for instance_id in due_ids]
+        return TimerSweep(fired=outcomes.count("fired"), skipped=outcomes.count("skipped"),
+                          failed=outcomes.count("failed"))
 
-    def _fire_instance_timers(self, instance_id: int, now) -> bool:
+    def _fire_instance_timers(self, instance_id: int, now) -> str:
         """Fire one instance's due timers; a failure becomes an incident and takes the instance off the sweep."""
         try:
             with self.uow() as uow:
@@ -307,19 +304,19 @@ class Services:
                 instance = lock_instance(s, instance_id, skip_locked=True)
                 # Another process holds it, or already fired it: nothing to do (the sweep is idempotent).
                 if instance is None or instance.next_timer_at is None or instance.next_timer_at > now:
-                    return False
+                    return "skipped"
                 before = instance.next_timer_at
                 self._advance_stored(s, instance, now, None, "TimerFired", due_at=before.isoformat())
                 resolve_incidents(s, now, None, instance_id=instance.id, kinds=("timer",))  # it fired after all
                 try:
                     uow.commit()
                 except StaleDataError:
-                    return False
-                return True
+                    return "skipped"
+                return "fired"
         except Exception as exc:  # noqa: BLE001 - one failing instance must not stop the sweep for the others
             failure = exc.failure if isinstance(exc, _StepFailed) else describe_failure(exc)
         self._record_background_incident(instance_id, "timer", failure, now)
-        return False
+        return "failed"
 
     def _advance_stored(self, s: Session, instance: ProcessInstance, now, actor_id: int | None, event_kind: str,
                         **event_data) -> None:
