@@ -336,9 +336,10 @@ class Services:
         with self.uow() as uow:
             s = uow.session
             instance = lock_instance(s, instance_id)
-            workflow_data = None
-            try:
-                workflow_data = self.runtime.load(instance.definition, instance.state_json).data
+            try:  # the data of a waiting task names the instance's school (the workflow's own data rarely does)
+                workflow = self.runtime.load(instance.definition, instance.state_json)
+                waiting = workflow.get_tasks(state=SpiffTaskState.WAITING | SpiffTaskState.READY)
+                workflow_data = waiting[0].data if waiting else workflow.data
             except Exception:  # noqa: BLE001 - the incident matters more than its organisation
                 workflow_data = None
             if kind == "timer":

@@ -129,7 +129,8 @@ def test_a_failing_timer_records_an_incident_and_the_sweep_carries_on(services, 
     assert (sweep.fired, sweep.skipped, sweep.failed) == (1, 0, 1)
     assert _open(services, good.id, "approve")
     [incident] = _incidents(services, bad.id)
-    assert (incident.kind, incident.element_id, incident.variable) == ("timer", "after_wait", "missing")
+    assert (incident.kind, incident.element_id, incident.variable, incident.org_id) == (
+        "timer", "after_wait", "missing", world.orgs.school)
     with services.uow() as uow:
         assert uow.session.get(ProcessInstance, bad.id).next_timer_at is None  # off the sweep until retried
         visible = list_incidents(uow.session, accounts.get_user(uow.session, world.users.designer))
