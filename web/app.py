@@ -25,6 +25,7 @@ from web.pages import (
     campaigns,
     hazards,
     inbox,
+    incidents,
     notices,
     notifications,
     processes,
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes):
+                   processes, incidents):
         app.register_blueprint(module.bp)
     init_templating(app)
     init_api(app)

@@ -295,3 +295,43 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(500))
     event_kinds: Mapped[list] = mapped_column(JSONType, default=list)  # empty: every kind
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+INCIDENT_KINDS = ("task", "timer", "message", "start")
+INCIDENT_STATES = ("open", "resolved")
+
+
+class Incident(Base):
+    """A step of an instance that failed at run time (a script, condition, DMN or service task), kept for an operator.
+
+    `kind` says which step: completing a user task (`task`, resolved when the task completes), a timer (`timer`),
+    a deferred message delivery (`message`) or the engine steps after a message started the instance (`start`).
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_status_instance", "status", "instance_id"),
+        CheckConstraint("status IN ('open', 'resolved')", name="ck_incidents_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_tasks.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("process_messages.id"))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("org_nodes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    element_name: Mapped[str | None] = mapped_column(String(200))
+    variable: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    # What the user submitted when a task's completion failed: a retry submits it again for them.
+    form_data: Mapped[dict | None] = mapped_column(JSONType)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    failures: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    instance: Mapped[ProcessInstance] = relationship()

@@ -17,6 +17,7 @@ from engine.process.hooks import Advance, Hooks
 from engine.process.lifecycle import InstanceState, TaskState
 from engine.process.messaging import route_events, take_events
 from engine.process.models import HumanTask, ProcessInstance, TaskCandidate
+from engine.process.operators import take_effects, write_effects
 from engine.process.outbox import enqueue
 from engine.process.scripting import evaluate_expression
 
@@ -82,6 +83,7 @@ class Projector:
             raise WorkflowFailed(f"process data cannot be stored: {exc}") from None
         instance.updated_at = self.now
         instance.next_timer_at = self.runtime.next_timer_at(workflow)
+        write_effects(self.session, self.now, instance, take_effects(workflow))  # service tasks' notify/http_post
         if workflow.completed and instance.status != InstanceState.COMPLETED:
             instance.status = InstanceState.COMPLETED
             instance.completed_at = self.now

@@ -19,6 +19,7 @@ from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
+from web.cli.incidents import COMMANDS as INCIDENT_COMMANDS
 from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
 from web.cli.statistics import COMMANDS as STATISTICS_COMMANDS
@@ -240,5 +241,5 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
 
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
-                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS):
+                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *INCIDENT_COMMANDS):
     main.add_command(_command)

@@ -9,7 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.campaigns import situation_reports as reports
-from engine.infra.errors import InvalidFormData, NotAllowed, RectiflowError
+from engine.infra.errors import (
+    InvalidFormData,
+    NotAllowed,
+    RectiflowError,
+    WorkflowFailed,
+)
 from engine.org.models import OrgNode, RoleGrant, User
 from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
@@ -123,6 +128,14 @@ def complete(task_id: int):
     except NotAllowed as exc:
         flash(error_text(exc), "danger")
         return redirect(url_for("tasks.show", task_id=task_id)), 303
+    except WorkflowFailed as exc:
+        # A step after this task failed on the data (an incident is recorded): the task stays open, the form keeps
+        # the input, and the message names the element and the missing variable (diagram text: escaped, not translated).
+        with svc.uow() as uow:
+            user = db_user(uow.session)
+            task = _task_for_view(uow.session, user, task_id)
+            return render_task(uow.session, user, task, values=data, status=422,
+                               errors={"__form__": str(_("流程无法继续，已记录故障并通知流程设计人员：")) + exc.message})
     except RectiflowError as exc:
         flash(_("提交未成功：%(m)s", m=error_text(exc)), "danger")
         return redirect(url_for("inbox.index")), 303
