@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +40,12 @@ class ProcessDefinition(Base):
     task_meta: Mapped[dict] = mapped_column(JSONType, default=dict)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What this deployment changed against the previous version (engine.process.replacing.change_summary), and
+    # whether it replaced a live process (running instances or a subject's contract) on an administrator's word.
+    change_summary: Mapped[str | None] = mapped_column(Text)
+    replaced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    deployed_by: Mapped[User | None] = relationship(foreign_keys=[deployed_by_id])
 
 
 class ProcessInstance(Base):
