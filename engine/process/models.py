@@ -45,7 +45,7 @@ class ProcessDefinition(Base):
     change_summary: Mapped[str | None] = mapped_column(Text)
     replaced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    deployed_by: Mapped[User | None] = relationship(foreign_keys=[deployed_by_id])
+    deployed_by: Mapped[User | None] = relationship(foreign_keys=[deployed_by_id], lazy="joined")
 
 
 class ProcessInstance(Base):

@@ -116,6 +116,7 @@ class Services:
                 deployed_at=self.clock.now(), deployed_by_id=user_id, change_summary=summary,
                 replaced=bool(replace),
             )
+            definition.deployed_by = user  # loaded now: the row is read after the session closed
             s.add(definition)
             s.flush()
             record_event(s, self.clock.now(), "DefinitionDeployed", user_id, key=definition.key,

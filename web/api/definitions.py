@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import g
 from flask.views import MethodView
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 from engine.process import tasklist as queries
 from engine.process.migration import migrate
 from web.api.auth import api_blueprint, services
 from web.api.schemas import (
     ApiErrorSchema,
-    DefinitionReplaceArgs,
     DefinitionSchema,
     DefinitionUploadArgs,
     MigrationArgs,
@@ -19,7 +20,17 @@ from web.api.schemas import (
     StartProcessArgs,
 )
 
+
+
+class _FormAndFilesParser(FlaskParser):
+    """The `files` location also reads the multipart form's text fields (`replace`), so the upload is one body."""
+
+    def load_files(self, req, schema):
+        return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
+
+
 blp = api_blueprint("api_definitions", __name__, "Deployed BPMN process definitions")
+blp.ARGUMENTS_PARSER = _FormAndFilesParser()
 
 
 @blp.route("/definitions")
@@ -30,21 +41,20 @@ class Definitions(MethodView):
         with services().uow() as uow:
             return queries.definitions(uow.session)
 
-    @blp.arguments(DefinitionReplaceArgs, location="form")
-    @blp.arguments(DefinitionUploadArgs, location="files")
+    @blp.arguments(DefinitionUploadArgs, location="files", content_type="multipart/form-data")
     @blp.response(201, DefinitionSchema)
     @blp.alt_response(403, description="only process designers and administrators deploy", schema=ApiErrorSchema)
     @blp.alt_response(422, description="the diagram is invalid, breaks what the engine's own code relies on in "
                       "that process (its contract), or replaces a live process without `replace` by an administrator",
                       schema=ApiErrorSchema)
-    def post(self, form, files):
+    def post(self, files):
         """Validate and deploy a BPMN file as the next version of its process (an unchanged file keeps its version).
 
         A process with running instances, or one the engine's own code relies on (the shipped processes), is
         replaced only with `replace=true` by an administrator; the version records a one-line change summary."""
         upload = files["file"]
         return services().deploy_definition(upload.read(), upload.filename or "upload.bpmn", g.api_user_id,
-                                            replace=form["replace"])
+                                            replace=files["replace"])
 
 
 @blp.route("/definitions/<int:definition_id>/migration", methods=["POST"])

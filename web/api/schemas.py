@@ -88,9 +88,6 @@ class UploadQueryArgs(Strict):
 
 class DefinitionUploadArgs(ma.Schema):
     file = Upload(required=True, metadata={"description": "a BPMN 2.0 XML file"})
-
-
-class DefinitionReplaceArgs(ma.Schema):
     replace = ma.fields.Boolean(load_default=False, metadata={
         "description": "replace a live process (running instances, or one the engine's own code relies on), or "
                        "take a shipped process's id: administrators only"})
