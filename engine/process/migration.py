@@ -26,7 +26,8 @@ from engine.infra.errors import NotAllowed, NotFound
 from engine.org import accounts
 from engine.process.events import record_event
 from engine.process.instances import lock_instance
-from engine.process.lifecycle import InstanceState, TaskState as RowState
+from engine.process.lifecycle import InstanceState
+from engine.process.lifecycle import TaskState as RowState
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.replacing import is_admin
 

@@ -21,7 +21,6 @@ from web.api.schemas import (
 )
 
 
-
 class _FormAndFilesParser(FlaskParser):
     """The `files` location also reads the multipart form's text fields (`replace`), so the upload is one body."""
 
