@@ -4,7 +4,9 @@
 version (SpiffWorkflow.bpmn.util.diff: SpecDiff, WorkflowDiff, migrate_workflow). An instance can move when every
 task it has actually reached (completed, waiting, ready, running) still exists in the target version, in its
 subprocesses too, and it is not inside a multi-instance activity (SpiffWorkflow would reset the items' data).
-Tasks only predicted ahead of it do not count: the migration predicts them again from the new version.
+Tasks not reached yet below a ready or waiting task do not count: the migration resets those ready and waiting
+tasks and predicts what follows them again from the new version (tasks whose spec did not change keep their data
+and their timers' due times).
 
 Each instance moves in its own transaction under its instance lock: the tree is migrated, restored once from its
 stored form against the new version (so a state that would not load is never written), its task rows re-pointed
@@ -32,6 +34,8 @@ from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.replacing import is_admin
 
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+_AHEAD = TaskState.FUTURE | TaskState.PREDICTED_MASK
+_RESET = TaskState.READY | TaskState.WAITING  # what migrate_workflow resets and predicts again
 
 
 @dataclass
@@ -62,12 +66,25 @@ def _describe(task) -> str:
     return f"{ident!r}" + (f" ({name})" if name else "")
 
 
+def _ahead(task) -> bool:
+    """Not reached yet, below a ready or waiting task: the migration drops it and predicts again from the new spec."""
+    if not task.has_state(_AHEAD):
+        return False
+    node = task.parent
+    while node is not None:
+        if node.has_state(_RESET):
+            return True
+        node = node.parent
+    return False
+
+
 def _removed_reasons(diff, where: str, to_version: int) -> list[str]:
     reasons = []
     for task in diff.removed:
-        if task.has_state(TaskState.PREDICTED_MASK):
-            continue  # only predicted ahead: predicted again from the new version
-        doing = "waits at" if task.has_state(_ACTIVE) else "went through"
+        if _ahead(task):
+            continue
+        doing = ("waits at" if task.has_state(_ACTIVE) else "is due to reach" if task.has_state(_AHEAD)
+                 else "went through")
         reasons.append(f"{where}{doing} {_describe(task)}, which v{to_version} no longer has")
     return reasons
 
