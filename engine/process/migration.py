@@ -116,17 +116,17 @@ def _apply(workflow, diffs, new_spec, new_subprocess_specs: dict) -> None:
     top, sub_diffs = diffs
     keep = {}
     changed = {t.id for t in top.changed} | {t.id for d in sub_diffs.values() if d for t in d.changed}
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+    for task in workflow.get_tasks(state=_RESET):
         if task.id not in changed:
-            keep[task.id] = (deepcopy(task.data), deepcopy(task.internal_data))
+            keep[task.id] = (task.state, deepcopy(task.data), deepcopy(task.internal_data))
     for sp_id, sub_diff in sub_diffs.items():
         sub = workflow.subprocesses[sp_id]
         migrate_workflow(sub_diff, sub, new_subprocess_specs[sub.spec.name])
     migrate_workflow(top, workflow, new_spec)
     workflow.subprocess_specs = new_subprocess_specs
-    for task_id, (data, internal) in keep.items():
+    for task_id, (state, data, internal) in keep.items():
         task = workflow.tasks.get(task_id)
-        if task is not None and task.has_state(TaskState.READY | TaskState.WAITING):
+        if task is not None and task.state == state:
             task.data, task.internal_data = data, internal
 
 
@@ -175,7 +175,8 @@ def migrate(services, target_definition_id: int, user_id: int | None, dry_run: b
             move.safe = not move.reasons
             if dry_run or not move.safe:
                 continue
-            _apply(workflow, diffs, new_spec, new_subs)
+            with runtime.engine_time():  # timers re-registered by the reset read the engine's clock
+                _apply(workflow, diffs, new_spec, new_subs)
             try:
                 workflow = runtime.load(target, runtime.dump(workflow))  # the new state restores, or nothing moves
             except Exception as exc:

@@ -206,3 +206,55 @@ def test_migration_needs_an_earlier_version(services, world):
         migrate(services, definition.id, None)
     with services.uow() as uow:
         assert uow.session.get(ProcessDefinition, definition.id).change_summary.startswith("first version: 2 user")
+
+
+TIMED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_timed"
+    targetNamespace="http://example.org/timed">
+  <bpmn:process id="timed_review" name="限时审核" isExecutable="true">
+    <bpmn:laneSet id="lanes">
+      <bpmn:lane id="lane_security" name="security_office"><bpmn:flowNodeRef>review</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="review" name="审核"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:boundaryEvent id="late" name="超时" cancelActivity="false" attachedToRef="review">
+      <bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="late_timer"><bpmn:timeDuration>"PT48H"</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:endEvent id="late_noted"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>{extra}
+    <bpmn:endEvent id="end"><bpmn:incoming>{end_in}</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="{after}" />
+    <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="late_noted" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def timed(with_script: bool) -> bytes:
+    extra = ('\n    <bpmn:scriptTask id="stamp" name="盖章"><bpmn:incoming>f2</bpmn:incoming>'
+             '<bpmn:outgoing>f4</bpmn:outgoing><bpmn:script>stamped = True</bpmn:script></bpmn:scriptTask>'
+             '\n    <bpmn:sequenceFlow id="f4" sourceRef="stamp" targetRef="end" />') if with_script else ""
+    return TIMED.format(extra=extra, end_in="f4" if with_script else "f2",
+                        after="stamp" if with_script else "end").encode("utf-8")
+
+
+def test_a_moved_instance_keeps_its_waiting_timers_due_time(services, world, clock):
+    services.deploy_definition(timed(False), "timed.bpmn", world.users.designer)
+    instance = services.start_process("timed_review", world.users.designer)
+    with services.uow() as uow:
+        due = uow.session.get(ProcessInstance, instance.id).next_timer_at
+    assert due is not None
+    clock.advance(hours=5)
+    admin = add_admin(services, world)
+    v2 = services.deploy_definition(timed(True), "timed.bpmn", admin, replace=True)
+    assert v2.change_summary == "against v1: 4 other element(s) added, removed or changed"
+    assert [m.moved for m in migrate(services, v2.id, admin, dry_run=False).instances] == [True]
+    with services.uow() as uow:
+        moved = uow.session.get(ProcessInstance, instance.id)
+        assert (moved.definition_id, moved.next_timer_at) == (v2.id, due)  # not restarted at the migration
+    services.complete_task(_open_task(services, instance.id).id, world.users.security, {})
+    with services.uow() as uow:
+        assert uow.session.get(ProcessInstance, instance.id).status == "completed"
