@@ -49,7 +49,8 @@ def test_api_migration_dry_run_then_move_by_admins_only(api, services, world):
     listed = {d["version"]: d for d in api.call("designer", "GET", "/definitions").get_json()
               if d["key"] == "leave_request"}
     assert listed[2]["replaced"] and listed[2]["deployed_by"] == "admin"
-    assert listed[2]["change_summary"] == "against v1: removed: second (复审); 4 other element(s) added, removed or changed"
+    assert listed[2]["change_summary"] == ("against v1: removed: second (复审); "
+                                           "4 other element(s) added, removed or changed")
 
 
 def test_api_deploy_of_a_process_with_running_instances_says_replace_is_needed(api, services, world):
