@@ -3,7 +3,8 @@
 `plan_migration` (dry run) and `migrate` (the verb) compare each running instance's task tree with the target
 version (SpiffWorkflow.bpmn.util.diff: SpecDiff, WorkflowDiff, migrate_workflow). An instance can move when every
 task it has actually reached (completed, waiting, ready, running) still exists in the target version, in its
-subprocesses too, and it is not inside a multi-instance activity (SpiffWorkflow would reset the items' data).
+subprocesses too, and it is not inside a multi-instance activity that the new version changes (SpiffWorkflow would
+reset the items' data).
 Tasks not reached yet below a ready or waiting task do not count: the migration resets those ready and waiting
 tasks and predicts what follows them again from the new version (tasks whose spec did not change keep their data
 and their timers' due times).
@@ -102,20 +103,25 @@ def assess(workflow, new_spec, new_subprocess_specs: dict, registry, to_version:
             reasons.append(f"its subprocess {sub.spec.name!r} is not in v{to_version}")
         else:
             reasons += _removed_reasons(sub_diff, f"its subprocess {sub.spec.name!r} ", to_version)
+    changed = _changed_ids(top, sub_diffs)
     for task in workflow.get_tasks(state=_ACTIVE):
         parent = task.parent
-        if parent is not None and isinstance(parent.task_spec, LoopTask):
-            reasons.append(f"it is inside the multi-instance activity {_describe(parent)}, whose items a migration "
-                           "would reset")
+        if parent is not None and isinstance(parent.task_spec, LoopTask) and {task.id, parent.id} & changed:
+            reasons.append(f"it is inside the multi-instance activity {_describe(parent)}, which v{to_version} "
+                           "changes: a migration would reset its items")
             break
     return reasons, (top, sub_diffs)
+
+
+def _changed_ids(top, sub_diffs) -> set:
+    return {t.id for t in top.changed} | {t.id for d in sub_diffs.values() if d for t in d.changed}
 
 
 def _apply(workflow, diffs, new_spec, new_subprocess_specs: dict) -> None:
     """Migrate the tree; tasks whose spec did not change keep their data and timers."""
     top, sub_diffs = diffs
     keep = {}
-    changed = {t.id for t in top.changed} | {t.id for d in sub_diffs.values() if d for t in d.changed}
+    changed = _changed_ids(top, sub_diffs)
     for task in workflow.get_tasks(state=_RESET):
         if task.id not in changed:
             keep[task.id] = (task.state, deepcopy(task.data), deepcopy(task.internal_data))
