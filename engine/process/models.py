@@ -41,7 +41,8 @@ class ProcessDefinition(Base):
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # What this deployment changed against the previous version (engine.process.replacing.change_summary), and
-    # whether it replaced a live process (running instances or a subject's contract) on an administrator's word.
+    # whether it replaced a live process (running instances or a subject's contract), or took a shipped process's
+    # id, on an administrator's explicit `replace`.
     change_summary: Mapped[str | None] = mapped_column(Text)
     replaced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

@@ -41,38 +41,51 @@ def is_admin(user) -> bool:
     return user is None or any(g.role == ADMIN_ROLE for g in user.grants)
 
 
-def check_deploy(session: Session, hooks, parsed, previous: ProcessDefinition | None, user, replace: bool,
-                 shipped: dict[str, str] | None = None, filename: str | None = None) -> list[Finding]:
-    """Why deploying `parsed` over `previous` (the latest version, or None) by `user` is refused; [] when it may go.
+def _relied(contracts) -> str:
+    subjects = sorted({c.subject.split(" (")[0] for c in contracts})
+    return f"the {', '.join(subjects)} code relies on it" if subjects else ""
+
+
+def replace_needed(session: Session, hooks, parsed, previous: ProcessDefinition | None,
+                   shipped: dict[str, str] | None = None) -> str | None:
+    """Why deploying `parsed` over `previous` (the latest version, or None) needs `replace`; None when it does not.
 
     `shipped` maps each shipped process key to its file's sha256 (a first deployment of that very file is the
     shipped process, not a collision)."""
     key = parsed.process_id
     contracts = hooks.contracts_for(key)
-    findings = check_contracts(contracts, parsed, filename)
-    subjects = sorted({c.subject.split(" (")[0] for c in contracts})
-    relied = f"the {', '.join(subjects)} code relies on it" if subjects else ""
+    relied = _relied(contracts)
     if previous is not None:
         running = running_instances(session, key)
         reasons = [r for r in (f"{running} instance(s) are running" if running else "", relied) if r]
-        if reasons:
-            why = f"process {key!r} v{previous.version} is live ({'; '.join(reasons)})"
-            if not replace:
-                findings.append(Finding(
-                    "replace-required", f"{why}: a new version replaces it for every new start, so it needs an "
-                    "explicit replace", file=filename, element_id=key, fix=_REPLACE_FIX))
-            elif not is_admin(user):
-                findings.append(Finding(
-                    "replace-admin-only", f"{why}: only an administrator may replace it", file=filename,
-                    element_id=key, fix="ask an administrator to deploy it with replace"))
+        return f"process {key!r} v{previous.version} is live ({'; '.join(reasons)})" if reasons else None
+    shipped_sha = (shipped or {}).get(key)
+    if (shipped_sha is not None and shipped_sha != parsed.sha256) or (shipped_sha is None and contracts):
+        return f"process id {key!r} is a shipped process's id" + (f" ({relied})" if relied else "")
+    return None
+
+
+def check_deploy(session: Session, hooks, parsed, previous: ProcessDefinition | None, user, replace: bool,
+                 shipped: dict[str, str] | None = None, filename: str | None = None) -> list[Finding]:
+    """Why deploying `parsed` over `previous` (the latest version, or None) by `user` is refused; [] when it may go:
+    the contracts registered for its key, then whether it needs `replace` by an administrator (replace_needed)."""
+    key = parsed.process_id
+    findings = check_contracts(hooks.contracts_for(key), parsed, filename)
+    why = replace_needed(session, hooks, parsed, previous, shipped)
+    if why is None or (replace and is_admin(user)):
+        return findings
+    if previous is None:
+        findings.append(Finding(
+            "shipped-key", f"{why}: deploying this diagram under it would take that process's place", file=filename,
+            element_id=key, fix="give the process another id, or " + _REPLACE_FIX))
+    elif not replace:
+        findings.append(Finding(
+            "replace-required", f"{why}: a new version replaces it for every new start, so it needs an explicit "
+            "replace", file=filename, element_id=key, fix=_REPLACE_FIX))
     else:
-        shipped_sha = (shipped or {}).get(key)
-        collides = (shipped_sha is not None and shipped_sha != parsed.sha256) or (shipped_sha is None and contracts)
-        if collides and not (replace and is_admin(user)):
-            findings.append(Finding(
-                "shipped-key", f"process id {key!r} is a shipped process's id" + (f" ({relied})" if relied else "")
-                + ": deploying this diagram under it would take that process's place", file=filename,
-                element_id=key, fix="give the process another id, or " + _REPLACE_FIX))
+        findings.append(Finding(
+            "replace-admin-only", f"{why}: only an administrator may replace it", file=filename, element_id=key,
+            fix="ask an administrator to deploy it with replace"))
     return findings
 
 

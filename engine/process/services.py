@@ -36,7 +36,7 @@ from engine.process.messaging import deliver_pending
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.outbox import enqueue
 from engine.process.projection import Projector
-from engine.process.replacing import change_summary, check_deploy, shipped_keys
+from engine.process.replacing import change_summary, check_deploy, replace_needed, shipped_keys
 from engine.process.runtime import BpmnRuntime
 
 DESIGNER_ROLES = {"process_designer", "admin"}
@@ -107,6 +107,7 @@ class Services:
             if latest is not None and latest.sha256 == parsed.sha256:
                 return latest
             refuse(check_deploy(s, self.hooks, parsed, latest, user, replace, self.shipped_processes(), filename))
+            replaced = bool(replace and replace_needed(s, self.hooks, parsed, latest, self.shipped_processes()))
             summary = change_summary(latest, parsed)
             definition = ProcessDefinition(
                 key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
@@ -114,14 +115,14 @@ class Services:
                 spec_json=self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs),
                 forms={**parsed.forms, "__start__": parsed.start_form}, task_meta=parsed.task_meta,
                 deployed_at=self.clock.now(), deployed_by_id=user_id, change_summary=summary,
-                replaced=bool(replace),
+                replaced=replaced,
             )
             definition.deployed_by = user  # loaded now: the row is read after the session closed
             s.add(definition)
             s.flush()
             record_event(s, self.clock.now(), "DefinitionDeployed", user_id, key=definition.key,
                          version=definition.version, sha256=definition.sha256, summary=summary,
-                         replace=bool(replace))
+                         replace=replaced)
             uow.commit()
             return definition
 

@@ -52,7 +52,8 @@ def test_a_running_campaign_moves_with_its_waiting_subprocess(services, world, c
     with services.uow() as uow:
         before = uow.session.get(ProcessInstance, campaign.instance_id)
         before = (before.next_timer_at, before.state_json.count('"collect_returns"'))
-    source = (bpmn_dir / "campaign.bpmn").read_bytes().replace('name="审定总结"'.encode(), 'name="审定工作总结"'.encode())
+    source = (bpmn_dir / "campaign.bpmn").read_bytes().replace('name="审定总结"'.encode(),
+                                                               'name="审定工作总结"'.encode())
     admin = add_admin(services, world)
     v2 = services.deploy_definition(source, "campaign.bpmn", admin, replace=True)
     assert v2.change_summary == "against v1: renamed: closing_summary 审定总结 → 审定工作总结"

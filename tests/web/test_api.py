@@ -184,7 +184,7 @@ def test_definitions_list_and_deploy_by_designers_only(api, bpmn_dir, services, 
     versions = {d["version"]: d for d in api.call("staff", "GET", "/definitions").get_json()
                 if d["key"] == "hazard_rectification"}
     assert versions[2]["change_summary"].startswith("against v1") and versions[2]["deployed_by"] == "admin"
-    assert versions[1]["change_summary"].startswith("first version: 9 user task(s)")
+    assert versions[1]["change_summary"].startswith("first version: 9 user task(s)") and not versions[1]["replaced"]
     broken = deploy("designer", b"<not-bpmn/>")
     assert broken.status_code == 422 and broken.get_json()["code"] == "invalid_diagram"
 

@@ -237,7 +237,8 @@ class DefinitionSchema(ma.Schema):
     change_summary = ma.fields.String(allow_none=True, metadata={
         "description": "what this version changed against the previous one (user tasks added, removed, renamed; "
                        "other elements changed)"})
-    replaced = ma.fields.Boolean(metadata={"description": "deployed with replace over a live process"})
+    replaced = ma.fields.Boolean(metadata={"description": "deployed with an administrator's replace over a live "
+                                                          "process (running instances or a shipped one)"})
     deployed_by = ma.fields.Function(lambda d: d.deployed_by.username if d.deployed_by else None,
                                      metadata={"description": "who deployed it (null: the operator)"})
 
