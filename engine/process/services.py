@@ -29,6 +29,7 @@ from engine.process import lifecycle
 from engine.process.deadlines import process_properties
 from engine.process.diagrams import parse_diagram
 from engine.process.events import record_event
+from engine.process.findings import refuse
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
 from engine.process.incidents import (
@@ -54,6 +55,7 @@ from engine.process.models import (
 )
 from engine.process.outbox import enqueue
 from engine.process.projection import Projector
+from engine.process.replacing import change_summary, check_deploy, replace_needed, shipped_keys
 from engine.process.runtime import BpmnRuntime
 
 DESIGNER_ROLES = {"process_designer", "admin"}
@@ -95,6 +97,7 @@ class Services:
         self.runtime = runtime or BpmnRuntime(clock)
         self.hooks = hooks or Hooks()  # filled by engine.assembly.register_subjects
         self.evidence_store = evidence_store  # where uploaded evidence lives (engine.attachments.EvidenceStore)
+        self._shipped: dict[str, str] | None = None
 
     def uow(self) -> UnitOfWork:
         """A new unit of work: one session, rolled back unless committed."""
@@ -115,13 +118,17 @@ class Services:
 
     # -- definitions ---------------------------------------------------------------------------
     def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None,
-                          role_map: dict | None = None) -> ProcessDefinition:
+                          role_map: dict | None = None, replace: bool = False) -> ProcessDefinition:
         """Validate and store a BPMN file as the next version of its process (unchanged files are not redeployed).
 
-        `role_map` maps lanes and candidate groups that are not role codes to roles; it is kept with the version."""
+        `role_map` maps lanes and candidate groups that are not role codes to roles; it is kept with the version.
+        A version that breaks a subject's contract is refused; replacing a live process (running instances or a
+        contract), or taking a shipped process's id, needs `replace` by an administrator (engine.process.replacing).
+        The row records who, when, and a one-line summary of what changed against the previous version."""
         parsed = parse_diagram(source, self.bpmn_dir, filename, role_map)
         with self.uow() as uow:
             s = uow.session
+            user = None
             if user_id is not None:
                 user = accounts.get_user(s, user_id)
                 if not DESIGNER_ROLES & {g.role for g in user.grants}:
@@ -129,23 +136,39 @@ class Services:
             latest = self.latest_definition(s, parsed.process_id, required=False)
             if latest is not None and latest.sha256 == parsed.sha256 and (latest.role_map or None) == (role_map or None):
                 return latest
+            refuse(check_deploy(s, self.hooks, parsed, latest, user, replace, self.shipped_processes(), filename))
+            replaced = bool(replace and replace_needed(s, self.hooks, parsed, latest, self.shipped_processes()))
+            summary = change_summary(latest, parsed)
             definition = ProcessDefinition(
                 key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
                 sha256=parsed.sha256, source_xml=parsed.source_xml,
                 spec_json=self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs),
                 forms={**parsed.forms, "__start__": parsed.start_form}, task_meta=parsed.task_meta,
                 role_map=role_map or None, deployed_at=self.clock.now(), deployed_by_id=user_id,
+                change_summary=summary, replaced=replaced,
             )
+            definition.deployed_by = user  # loaded now: the row is read after the session closed
             s.add(definition)
             s.flush()
             record_event(s, self.clock.now(), "DefinitionDeployed", user_id, key=definition.key,
-                         version=definition.version, sha256=definition.sha256)
+                         version=definition.version, sha256=definition.sha256, summary=summary,
+                         replace=replaced)
             uow.commit()
             return definition
 
     def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
-        """Deploy every diagram shipped in the bpmn folder (unchanged ones keep their version)."""
-        return [self.deploy_definition(p.read_bytes(), p.name, user_id) for p in sorted(self.bpmn_dir.glob("*.bpmn"))]
+        """Deploy every diagram shipped in the bpmn folder (unchanged ones keep their version).
+
+        The shipped diagrams are the release's own: a changed one replaces the live version (`replace`), but a
+        change that breaks a subject's contract is still refused."""
+        return [self.deploy_definition(p.read_bytes(), p.name, user_id, replace=True)
+                for p in sorted(self.bpmn_dir.glob("*.bpmn"))]
+
+    def shipped_processes(self) -> dict[str, str]:
+        """Each executable process id of the bpmn folder's diagrams → the sha256 of its file (read once)."""
+        if self._shipped is None:
+            self._shipped = shipped_keys(self.bpmn_dir)
+        return self._shipped
 
     def start_process(self, key: str, user_id: int, data: dict | None = None,
                       business_key: str | None = None) -> ProcessInstance:

@@ -91,6 +91,16 @@ class UploadQueryArgs(Strict):
 
 class DefinitionUploadArgs(ma.Schema):
     file = Upload(required=True, metadata={"description": "a BPMN 2.0 XML file"})
+    replace = ma.fields.Boolean(load_default=False, metadata={
+        "description": "replace a live process (running instances, or one the engine's own code relies on), or "
+                       "take a shipped process's id: administrators only"})
+
+
+class MigrationArgs(Strict):
+    dry_run = ma.fields.Boolean(load_default=True, metadata={
+        "description": "only report, per running instance of the previous version, whether it can move"})
+    from_version = ma.fields.Integer(load_default=None, metadata={
+        "description": "the version whose instances move (default: the one before this definition)"})
 
 
 class OrgSchema(ma.Schema):
@@ -244,6 +254,30 @@ class DefinitionSchema(ma.Schema):
     sha256 = ma.fields.String()
     deployed_at = ma.fields.DateTime()
     deployed_by_id = ma.fields.Integer(allow_none=True)
+    change_summary = ma.fields.String(allow_none=True, metadata={
+        "description": "what this version changed against the previous one (user tasks added, removed, renamed; "
+                       "other elements changed)"})
+    replaced = ma.fields.Boolean(metadata={"description": "deployed with an administrator's replace over a live "
+                                                          "process (running instances or a shipped one)"})
+    deployed_by = ma.fields.Function(lambda d: d.deployed_by.username if d.deployed_by else None,
+                                     metadata={"description": "who deployed it (null: the operator)"})
+
+
+class InstanceMoveSchema(ma.Schema):
+    instance_id = ma.fields.Integer()
+    business_key = ma.fields.String(allow_none=True)
+    safe = ma.fields.Boolean()
+    reasons = ma.fields.List(ma.fields.String(), metadata={"description": "why it cannot move (empty when safe)"})
+    moved = ma.fields.Boolean()
+
+
+class MigrationReportSchema(ma.Schema):
+    key = ma.fields.String()
+    from_version = ma.fields.Integer()
+    to_version = ma.fields.Integer()
+    to_definition_id = ma.fields.Integer()
+    dry_run = ma.fields.Boolean()
+    instances = ma.fields.List(ma.fields.Nested(InstanceMoveSchema))
 
 
 class StartProcessArgs(Strict):
