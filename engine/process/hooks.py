@@ -120,6 +120,7 @@ class Hooks:
     def add_describer(self, kind: str, describer: Describer) -> None:
         """Label the rows of instances whose business key starts with `kind:` (inbox and instance lists)."""
         self.describers[kind] = describer
+
     def protect(self, process_key: str, contract: Contract) -> None:
         """Declare what a subject relies on in process `process_key`; deploys that break it are refused."""
         self.contracts.setdefault(process_key, []).append(contract)
