@@ -14,7 +14,10 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -129,6 +132,20 @@ class BpmnRuntime:
             workflow.do_engine_steps()
         return workflow
 
+    def start_by_timer(self, definition, data: dict, start_event: str, due_at: datetime) -> BpmnWorkflow:
+        """A new workflow started at its timer start event `start_event` (its slot is due), advanced to a wait state.
+
+        The timer's due time is the caller's business (engine/process/timer_starts.py): here the event fires at
+        once, and the process's other start events are dropped."""
+        spec, subprocess_specs = self.specs_for(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        with self.engine_time():
+            _open_timer_start(workflow, start_event, due_at)
+            workflow.do_engine_steps()
+        return workflow
+
     def load(self, definition, state_json: str) -> BpmnWorkflow:
         """Restore a stored workflow, bound to its definition's spec and the restricted script engine."""
         spec, subprocess_specs = self.specs_for(definition)
@@ -199,6 +216,28 @@ def _open_start_events(workflow: BpmnWorkflow) -> None:
             return
         for task in steps:
             task.run()
+
+
+def _open_timer_start(workflow: BpmnWorkflow, start_event: str, due_at: datetime) -> None:
+    """Fire the timer start event `start_event` now, as due at `due_at`, and drop the process's other start events.
+
+    Marked before the start events are first updated, so SpiffWorkflow never evaluates the timer itself (its
+    schedule is kept by engine/process/timer_starts.py; Camunda's bare `R3/PT1H` is not a Python expression)."""
+    starts = [t for t in workflow.get_tasks() if isinstance(t.task_spec, StartEvent) and t.parent is workflow.task_tree]
+    chosen = [t for t in starts if t.task_spec.bpmn_id == start_event]
+    if not chosen:
+        raise ValueError(f"process {workflow.spec.name!r} has no start event {start_event!r}")
+    for task in starts:
+        if task in chosen:
+            task._set_internal_data(event_fired=True, event_value=due_at.isoformat())
+            if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition) and not task.children:
+                # A cycle start event adds its next steps only when its own cycle comes round (which it no
+                # longer checks here), so this one run's steps are added now.
+                for output in task.task_spec.outputs:
+                    child = task._add_child(output, TaskState.FUTURE)
+                    child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+        else:
+            task.cancel()
 
 
 def _subtree_ids(task) -> set:
