@@ -9,6 +9,7 @@ from web.api import (
     definitions,
     hazards,
     look_back,
+    messages,
     notices,
     schedules,
     statistics,
@@ -48,7 +49,7 @@ def init_api(app: Flask) -> Api:
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for module in (tasks, hazards, definitions, campaigns, notices, statistics, schedules, look_back):
+    for module in (tasks, hazards, definitions, campaigns, notices, statistics, schedules, look_back, messages):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     # Unknown API paths answer in JSON too, not with the pages' HTML 404.
