@@ -12,6 +12,8 @@ the keys its catch event uses (`messaging.waiting_messages`). A sender may give
   catching this message;
 * nothing: the properties are read from the payload with the diagrams' correlationPropertyRetrievalExpression
   for this message, as SpiffWorkflow does when a diagram throws it (none: the empty correlation).
+Either way the payload must carry each property the catching diagrams read from it (SpiffWorkflow reads them
+again on catch), with the same value: otherwise 422 naming it.
 
 Who may send: process designers and administrators, or a role listed in the process property
 `messageSenderRoles` (comma-separated) of every process that takes the message. The check runs after routing,
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from sqlalchemy import select
 
-from engine.infra.errors import InvalidFormData, NotAllowed, NotFound
+from engine.infra.errors import InvalidFormData, NotAllowed, NotFound, WorkflowFailed
 from engine.org import accounts
 from engine.process.deadlines import process_properties
 from engine.process.events import record_event
@@ -117,6 +119,23 @@ def normalise_correlation(s, runtime, name: str, correlation, payload: dict) -> 
     return full
 
 
+def check_payload(s, runtime, name: str, correlations: dict, payload: dict) -> None:
+    """The catching diagrams read each correlation property from the payload (SpiffWorkflow does, on catch): it must
+    be there and agree with the correlation, or the instance would be correlated by something else."""
+    for prop in correlation_properties(s, runtime, name):
+        wanted = [correlations[key][prop.name] for key in prop.correlation_keys
+                  if prop.name in correlations.get(key, {})]
+        if not wanted:
+            continue
+        try:
+            value = evaluate_expression(prop.retrieval_expression, payload)
+        except Exception:  # noqa: BLE001 - any failure means the payload does not carry it
+            raise _bad("payload", f"the payload must carry {prop.retrieval_expression!r}: the processes catching "
+                                  f"{name!r} read correlation property {prop.name!r} from it") from None
+        if any(value != w for w in wanted):
+            raise _bad("payload", f"the payload gives {prop.name!r} = {value!r}, the correlation {wanted[0]!r}")
+
+
 def send_message(services, name, correlation, payload, user_id: int) -> MessageResult:
     """Deliver a message from outside (one unit of work); see the module docstring."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
@@ -134,8 +153,12 @@ def send_message(services, name, correlation, payload, user_id: int) -> MessageR
         correlations = normalise_correlation(s, services.runtime, name, correlation, payload)
         if len(correlation_text(correlations)) > 200:
             raise _bad("correlation", "the correlation is longer than 200 characters of JSON")
+        check_payload(s, services.runtime, name, correlations, payload)
         projector = services.projector(s, now, user.id)
-        message, taken = route_message(projector, name, correlations, payload)
+        try:
+            message, taken = route_message(projector, name, correlations, payload)
+        except (NameError, KeyError, TypeError, AttributeError, ValueError) as exc:  # a diagram expression failed
+            raise WorkflowFailed(f"message {name!r} could not be taken: {type(exc).__name__}: {exc}") from None
         if not taken:
             raise NotFound(f"nothing catches message {name!r} with correlation {correlation_text(correlations)}: "
                            "no process starts with it and no instance waits for it")

@@ -234,7 +234,10 @@ def waiting_messages(workflow) -> dict[str, str]:
             if not isinstance(ed, _BaseMessageDefinition):
                 continue
             keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
-            waiting[ed.name] = correlation_text({k: top[k] for k in sorted(keys) if k in top})
+            # SpiffWorkflow correlates a catch by its own (sub)process's correlations: a receive task inside a
+            # subprocess sets them there (spiffworkflow:processVariableCorrelation), not on the top workflow.
+            own = {**top, **task.workflow.correlations}
+            waiting[ed.name] = correlation_text({k: own[k] for k in sorted(keys) if k in own})
     return waiting
 
 
