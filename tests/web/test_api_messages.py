@@ -9,7 +9,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine.process.models import Event, MessageSubscription, ProcessInstance, ProcessMessage
+from engine.process.models import (
+    Event,
+    MessageSubscription,
+    ProcessInstance,
+    ProcessMessage,
+)
 from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
