@@ -16,8 +16,9 @@ Either way the payload must carry each property the catching diagrams read from 
 again on catch), with the same value: otherwise 422 naming it.
 
 Who may send: process designers and administrators, or a role listed in the process property
-`messageSenderRoles` (comma-separated) of every process that takes the message. The check runs after routing,
-in the same transaction, so a refused message leaves nothing behind.
+`messageSenderRoles` (comma-separated) of every process that takes the message; never to an instance whose
+business key names a registered subject (`hazard:3`: it moves through its subject's own verbs). The checks run
+after routing, in the same transaction, so a refused message leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -163,7 +164,13 @@ def send_message(services, name, correlation, payload, user_id: int) -> MessageR
             raise NotFound(f"nothing catches message {name!r} with correlation {correlation_text(correlations)}: "
                            "no process starts with it and no instance waits for it")
         roles = {g.role for g in user.grants}
-        definitions = {i.definition for i in s.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(taken)))}
+        reached = list(s.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(taken))))
+        owned = sorted(i.id for i in reached if message.status != "started" and i.business_key
+                       and services.hooks.names_subject(i.business_key))
+        if owned:  # a hazard's or campaign's run moves through its subject's own verbs, which keep its rows in line
+            raise NotAllowed(f"instance {', '.join(map(str, owned))} belongs to a registered subject; "
+                             "it takes messages from its own pages and API, not from outside")
+        definitions = {i.definition for i in reached}
         refused = sorted(d.key for d in definitions if not sender_roles(d) & roles)
         if refused:
             raise NotAllowed(f"you may not send message {name!r} to {', '.join(refused)} "

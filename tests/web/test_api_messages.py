@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
 from engine.process.models import (
@@ -173,6 +174,29 @@ def test_who_may_send_and_bad_input(api, shop, services):
     assert failed.status_code == 422 and "could not start" in failed.get_json()["message"]
     assert api.call("designer", "POST", "/messages", json={"name": "never_heard_of"}).status_code == 404
     assert counts(services) == before
+
+
+def test_an_instance_owned_by_a_subject_takes_no_message_from_outside(api, shop, services):
+    order = api.call("designer", "POST", "/messages", json={
+        "name": "order_placed", "payload": {"order_id": 4, "amount": 1}}).get_json()["started_instance_ids"][0]
+    with services.uow() as uow:  # as if a hazard's run waited here (its subject's verbs drive it)
+        uow.session.get(ProcessInstance, order).business_key = "hazard:1"
+        uow.commit()
+    before = counts(services)
+    refused = api.call("designer", "POST", "/messages", json={"name": "order_paid",
+                                                              "payload": {"order_id": 4, "amount": 1}})
+    assert refused.status_code == 403 and "registered subject" in refused.get_json()["message"]
+    assert counts(services) == before and data_of(services, order)[0] == "running"
+
+
+def test_the_openapi_document_describes_the_messages_endpoint(api):
+    spec = api.call(None, "GET", "/openapi.json").get_json()
+    validate(spec)
+    post = spec["paths"]["/api/v1/messages"]["post"]
+    assert {"200", "403", "404", "422"} <= set(post["responses"])
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SendMessageArgs")
+    result = spec["components"]["schemas"]["MessageResult"]["properties"]
+    assert {"started_instance_ids", "delivered_instance_ids", "status", "correlation"} <= set(result)
 
 
 def test_the_cli_sends_a_message(api, shop, services, database_url):
