@@ -17,8 +17,10 @@ neither repeats nor loses a slot), a changed timer starts afresh, a version with
 `fire_due` starts every due slot in its own transaction: the row is locked (FOR UPDATE SKIP LOCKED on
 PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE) and advanced by a compare-and-set on the slot it
 read, in the same transaction as the new instance, so two sweeps at once start each slot exactly once.
-SpiffWorkflow would run a cycle start event's repetitions inside one instance; here each slot is a new
-instance started at that event (`BpmnRuntime.start_by_timer`), as BPMN means it.
+A timer's instance has no starter: its data gets the deploying designer's organisation (org_id, school_id,
+bureau_id), so lanes find their candidates there. SpiffWorkflow would run a cycle start event's repetitions
+inside one instance; here each slot is a new instance started at that event (`BpmnRuntime.start_by_timer`), as
+BPMN means it.
 A slot whose start fails (a script error) is rolled back, then skipped with the error kept on the row and a
 `TimerStartFailed` event, so one broken diagram cannot stall the sweep.
 """
@@ -52,6 +54,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.infra.db import Base, UTCDateTime, is_postgres
 from engine.infra.errors import RectiflowError
+from engine.org import accounts
+from engine.org.models import User
 from engine.process.events import record_event
 from engine.process.models import ProcessDefinition
 from engine.process.scripting import evaluate_expression
@@ -290,7 +294,8 @@ def _fire_slot(services, row_id: int, now: datetime) -> int | None:
                      last_started_at=slot, last_error=None)).rowcount
             if taken != 1:
                 return None  # another sweep started this slot first
-            data = {"timer_start_event": row.start_event, "timer_scheduled_at": slot.isoformat()}
+            data = {**_deployer_context(s, definition), "timer_start_event": row.start_event,
+                    "timer_scheduled_at": slot.isoformat()}
             workflow = services.runtime.start_by_timer(definition, data, row.start_event, slot)
             projector = services.projector(s, now, None)
             instance = projector.new_instance(definition, None)
@@ -304,6 +309,17 @@ def _fire_slot(services, row_id: int, now: datetime) -> int | None:
             text = f"{definition.key}/{row.start_event} at {slot.isoformat()}: {getattr(exc, 'message', None) or exc}"
             raise _SlotFailed(slot, text[:2000]) from exc
         return instance.id
+
+
+def _deployer_context(s: Session, definition: ProcessDefinition) -> dict:
+    """Nobody starts a timer's instance: its organisation context (as `start_process` gives a starter's) is that of
+    the designer who deployed the version, so lanes find their candidates at that school."""
+    if definition.deployed_by_id is None:
+        return {}
+    user = s.get(User, definition.deployed_by_id)
+    school = accounts.nearest(s, user.org, "school")
+    return {"org_id": user.org_id, "school_id": school.id if school else None,
+            "bureau_id": school.parent_id if school else None}
 
 
 def _record_failure(services, row_id: int, failure: _SlotFailed, now: datetime) -> None:

@@ -15,7 +15,7 @@ from engine.assembly import assemble
 from engine.infra.clock import FixedClock
 from engine.infra.db import make_engine, make_session_factory
 from engine.infra.timezone import CHINA
-from engine.process.models import Event, ProcessInstance
+from engine.process.models import Event, HumanTask, ProcessInstance
 from engine.process.timer_starts import TimerStart, first_slot, parse_cycle, timer_text
 from web.cli.main import main
 
@@ -145,6 +145,36 @@ def test_an_unbounded_cycle_catches_up_and_a_redeploy_keeps_or_resets_the_schedu
     assert services.fire_timer_starts().started == []
     assert schedule(services).next_start_at is None
     assert len(instances(services)) == 6
+
+
+LANED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_weekly"
+    targetNamespace="http://example.org/timers">
+  <bpmn:process id="weekly_check" name="每周检查" isExecutable="true">
+    <bpmn:laneSet id="lanes"><bpmn:lane id="lane_security" name="security_office">
+      <bpmn:flowNodeRef>check</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="monday"><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeCycle>R/P7D</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:userTask id="check" name="每周消防检查"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="monday" targetRef="check" />
+    <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_timer_started_task_reaches_the_lane_at_the_deploying_designers_school(services, world, clock):
+    services.deploy_definition(LANED.encode("utf-8"), "weekly_check.bpmn", world.users.designer)
+    clock.advance(days=7)
+    (instance_id,) = services.fire_timer_starts().started
+    with services.uow() as uow:
+        tasks = uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
+    assert [(t.bpmn_id, t.candidate_role, t.candidate_org_id) for t in tasks] == [
+        ("check", "security_office", world.orgs.school)]
+    services.complete_task(tasks[0].id, world.users.security, {})
+    assert instances(services, "weekly_check") == [("completed", None)]
 
 
 def test_a_failing_start_is_rolled_back_kept_as_an_error_and_does_not_stall_the_sweep(services, clock):
