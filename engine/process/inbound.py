@@ -15,6 +15,9 @@ the keys its catch event uses (`messaging.waiting_messages`). A sender may give
 Either way the payload must carry each property the catching diagrams read from it (SpiffWorkflow reads them
 again on catch), with the same value: otherwise 422 naming it.
 
+A process the message starts gets the sender's organisation on its start (starter_id, org_id, school_id,
+bureau_id), as `Services.start_process` gives it, so its lanes find their candidates.
+
 Who may send: process designers and administrators, or a role listed in the process property
 `messageSenderRoles` (comma-separated) of every process that takes the message; never to an instance whose
 business key names a registered subject (`hazard:3`: it moves through its subject's own verbs). The checks run
@@ -156,8 +159,11 @@ def send_message(services, name, correlation, payload, user_id: int) -> MessageR
             raise _bad("correlation", "the correlation is longer than 200 characters of JSON")
         check_payload(s, services.runtime, name, correlations, payload)
         projector = services.projector(s, now, user.id)
+        school = accounts.nearest(s, user.org, "school")
+        context = {"starter_id": user.id, "org_id": user.org_id, "school_id": school.id if school else None,
+                   "bureau_id": school.parent_id if school else None}
         try:
-            message, taken = route_message(projector, name, correlations, payload)
+            message, taken = route_message(projector, name, correlations, payload, start_data=context)
         except (NameError, KeyError, TypeError, AttributeError, ValueError) as exc:  # a diagram expression failed
             raise WorkflowFailed(f"message {name!r} could not be taken: {type(exc).__name__}: {exc}") from None
         if not taken:

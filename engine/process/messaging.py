@@ -130,23 +130,27 @@ def send_message(projector, name: str, correlations: dict, payload: dict,
     return route_message(projector, name, correlations, payload, sender_id)[0]
 
 
-def route_message(projector, name: str, correlations: dict, payload: dict,
-                  sender_id: int | None = None) -> tuple[ProcessMessage, list[int]]:
-    """send_message, also returning the instances that took it (started, caught, or queued for in deferred mode)."""
+def route_message(projector, name: str, correlations: dict, payload: dict, sender_id: int | None = None,
+                  start_data: dict | None = None) -> tuple[ProcessMessage, list[int]]:
+    """send_message, also returning the instances that took it (started, caught, or queued for in deferred mode).
+
+    `start_data` goes on the start of an instance the message starts, under the payload (a person sending from
+    outside gives their organisation, as `Services.start_process` does)."""
     thrown = BpmnEvent(MessageEventDefinition(name), payload=payload, correlations=correlations)
     message = ProcessMessage(name=name, correlation=correlation_text(correlations), payload=payload,
                              sender_instance_id=sender_id, status="pending", created_at=projector.now,
                              next_attempt_at=projector.now)
     projector.session.add(message)
     projector.session.flush()
-    return message, _route(projector, message, thrown, sender_id)
+    return message, _route(projector, message, thrown, sender_id, start_data)
 
 
-def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None) -> list[int]:
+def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None,
+           start_data: dict | None = None) -> list[int]:
     s = projector.session
     definition = _start_definition(s, projector.runtime, message.name)
     if definition is not None:
-        _start_instance(projector, definition, message, thrown)
+        _start_instance(projector, definition, message, thrown, start_data)
         return [message.target_instance_id]
     targets = list(s.scalars(select(MessageSubscription.instance_id).where(
         MessageSubscription.name == message.name, MessageSubscription.correlation == message.correlation,
@@ -190,11 +194,12 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
     return True
 
 
-def _start_instance(projector, definition: ProcessDefinition, message: ProcessMessage, thrown: BpmnEvent) -> None:
+def _start_instance(projector, definition: ProcessDefinition, message: ProcessMessage, thrown: BpmnEvent,
+                    start_data: dict | None = None) -> None:
     s = projector.session
     payload = dict(message.payload)
     try:
-        workflow = projector.runtime.start(definition, payload, message=thrown)
+        workflow = projector.runtime.start(definition, {**(start_data or {}), **payload}, message=thrown)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
     instance = projector.new_instance(definition, payload.get("business_key"))

@@ -101,7 +101,7 @@ def data_of(services, instance_id):
         return instance.status, dict(workflow.data if workflow.completed else latest.data)
 
 
-def test_a_message_starts_the_process_and_a_correlated_one_reaches_the_waiting_instance(api, shop, services):
+def test_a_message_starts_the_process_and_a_correlated_one_reaches_the_waiting_instance(api, shop, services, world):
     placed = api.call("designer", "POST", "/messages",
                       json={"name": "order_placed", "payload": {"order_id": 7, "amount": 5}})
     assert placed.status_code == 200, placed.get_json()
@@ -110,7 +110,10 @@ def test_a_message_starts_the_process_and_a_correlated_one_reaches_the_waiting_i
     order = body["started_instance_ids"][0]
     other = api.call("designer", "POST", "/messages",
                      json={"name": "order_placed", "payload": {"order_id": 8, "amount": 1}}).get_json()
-    assert data_of(services, order) == ("running", {"order_id": 7, "amount": 5, "total": 10})
+    status, data = data_of(services, order)
+    assert status == "running" and data == {"order_id": 7, "amount": 5, "total": 10, "starter_id": world.users.designer,
+                                            "org_id": world.orgs.school, "school_id": world.orgs.school,
+                                            "bureau_id": world.orgs.bureau}  # the sender's organisation, as a start
     with services.uow() as uow:
         subscriptions = {(r.instance_id, r.correlation) for r in uow.session.scalars(select(MessageSubscription))}
     assert (order, '{"order":{"order_id":7}}') in subscriptions
