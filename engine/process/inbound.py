@@ -20,8 +20,10 @@ bureau_id), as `Services.start_process` gives it, so its lanes find their candid
 
 Who may send: process designers and administrators, or a role listed in the process property
 `messageSenderRoles` (comma-separated) of every process that takes the message; never to an instance whose
-business key names a registered subject (`hazard:3`: it moves through its subject's own verbs). The checks run
-after routing, in the same transaction, so a refused message leaves nothing behind.
+business key names a registered subject (`hazard:3`: it moves through its subject's own verbs). Organisation
+scope: an instance started with an organisation (its start data's `school_id`) takes messages only from senders
+of that school or above it (404 to others, as for anything outside one's scope). The checks run after routing, in
+the same transaction, so a refused message leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ from sqlalchemy import select
 
 from engine.infra.errors import InvalidFormData, NotAllowed, NotFound, WorkflowFailed
 from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.org.scope import can_view_org
 from engine.process.deadlines import process_properties
 from engine.process.events import record_event
 from engine.process.messaging import correlation_text, route_message
@@ -123,6 +127,16 @@ def normalise_correlation(s, runtime, name: str, correlation, payload: dict) -> 
     return full
 
 
+def _in_scope(s, runtime, user, instance: ProcessInstance) -> bool:
+    """An instance started with an organisation (its start data's school_id) is reached only from that school or
+    from above it (a bureau); one without stays open to every permitted sender."""
+    school_id = runtime.load(instance.definition, instance.state_json).task_tree.data.get("school_id")
+    if school_id is None or can_view_org(s, user, school_id):
+        return True
+    schools = {accounts.nearest(s, s.get(OrgNode, g.org_id), "school") for g in user.grants}
+    return school_id in {school.id for school in schools if school is not None}
+
+
 def check_payload(s, runtime, name: str, correlations: dict, payload: dict) -> None:
     """The catching diagrams read each correlation property from the payload (SpiffWorkflow does, on catch): it must
     be there and agree with the correlation, or the instance would be correlated by something else."""
@@ -176,6 +190,9 @@ def send_message(services, name, correlation, payload, user_id: int) -> MessageR
         if owned:  # a hazard's or campaign's run moves through its subject's own verbs, which keep its rows in line
             raise NotAllowed(f"instance {', '.join(map(str, owned))} belongs to a registered subject; "
                              "it takes messages from its own pages and API, not from outside")
+        if any(not _in_scope(s, services.runtime, user, i) for i in reached if message.status != "started"):
+            raise NotFound(f"nothing catches message {name!r} with correlation {correlation_text(correlations)} "
+                           "in your organisation")
         definitions = {i.definition for i in reached}
         refused = sorted(d.key for d in definitions if not sender_roles(d) & roles)
         if refused:

@@ -126,6 +126,12 @@ def test_a_message_starts_the_process_and_a_correlated_one_reaches_the_waiting_i
     assert "nothing catches message 'order_paid'" in missed.get_json()["message"]
     assert counts(services) == before
 
+    # Another school's staff (department_staff too) does not reach this school's order: as if nothing waited.
+    outside = api.call("outsider", "POST", "/messages", json={"name": "order_paid", "correlation": {"order_id": 7},
+                                                              "payload": {"order_id": 7, "amount": 4}})
+    assert outside.status_code == 404 and "in your organisation" in outside.get_json()["message"]
+    assert counts(services) == before and data_of(services, order)[0] == "running"
+
     # The properties alone (department_staff is listed in messageSenderRoles).
     paid = api.call("staff", "POST", "/messages", json={"name": "order_paid", "correlation": {"order_id": 7},
                                                         "payload": {"order_id": 7, "amount": 4}})
