@@ -206,6 +206,9 @@ def test_fire_timers_at_a_given_time_runs_the_sweep_and_the_timer_starts(service
     assert "started=0" in again.output
     bad = runner.invoke(main, ["--database-url", database_url, "fire-timers", "--at", "Christmas"])
     assert bad.exit_code != 0 and "not an ISO 8601 time" in bad.output
+    listed = runner.invoke(main, ["--database-url", database_url, "timer-starts"])
+    assert listed.exit_code == 0, listed.output
+    assert "christmas/tick" in listed.output and "next -  0 left  started 1, last 2026-12-24 09:00" in listed.output
 
 
 def test_two_concurrent_sweeps_start_each_slot_exactly_once(services, database_url, bpmn_dir, clock):

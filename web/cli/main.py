@@ -19,7 +19,7 @@ from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
-from web.cli.message import COMMANDS as MESSAGE_COMMANDS
+from web.cli.outside import COMMANDS as OUTSIDE_COMMANDS
 from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
 from web.cli.scheduler import at_time
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
@@ -230,5 +230,5 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
 
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
-                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *MESSAGE_COMMANDS):
+                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *OUTSIDE_COMMANDS):
     main.add_command(_command)

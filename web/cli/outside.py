@@ -1,4 +1,4 @@
-"""`rectiflow message send`: deliver a BPMN message from outside, as POST /api/v1/messages does."""
+"""Driving processes from outside: `rectiflow message send` (as POST /api/v1/messages) and `rectiflow timer-starts`."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,9 @@ import sys
 import click
 
 from engine.infra.errors import RectiflowError
+from engine.infra.timezone import CHINA
 from engine.org import accounts
+from engine.process import timer_starts
 
 
 def _json_object(text: str | None, option: str) -> dict | None:
@@ -57,4 +59,28 @@ def send_cmd(obj, name: str, correlation_json: str | None, payload_json: str, us
                    + ", ".join(str(i) for i in result.delivered_instance_ids))
 
 
-COMMANDS = (message_group,)
+@click.command("timer-starts")
+@click.pass_obj
+def timer_starts_cmd(obj) -> None:
+    """List the timer start events of the latest deployed versions: next start (China time), starts left, last
+    start and last error (`rectiflow fire-timers` starts the due ones; the scheduler does it on its own)."""
+    services = obj.services
+    with services.uow() as uow:
+        problems = timer_starts.sync(uow.session, services.runtime)
+        uow.commit()
+    with services.uow() as uow:
+        rows = timer_starts.schedules(uow.session)
+    for row in rows:
+        when = f"{row.next_start_at.astimezone(CHINA):%Y-%m-%d %H:%M:%S}" if row.next_start_at else "-"
+        left = "unbounded" if row.remaining is None else f"{row.remaining} left"
+        last = f"{row.last_started_at.astimezone(CHINA):%Y-%m-%d %H:%M} (instance {row.last_instance_id})" \
+            if row.last_started_at else "never"
+        click.echo(f"{row.process_key}/{row.start_event:<16} {row.kind:<8} {row.expression:<24} next {when}  "
+                   f"{left}  started {row.started}, last {last}" + (f"  ERROR {row.last_error}" if row.last_error else ""))
+    for problem in problems:
+        click.secho(f"unreadable timer: {problem}", fg="red", err=True)
+    if not rows:
+        click.echo("no deployed process starts by a timer")
+
+
+COMMANDS = (message_group, timer_starts_cmd)
