@@ -125,6 +125,7 @@ class BpmnRuntime:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
+        _drop_timer_starts(workflow)
         with self.engine_time():
             if message is not None:
                 _open_start_events(workflow)
@@ -218,12 +219,21 @@ def _open_start_events(workflow: BpmnWorkflow) -> None:
             task.run()
 
 
+def _drop_timer_starts(workflow: BpmnWorkflow) -> None:
+    """An instance started by hand or by a message never waits at the process's timer start events: those start
+    instances of their own on schedule (engine/process/timer_starts.py), and SpiffWorkflow would otherwise run a
+    cycle's repetitions inside this one (and evaluate Camunda's bare `R3/PT1H` as Python)."""
+    for task in workflow.get_tasks():
+        if isinstance(task.task_spec, StartEvent) and isinstance(task.task_spec.event_definition, TimerEventDefinition):
+            task.cancel()
+
+
 def _open_timer_start(workflow: BpmnWorkflow, start_event: str, due_at: datetime) -> None:
     """Fire the timer start event `start_event` now, as due at `due_at`, and drop the process's other start events.
 
     Marked before the start events are first updated, so SpiffWorkflow never evaluates the timer itself (its
     schedule is kept by engine/process/timer_starts.py; Camunda's bare `R3/PT1H` is not a Python expression)."""
-    starts = [t for t in workflow.get_tasks() if isinstance(t.task_spec, StartEvent) and t.parent is workflow.task_tree]
+    starts = [t for t in workflow.get_tasks() if isinstance(t.task_spec, StartEvent)]
     chosen = [t for t in starts if t.task_spec.bpmn_id == start_event]
     if not chosen:
         raise ValueError(f"process {workflow.spec.name!r} has no start event {start_event!r}")
@@ -233,8 +243,9 @@ def _open_timer_start(workflow: BpmnWorkflow, start_event: str, due_at: datetime
             if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition) and not task.children:
                 # A cycle start event adds its next steps only when its own cycle comes round (which it no
                 # longer checks here), so this one run's steps are added now.
+                state = task.state if task.has_state(TaskState.PREDICTED_MASK) else TaskState.FUTURE
                 for output in task.task_spec.outputs:
-                    child = task._add_child(output, TaskState.FUTURE)
+                    child = task._add_child(output, state)
                     child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
         else:
             task.cancel()

@@ -147,6 +147,37 @@ def test_an_unbounded_cycle_catches_up_and_a_redeploy_keeps_or_resets_the_schedu
     assert len(instances(services)) == 6
 
 
+BOTH = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_both"
+    targetNamespace="http://example.org/timers">
+  <bpmn:process id="both" name="手动或定时" isExecutable="true">
+    <bpmn:startEvent id="by_hand"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:startEvent id="hourly"><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeCycle>R3/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:scriptTask id="note"><bpmn:incoming>f0</bpmn:incoming><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:script>seen = 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="by_hand" targetRef="note" />
+    <bpmn:sequenceFlow id="f1" sourceRef="hourly" targetRef="note" />
+    <bpmn:sequenceFlow id="f2" sourceRef="note" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_process_with_a_none_and_a_timer_start_runs_each_path_once(services, world, clock):
+    services.deploy_definition(BOTH.encode("utf-8"), "both.bpmn")
+    by_hand = services.start_process("both", world.users.designer)
+    # Started by hand, it does not also wait at its timer start event (nor evaluate the bare R3/PT1H).
+    assert (by_hand.status, by_hand.next_timer_at) == ("completed", None)
+    clock.advance(hours=1)
+    assert len(services.fire_timer_starts().started) == 1
+    assert instances(services, "both") == [("completed", 1), ("completed", 1)]
+    with services.uow() as uow:
+        started = uow.session.scalars(select(Event).where(Event.kind == "ProcessStarted")).all()
+    assert [e.data.get("start_event") for e in started if e.data.get("key") == "both"] == [None, "hourly"]
+
+
 LANED = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_weekly"
     targetNamespace="http://example.org/timers">
