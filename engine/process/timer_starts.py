@@ -210,6 +210,7 @@ def sync(s: Session, runtime) -> list[str]:
             row = rows.get((definition.key, bpmn_id))
             if row is not None and row.definition_id == definition.id:
                 continue
+            error = None
             try:
                 text = timer_text(expression)
                 if row is not None and (row.kind, row.expression) == (kind, text):
@@ -217,10 +218,11 @@ def sync(s: Session, runtime) -> list[str]:
                     continue
                 next_at, remaining = first_slot(kind, text, definition.deployed_at)
             except Exception as exc:  # noqa: BLE001 - a timer we cannot read: reported, the others go on
-                problems.append(f"{definition.key}/{bpmn_id}: {getattr(exc, 'message', None) or exc}")
+                error = f"{definition.key}/{bpmn_id}: {getattr(exc, 'message', None) or exc}"
+                problems.append(error)
                 text, next_at, remaining = str(expression)[:200], None, 0
             values = {"definition_id": definition.id, "kind": kind, "expression": text[:200],
-                      "next_start_at": next_at, "remaining": remaining}
+                      "next_start_at": next_at, "remaining": remaining, "last_error": error}
             if row is None:
                 _insert_once(s, {"process_key": definition.key, "start_event": bpmn_id, "started": 0, **values})
             else:

@@ -223,6 +223,15 @@ def test_a_failing_start_is_rolled_back_kept_as_an_error_and_does_not_stall_the_
     assert [e.data["key"] for e in failed] == ["broken"]
 
 
+def test_an_unreadable_timer_is_reported_once_and_kept_on_its_row(services, clock):
+    deploy(services, key="vague", expression="start_when")  # compiles, but names data a timer start never has
+    first = services.fire_timer_starts()
+    assert first.started == [] and len(first.failed) == 1 and "vague/tick" in first.failed[0]
+    assert services.fire_timer_starts().failed == [], "reported when the version is first seen, not every sweep"
+    row = schedule(services, "vague")
+    assert row.next_start_at is None and "neither an ISO 8601" in row.last_error
+
+
 def test_fire_timers_at_a_given_time_runs_the_sweep_and_the_timer_starts(services, database_url):
     deploy(services, key="christmas", kind="timeDate", expression='"2026-12-24T09:00:00+08:00"')
     runner = CliRunner()
