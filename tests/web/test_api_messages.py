@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
+from engine.process import messaging
 from engine.process.models import (
     Event,
     MessageSubscription,
@@ -276,3 +277,18 @@ def test_a_foreign_receive_task_waiting_in_a_subprocess_gets_the_message(api, se
     assert got.get_json()["delivered_instance_ids"] == [instance_id]
     status, data = data_of(services, instance_id)
     assert status == "completed" and data["a_var"] == {"uid": 1, "note": "from outside"}
+
+
+def test_in_deferred_delivery_the_answer_says_pending_and_the_instance_gets_it_after_commit(api, shop, services):
+    order = api.call("designer", "POST", "/messages", json={
+        "name": "order_placed", "payload": {"order_id": 6, "amount": 3}}).get_json()["started_instance_ids"][0]
+    messaging.delivery_mode = "deferred"
+    try:
+        got = api.call("designer", "POST", "/messages", json={"name": "order_paid",
+                                                              "payload": {"order_id": 6, "amount": 3}})
+    finally:
+        messaging.delivery_mode = "inline"
+    assert got.status_code == 200, got.get_json()
+    assert (got.get_json()["status"], got.get_json()["delivered_instance_ids"]) == ("pending", [order])
+    status, data = data_of(services, order)  # delivered right after the sender's commit
+    assert status == "completed" and data["balance"] == 3
