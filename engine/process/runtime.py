@@ -24,6 +24,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine.infra.clock import Clock
+from engine.infra.errors import WorkflowFailed
 from engine.process.scripting import RestrictedScriptEngine
 
 _active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
@@ -125,7 +126,8 @@ class BpmnRuntime:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
-        _drop_timer_starts(workflow)
+        if not _drop_timer_starts(workflow) and message is None:
+            raise WorkflowFailed(f"process {definition.key!r} starts only on its timer schedule, not by hand")
         with self.engine_time():
             if message is not None:
                 _open_start_events(workflow)
@@ -219,13 +221,20 @@ def _open_start_events(workflow: BpmnWorkflow) -> None:
             task.run()
 
 
-def _drop_timer_starts(workflow: BpmnWorkflow) -> None:
+def _drop_timer_starts(workflow: BpmnWorkflow) -> int:
     """An instance started by hand or by a message never waits at the process's timer start events: those start
     instances of their own on schedule (engine/process/timer_starts.py), and SpiffWorkflow would otherwise run a
-    cycle's repetitions inside this one (and evaluate Camunda's bare `R3/PT1H` as Python)."""
+    cycle's repetitions inside this one (and evaluate Camunda's bare `R3/PT1H` as Python).
+    Returns how many other start events remain."""
+    others = 0
     for task in workflow.get_tasks():
-        if isinstance(task.task_spec, StartEvent) and isinstance(task.task_spec.event_definition, TimerEventDefinition):
+        if not isinstance(task.task_spec, StartEvent):
+            continue
+        if isinstance(task.task_spec.event_definition, TimerEventDefinition):
             task.cancel()
+        else:
+            others += 1
+    return others
 
 
 def _open_timer_start(workflow: BpmnWorkflow, start_event: str, due_at: datetime) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from engine.assembly import assemble
 from engine.infra.clock import FixedClock
 from engine.infra.db import make_engine, make_session_factory
+from engine.infra.errors import WorkflowFailed
 from engine.infra.timezone import CHINA
 from engine.process.models import Event, HumanTask, ProcessInstance
 from engine.process.timer_starts import TimerStart, first_slot, parse_cycle, timer_text
@@ -194,6 +195,13 @@ LANED = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """
+
+
+def test_a_process_that_starts_only_by_its_timer_is_not_started_by_hand(services, world):
+    deploy(services)
+    with pytest.raises(WorkflowFailed, match="starts only on its timer schedule"):
+        services.start_process("patrol", world.users.designer)
+    assert instances(services) == []
 
 
 def test_a_timer_started_task_reaches_the_lane_at_the_deploying_designers_school(services, world, clock):
