@@ -63,6 +63,9 @@ def label(mapping: dict, key) -> str:
 def init_templating(app: Flask) -> None:
     """Register filters and globals every template may use."""
     app.jinja_env.filters["china_time"] = china_time
+    # Text a diagram or form supplied: looked up in the catalog (the shipped forms' titles are there), returned as
+    # a plain string so autoescape escapes it. Never `_()` in a template: Jinja marks its result safe.
+    app.jinja_env.filters["catalog"] = translate
     app.jinja_env.filters["stage"] = lambda v: label(STAGE_LABELS, v)
     app.jinja_env.filters["role"] = lambda v: label(ROLE_LABELS, v)
     app.jinja_env.filters["grade"] = lambda v: label(GRADE_LABELS, v)

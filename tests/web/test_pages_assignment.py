@@ -44,3 +44,22 @@ def test_a_named_candidate_user_may_open_and_claim_the_task_on_its_page(services
     assert login("staff2").post(f"/tasks/{archive}/claim").status_code == 303
     with services.uow() as uow:
         assert uow.session.get(HumanTask, archive).assignee_id == u.staff2
+
+
+def test_markup_a_diagram_supplies_in_task_names_and_form_labels_is_shown_escaped(services, world, login):
+    """Diagram text goes through the `catalog` filter (a plain string, autoescaped), never through `_()`."""
+    u = world.users
+    hostile = (CAMUNDA.replace('name="Approve invoice"', 'name="Approve &lt;b id=&quot;tn&quot;&gt;now&lt;/b&gt;"')
+               .replace('label="Amount"', 'label="Amount &lt;img src=x onerror=alert(1)&gt;"'))
+    services.deploy_definition(hostile.encode(), "invoice.bpmn", u.designer, role_map={"accounting": "security_office"})
+    instance = services.start_process("camunda_invoice", u.designer, {"approver": "head", "prio": 10})
+    with services.uow() as uow:
+        task_id = uow.session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance.id,
+                                                                HumanTask.bpmn_id == "approve"))
+    client = login("head")
+    for path in (f"/tasks/{task_id}", "/"):
+        html = client.get(path, follow_redirects=True).get_data(as_text=True)
+        assert "Approve &lt;b id=&#34;tn&#34;&gt;now&lt;/b&gt;" in html, path
+        assert '<b id="tn">' not in html, path
+    html = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "Amount &lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
