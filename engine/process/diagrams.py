@@ -1,8 +1,23 @@
-"""Loading BPMN diagrams safely: XML without entities, XSD validation, restricted scripts, task metadata, forms."""
+"""Loading BPMN bundles safely: XML without entities, XSD, restricted scripts, DMN, callees, task metadata, forms.
+
+The parse pipeline, per bundle (engine/process/bundles.py):
+
+1. every .bpmn and .dmn file is parsed as untrusted XML (`parse_xml_safely`);
+2. Camunda JUEL is translated to Python in place (`juel.translate_document`);
+3. scripts, conditions and timer expressions are compiled by the restricted evaluator;
+4. the bundle is linted as a whole (`lint.lint_bundle`);
+5. SpiffWorkflow parses every diagram and decision table together (XSD, specs); a call activity whose callee is
+   not in the bundle is resolved to a deployed process (the latest, or the version its `calledVersion` property
+   pins) by parsing that version's stored files in a parser of their own;
+6. every user task's meta is read (`assignment.user_task_meta`), and the forms it names are read from the bundle.
+
+`check_bundle` collects every finding (validate shows them all); `parse_bundle` refuses when any is an error.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,25 +25,25 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import UserTask
+from SpiffWorkflow.spiff.parser.task_spec import BusinessRuleTaskParser
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
 from engine.infra.errors import InvalidDiagram, ScriptNotAllowed
-from engine.org.models import ROLES
+from engine.process import assignment, juel, lint
+from engine.process.bundles import Bundle
+from engine.process.findings import ERROR, WARNING, Finding, refuse
 from engine.process.scripting import compile_checked
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+NS = {"bpmn": BPMN_NS, "spiff": SPIFF_NS, "camunda": CAMUNDA_NS}
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
-# User-task properties holding expressions, compiled (restricted) at deploy: candidateOrg (org whose role holders
-# are candidates), dueExpression (due date/datetime), issueNotice (true: completing the task issues the hazard's
-# numbered 整改通知书, see notices.py), nameExpression (the inbox title, e.g. a patrol's sites; schedules.py).
-EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression", "issueNotice", "nameExpression")
-STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archive",
-          # campaign stages (issue 5)
-          "self_check", "joint_inspection", "rectification", "supervision", "summary")
+MAX_CALL_DEPTH = 8  # deployed callees calling deployed callees: deeper than this is refused (and cycles)
+CALLED_VERSION_PROPERTY = "calledVersion"
 
 _validator: BpmnValidator | None = None
 
@@ -40,23 +55,67 @@ def _xsd_validator() -> BpmnValidator:
     return _validator
 
 
-def parse_xml_safely(source: bytes, filename: str = "<diagram>") -> etree._Element:
-    """Parse untrusted XML: no DTDs, no entity expansion, no network, bounded size."""
+def _read_xml(source: bytes) -> etree._Element:
     if len(source) > MAX_DIAGRAM_BYTES:
-        raise InvalidDiagram(f"{filename}: diagram is larger than {MAX_DIAGRAM_BYTES} bytes")
+        raise ValueError(f"file is larger than {MAX_DIAGRAM_BYTES} bytes")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(source, parser=parser)
     except etree.XMLSyntaxError as exc:
-        raise InvalidDiagram(f"{filename}: not well-formed XML: {exc}") from None
+        raise ValueError(f"not well-formed XML: {exc}") from None
     if root.getroottree().docinfo.doctype:
-        raise InvalidDiagram(f"{filename}: DOCTYPE declarations are not allowed in diagrams")
+        raise ValueError("DOCTYPE declarations are not allowed in diagrams")
     return root
+
+
+def parse_xml_safely(source: bytes, filename: str = "<diagram>") -> etree._Element:
+    """Parse untrusted XML: no DTDs, no entity expansion, no network, bounded size."""
+    try:
+        return _read_xml(source)
+    except ValueError as exc:
+        raise InvalidDiagram(f"{filename}: {exc}") from None
+
+
+class _BusinessRuleTaskParser(BusinessRuleTaskParser):
+    """SpiffArena names the decision with `spiffworkflow:calledDecisionId`, Camunda with `camunda:decisionRef`."""
+
+    @staticmethod
+    def get_decision_ref(node):
+        return BusinessRuleTaskParser.get_decision_ref(node) or node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+
+
+class BundleParser(SpiffBpmnParser):
+    """SpiffWorkflow's Spiff parser (DMN included) that also reads Camunda's decision references."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("businessRuleTask"): (_BusinessRuleTaskParser, BusinessRuleTask),
+    }
+
+
+@dataclass(frozen=True)
+class DeployedCallee:
+    """A deployed version of a process a call activity names, with the files it was deployed from."""
+
+    key: str
+    version: int
+    files: dict[str, bytes]
+
+
+@dataclass
+class ParseContext:
+    """What a bundle is checked against: deployed callees, operators, the deploy-time role map."""
+
+    # (process id, pinned version or None for the latest) -> the deployed callee, or None when there is none
+    resolve_callee: Callable[[str, int | None], DeployedCallee | None] | None = None
+    deployed_processes: set[str] = field(default_factory=set)
+    operators: set[str] = field(default_factory=set)
+    role_map: dict[str, str] | None = None
 
 
 @dataclass
 class ParsedDiagram:
-    """A validated diagram: the executable spec plus what the engine reads from it."""
+    """A validated executable process: the spec plus what the engine reads from it."""
 
     process_id: str
     name: str
@@ -67,131 +126,355 @@ class ParsedDiagram:
     task_meta: dict[str, dict]
     start_form: str | None
     forms: dict[str, dict] = field(default_factory=dict)
+    filename: str = "<diagram>"
+    callees: dict[str, int] = field(default_factory=dict)  # deployed callee -> the version it runs
 
 
-def _check_expressions(root: etree._Element, filename: str) -> None:
-    ns = {"bpmn": BPMN_NS}
-    checks = [
-        ("//bpmn:conditionExpression", "eval"),
-        ("//bpmn:timeDate", "eval"),
-        ("//bpmn:timeDuration", "eval"),
-        ("//bpmn:timeCycle", "eval"),
-        ("//bpmn:scriptTask/bpmn:script", "exec"),
-    ]
-    for xpath, mode in checks:
-        for node in root.xpath(xpath, namespaces=ns):
+@dataclass
+class BundleReport:
+    """Everything validate says about a bundle: the processes it found and every finding."""
+
+    diagrams: list[ParsedDiagram]
+    findings: list[Finding]
+    files: dict[str, bytes]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+
+@dataclass
+class _External:
+    spec: object
+    subprocess_specs: dict
+    bundle: Bundle
+    version: int
+    versions: dict[str, int]
+
+
+# -- stage 3: restricted compile ----------------------------------------------------------------
+_COMPILED = [
+    ("//bpmn:conditionExpression", "eval"),
+    ("//bpmn:timeDate", "eval"),
+    ("//bpmn:timeDuration", "eval"),
+    ("//bpmn:timeCycle", "eval"),
+    ("//bpmn:scriptTask/bpmn:script", "exec"),
+]
+
+
+def _element_of(node: etree._Element) -> etree._Element:
+    """The flow element (task, flow, event) a nested expression node belongs to."""
+    while node is not None and not node.get("id"):
+        node = node.getparent()
+    return node
+
+
+def compile_findings(root: etree._Element, filename: str) -> list[Finding]:
+    """A finding for each script, condition and timer expression the restricted evaluator refuses."""
+    found = []
+    for xpath, mode in _COMPILED:
+        for node in root.xpath(xpath, namespaces=NS):
             text = (node.text or "").strip()
             if not text:
                 continue
             try:
                 compile_checked(text, mode)
             except ScriptNotAllowed as exc:
-                raise InvalidDiagram(f"{filename} line {node.sourceline}: {exc.message}") from None
+                owner = _element_of(node)
+                found.append(Finding(
+                    "script-not-allowed", exc.message, file=filename, line=node.sourceline,
+                    element_id=owner.get("id") if owner is not None else None,
+                    element_name=owner.get("name") if owner is not None else None,
+                    fix="write it as a Python expression or script without imports or underscore names"))
+    return found
 
 
-def _task_meta(task_spec, filename: str) -> dict:
-    props = dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}))
-    lane = task_spec.lane
-    if lane is not None and lane not in ROLES:
-        raise InvalidDiagram(
-            f"{filename}: lane {lane!r} of task {task_spec.bpmn_id!r} is not a role; lanes must be named "
-            f"with one of {', '.join(ROLES)}"
-        )
-    for key in EXPRESSION_PROPERTIES:
-        if props.get(key):
-            try:
-                compile_checked(props[key], "eval")
-            except ScriptNotAllowed as exc:
-                raise InvalidDiagram(f"{filename}: task {task_spec.bpmn_id!r} property {key}: {exc.message}") from None
-    if props.get("dueDuration"):
+# -- the pipeline ---------------------------------------------------------------------------------
+def _finding_from_validation(exc: ValidationException, filename: str, code: str = "invalid-bpmn") -> Finding:
+    line = exc.line_number if isinstance(exc.line_number, int) else None
+    message = str(exc).split("\n")[0]
+    return Finding(code, message, file=exc.file_name or filename, element_id=exc.id or None,
+                   element_name=exc.name or None, line=line)
+
+
+def _read_documents(bundle: Bundle, findings: list[Finding]) -> tuple[dict, dict]:
+    bpmn_docs, dmn_docs = {}, {}
+    for name, content in bundle.files.items():
+        lower = name.lower()
+        if not lower.endswith((".bpmn", ".dmn")):
+            continue
         try:
-            TimerEventDefinition.parse_iso_duration(props["dueDuration"])
-        except Exception:
-            raise InvalidDiagram(
-                f"{filename}: task {task_spec.bpmn_id!r} dueDuration {props['dueDuration']!r} is not an ISO-8601 duration"
-            ) from None
-    stage = props.get("stage")
-    if stage is not None and stage not in STAGES:
-        raise InvalidDiagram(f"{filename}: task {task_spec.bpmn_id!r} stage {stage!r} is not one of {STAGES}")
-    try:
-        priority = int(props.get("priority", 50))
-    except ValueError:
-        raise InvalidDiagram(f"{filename}: task {task_spec.bpmn_id!r} priority must be an integer") from None
-    return {
-        "bpmn_id": task_spec.bpmn_id,
-        "name": task_spec.bpmn_name or task_spec.bpmn_id,
-        "lane": lane,
-        "stage": stage,
-        "form": props.get("formJsonSchemaFilename"),
-        "due_duration": props.get("dueDuration"),
-        "due_expression": props.get("dueExpression"),
-        "priority": priority,
-        "candidate_org": props.get("candidateOrg"),
-        "exclude_performers_of": [s.strip() for s in props.get("excludePerformersOf", "").split(",") if s.strip()],
-        "properties": props,
-    }
+            root = _read_xml(content)
+        except ValueError as exc:
+            findings.append(Finding("unreadable-xml", str(exc), file=name))
+            continue
+        (bpmn_docs if lower.endswith(".bpmn") else dmn_docs)[name] = root
+    return bpmn_docs, dmn_docs
 
 
-def load_form(bpmn_dir: Path, ref: str, filename: str) -> dict:
-    """Read and check one JSON Schema form referenced from a diagram."""
-    path = (bpmn_dir / ref).resolve()
-    if bpmn_dir.resolve() not in path.parents:
-        raise InvalidDiagram(f"{filename}: form {ref!r} lies outside the diagram folder")
-    if not path.is_file():
-        raise InvalidDiagram(f"{filename}: form {ref!r} does not exist")
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-        Draft202012Validator.check_schema(schema)
-    except (json.JSONDecodeError, SchemaError) as exc:
-        raise InvalidDiagram(f"{filename}: form {ref!r} is not a valid JSON Schema: {exc}") from None
-    return schema
+def _decision_ids(dmn_docs: dict) -> set[str]:
+    return {d.get("id") for root in dmn_docs.values() for d in root.iter("{*}decision") if d.get("id")}
 
 
-def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>") -> ParsedDiagram:
-    """Validate a BPMN file completely and return its executable spec; raise InvalidDiagram otherwise."""
-    root = parse_xml_safely(source, filename)
-    _check_expressions(root, filename)
-    parser = SpiffBpmnParser(validator=_xsd_validator())
-    try:
-        parser.add_bpmn_xml(root, filename)
-        process_ids = [pid for pid in parser.get_process_ids()]
-        executable = [
-            pid for pid in process_ids
-            if parser.get_process_parser(pid).node.get("isExecutable", "false") == "true"
-        ]
-        if len(executable) != 1:
-            raise InvalidDiagram(f"{filename}: expected exactly one executable process, found {len(executable)}")
-        process_id = executable[0]
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
-    except ValidationException as exc:
-        raise InvalidDiagram(f"{filename}: {exc}") from None
-    except InvalidDiagram:
-        raise
-    except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed models
-        raise InvalidDiagram(f"{filename}: {type(exc).__name__}: {exc}") from None
+def _caught_messages(bpmn_docs: dict) -> set[str]:
+    names = {}
+    for root in bpmn_docs.values():
+        for message in root.xpath("//bpmn:message", namespaces=NS):
+            names[message.get("id")] = message.get("name") or message.get("id")
+    caught = set()
+    catchers = "//bpmn:startEvent|//bpmn:intermediateCatchEvent|//bpmn:boundaryEvent|//bpmn:receiveTask"
+    for root in bpmn_docs.values():
+        for node in root.xpath(catchers, namespaces=NS):
+            for ref in [node.get("messageRef"), *node.xpath("bpmn:messageEventDefinition/@messageRef", namespaces=NS)]:
+                if ref:
+                    caught.add(names.get(ref, ref))
+    return caught
 
-    task_meta: dict[str, dict] = {}
-    start_forms = root.xpath(
-        "//bpmn:startEvent//spiff:property[@name='formJsonSchemaFilename']/@value",
-        namespaces={"bpmn": BPMN_NS, "spiff": SPIFF_NS},
+
+def _called_versions(bpmn_docs: dict, local: set[str], findings: list[Finding]) -> dict[str, int | None]:
+    """Each callee outside the bundle -> the version the call activities pin (None: the latest)."""
+    wanted: dict[str, int | None] = {}
+    for filename, root in bpmn_docs.items():
+        for node in root.xpath("//bpmn:callActivity[@calledElement]", namespaces=NS):
+            callee = node.get("calledElement")
+            pinned = node.xpath(f"bpmn:extensionElements/spiff:properties/spiff:property"
+                                f"[@name='{CALLED_VERSION_PROPERTY}']/@value", namespaces=NS)
+            if not pinned and node.get(f"{{{CAMUNDA_NS}}}calledElementBinding") == "version":
+                pinned = [node.get(f"{{{CAMUNDA_NS}}}calledElementVersion") or ""]
+            where = {"file": filename, "element_id": node.get("id"), "element_name": node.get("name"),
+                     "line": node.sourceline}
+            version = None
+            if pinned:
+                try:
+                    version = int(pinned[0])
+                    if version < 1:
+                        raise ValueError
+                except ValueError:
+                    findings.append(Finding("bad-called-version", f"calledVersion {pinned[0]!r} is not a version "
+                                            "number", **where, fix="write a deployed version number such as 2"))
+                    continue
+            if callee in local:
+                if version is not None:
+                    findings.append(Finding("called-version-ignored", f"{callee!r} is in the bundle, so it runs the "
+                                            f"bundle's version, not version {version}", **where, severity=WARNING))
+                continue
+            if callee in wanted and wanted[callee] != version:
+                findings.append(Finding("called-version-conflict", f"call activities call {callee!r} at two different "
+                                        "versions", **where, fix="pin the same calledVersion on every call activity"))
+                continue
+            wanted[callee] = version
+    return wanted
+
+
+def _new_parser(bpmn_docs: dict, dmn_docs: dict, findings: list[Finding]) -> BundleParser:
+    parser = BundleParser(validator=_xsd_validator())
+    for filename, root in dmn_docs.items():
+        try:
+            parser.add_dmn_xml(root, filename)
+        except ValidationException as exc:
+            findings.append(_finding_from_validation(exc, filename, "invalid-dmn"))
+        except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed decision tables
+            findings.append(Finding("invalid-dmn", f"{type(exc).__name__}: {exc}", file=filename))
+    for filename, root in bpmn_docs.items():
+        try:
+            parser.add_bpmn_xml(root, filename)
+        except ValidationException as exc:
+            findings.append(_finding_from_validation(exc, filename))
+        except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed models
+            findings.append(Finding("invalid-bpmn", f"{type(exc).__name__}: {exc}", file=filename))
+    return parser
+
+
+def _resolve_externals(wanted: dict[str, int | None], ctx: ParseContext, findings: list[Finding],
+                       chain: tuple[str, ...]) -> dict[str, _External]:
+    """Parse the stored files of each deployed callee (in its own parser), recursively."""
+    resolved: dict[str, _External] = {}
+    for callee, version in wanted.items():
+        what = f"version {version} of process {callee!r}" if version else f"process {callee!r}"
+        if callee in chain or len(chain) >= MAX_CALL_DEPTH:
+            findings.append(Finding("call-cycle", f"call activities call {what} again: {' -> '.join(chain)}",
+                                    fix="break the cycle of call activities"))
+            continue
+        deployed = ctx.resolve_callee(callee, version) if ctx.resolve_callee else None
+        if deployed is None:
+            findings.append(Finding(
+                "callee-missing", f"a call activity calls {what}, which is neither in the bundle nor deployed",
+                fix="add the called diagram to the bundle, deploy it first, or correct calledElement/calledVersion"))
+            continue
+        sub_findings: list[Finding] = []
+        bundle = Bundle(files=dict(deployed.files))
+        bpmn_docs, dmn_docs = _read_documents(bundle, sub_findings)
+        parser = _new_parser(bpmn_docs, dmn_docs, sub_findings)
+        local = set(parser.get_process_ids())
+        nested = _resolve_externals(_called_versions(bpmn_docs, local, sub_findings), ctx, sub_findings,
+                                    (*chain, callee))
+        try:
+            spec = parser.get_spec(callee)
+            subprocess_specs = _subprocess_specs(parser, callee, nested)
+        except ValidationException as exc:
+            sub_findings.append(_finding_from_validation(exc, "<deployed>"))
+        except Exception as exc:
+            sub_findings.append(Finding("invalid-bpmn", f"{type(exc).__name__}: {exc}"))
+        errors = [f for f in sub_findings if f.severity == ERROR]
+        if errors:
+            findings.append(Finding("callee-invalid", f"deployed {what} v{deployed.version} no longer parses: "
+                                    f"{errors[0]}", fix="deploy a corrected version of it"))
+            continue
+        versions = {callee: deployed.version}
+        for ext in nested.values():
+            versions.update(ext.versions)
+        resolved[callee] = _External(spec, subprocess_specs, bundle, deployed.version, versions)
+    return resolved
+
+
+def _subprocess_specs(parser: BundleParser, process_id: str, externals: dict[str, _External]) -> dict:
+    specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
+    for name in [n for n, s in specs.items() if s is None]:
+        external = externals.get(name)
+        if external is None:
+            raise ValidationException(f"no process {name!r} to call")
+        specs[name] = external.spec
+        for sub_name, sub_spec in external.subprocess_specs.items():
+            specs.setdefault(sub_name, sub_spec)
+    return specs
+
+
+def _load_form(ref: str, near: str, bundles: list[Bundle], findings: list[Finding], element_id: str | None,
+               schema: bool = True) -> dict | None:
+    where = {"file": near, "element_id": element_id}
+    if ref.startswith("/") or ".." in ref.replace("\\", "/").split("/"):
+        findings.append(Finding("form-outside", f"form {ref!r} lies outside the diagram folder", **where,
+                                fix="name a form file inside the bundle"))
+        return None
+    for bundle in bundles:
+        name = bundle.lookup(ref, near)
+        if name is None:
+            continue
+        try:
+            form = json.loads(bundle.files[name].decode("utf-8"))
+            if schema:
+                Draft202012Validator.check_schema(form)
+            elif not isinstance(form, dict):
+                raise ValueError("a UI schema must be a JSON object")
+        except (UnicodeDecodeError, json.JSONDecodeError, SchemaError, ValueError) as exc:
+            findings.append(Finding("invalid-form", f"form {ref!r} is not a valid JSON Schema: {exc}", **where))
+            return None
+        return form
+    findings.append(Finding("form-missing", f"form {ref!r} does not exist in the bundle", **where,
+                            fix="add the JSON Schema file to the bundle"))
+    return None
+
+
+def _start_form(root: etree._Element, process_id: str) -> str | None:
+    forms = root.xpath("//bpmn:process[@id=$pid]/bpmn:startEvent//spiff:property[@name='formJsonSchemaFilename']"
+                       "/@value", namespaces=NS, pid=process_id)
+    return forms[0] if forms else None
+
+
+def _executable(parser: BundleParser, bpmn_docs: dict) -> list[tuple[str, str]]:
+    """(process id, file) of every executable process, in bundle order."""
+    found = []
+    for filename, root in bpmn_docs.items():
+        for node in root.xpath("//bpmn:process[@isExecutable='true']", namespaces=NS):
+            if node.get("id") in parser.get_process_ids():
+                found.append((node.get("id"), filename))
+    return found
+
+
+def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleReport:
+    """Run the whole parse pipeline over a bundle and return every process it could build and every finding."""
+    ctx = ctx or ParseContext()
+    findings: list[Finding] = [Finding("file-skipped", f"{name} is not a .bpmn, .dmn or .json file and was left out",
+                                       file=name, severity=WARNING) for name in bundle.skipped]
+    bpmn_docs, dmn_docs = _read_documents(bundle, findings)
+    if not bpmn_docs and not findings:
+        findings.append(Finding("no-diagram", "the bundle holds no .bpmn diagram", fix="add a .bpmn file"))
+    for filename, root in bpmn_docs.items():
+        findings.extend(juel.translate_document(root, filename))
+    for filename, root in bpmn_docs.items():
+        findings.extend(compile_findings(root, filename))
+    bundle_processes = {p.get("id") for root in bpmn_docs.values()
+                        for p in root.xpath("//bpmn:process", namespaces=NS) if p.get("id")}
+    lint_ctx = lint.LintContext(
+        forms={n for n in bundle.files if n.lower().endswith(".json")},
+        dmn_ids=_decision_ids(dmn_docs),
+        callable_processes=bundle_processes | set(ctx.deployed_processes),
+        caught_messages=_caught_messages(bpmn_docs),
+        operators=set(ctx.operators),
     )
-    start_form = start_forms[0] if start_forms else None
-    for task_spec in spec.task_specs.values():
-        if isinstance(task_spec, UserTask):
-            task_meta[task_spec.bpmn_id] = _task_meta(task_spec, filename)
+    findings.extend(lint.lint_bundle(bpmn_docs, lint_ctx))
+
+    parser = _new_parser(bpmn_docs, dmn_docs, findings)
+    local = set(parser.get_process_ids())
+    externals = _resolve_externals(_called_versions(bpmn_docs, local, findings), ctx, findings, ())
+    executable = _executable(parser, bpmn_docs)
+    if bpmn_docs and not executable:
+        findings.append(Finding("no-executable-process", "the bundle holds no executable process",
+                                fix='set isExecutable="true" on the process (pool) that should run'))
+    diagrams = []
+    for process_id, filename in executable:
+        parsed = _build(parser, process_id, filename, bundle, bpmn_docs[filename], externals, ctx, findings)
+        if parsed is not None:
+            diagrams.append(parsed)
+    return BundleReport(diagrams=diagrams, findings=findings, files=dict(bundle.files))
+
+
+def _build(parser, process_id: str, filename: str, bundle: Bundle, root, externals: dict[str, _External],
+           ctx: ParseContext, findings: list[Finding]) -> ParsedDiagram | None:
+    try:
+        spec = parser.get_spec(process_id)
+        subprocess_specs = _subprocess_specs(parser, process_id, externals)
+    except ValidationException as exc:
+        findings.append(_finding_from_validation(exc, filename))
+        return None
+    except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed models
+        findings.append(Finding("invalid-bpmn", f"{type(exc).__name__}: {exc}", file=filename, element_id=process_id))
+        return None
+    task_meta, meta_findings = assignment.user_task_meta(spec, subprocess_specs, filename, ctx.role_map)
+    findings.extend(meta_findings)
+    start_form = _start_form(root, process_id)
+    used = [ext for name, ext in externals.items() if name in subprocess_specs]
+    sources = [bundle, *(ext.bundle for ext in used)]
     forms = {}
-    for ref in {m["form"] for m in task_meta.values() if m["form"]} | ({start_form} if start_form else set()):
-        forms[ref] = load_form(bpmn_dir, ref, filename)
-    text = source.decode("utf-8")
+    refs = [(m.get("form"), m["bpmn_id"], True) for m in task_meta.values()]
+    refs += [((m.get("properties") or {}).get("formUiSchemaFilename"), m["bpmn_id"], False) for m in task_meta.values()]
+    refs.append((start_form, process_id, True))
+    for ref, element_id, is_schema in refs:
+        if ref and ref not in forms:
+            form = _load_form(ref, filename, sources, findings, element_id, is_schema)
+            if form is not None:
+                forms[ref] = form
+    source = bundle.files[filename]
+    callees = {}
+    for ext in used:
+        callees.update(ext.versions)
     return ParsedDiagram(
         process_id=process_id,
         name=parser.get_process_parser(process_id).node.get("name") or process_id,
-        source_xml=text,
+        source_xml=source.decode("utf-8"),
         sha256=hashlib.sha256(source).hexdigest(),
         spec=spec,
         subprocess_specs=subprocess_specs,
         task_meta=task_meta,
         start_form=start_form,
         forms=forms,
+        filename=filename,
+        callees=callees,
     )
+
+
+def parse_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> list[ParsedDiagram]:
+    """Every executable process of a bundle, validated completely; InvalidDiagram listing the findings otherwise."""
+    report = check_bundle(bundle, ctx)
+    refuse(report.findings)
+    return report.diagrams
+
+
+def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>") -> ParsedDiagram:
+    """Validate one BPMN file (its forms read from `bpmn_dir`) holding exactly one executable process."""
+    bundle = Bundle(support_dir=Path(bpmn_dir))
+    bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
+    diagrams = parse_bundle(bundle)
+    if len(diagrams) != 1:
+        raise InvalidDiagram(f"{filename}: expected exactly one executable process, found {len(diagrams)}")
+    return diagrams[0]
