@@ -408,7 +408,7 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
     local = set(parser.get_process_ids())
     externals = _resolve_externals(_called_versions(bpmn_docs, local, findings), ctx, findings, ())
     executable = _executable(parser, bpmn_docs)
-    if bpmn_docs and not executable:
+    if bpmn_docs and not executable and not any(f.severity == ERROR for f in findings):
         findings.append(Finding("no-executable-process", "the bundle holds no executable process",
                                 fix='set isExecutable="true" on the process (pool) that should run'))
     diagrams = []

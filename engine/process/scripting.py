@@ -123,6 +123,8 @@ class RestrictedScriptEngine(PythonScriptEngine):
         super().__init__(environment=RestrictedEnvironment(functions or {}))
 
     def validate(self, expression):
+        # SpiffWorkflow's DMN engine tells a comparison entry (`< 10`) from a value (`"a"`) by catching SyntaxError.
+        ast.parse(expression, mode="eval")
         compile_checked(expression, "eval")
 
 

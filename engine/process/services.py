@@ -1,6 +1,8 @@
 """The service layer: every state change is one verb, one unit of work, one commit."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -15,6 +17,7 @@ from engine.infra.clock import Clock
 from engine.infra.db import UnitOfWork
 from engine.infra.errors import (
     ConcurrentUpdate,
+    InvalidDiagram,
     InvalidFormData,
     NotAllowed,
     NotFound,
@@ -23,16 +26,20 @@ from engine.infra.errors import (
     WorkflowFailed,
 )
 from engine.org import accounts
+from engine.org.models import ROLES
 from engine.process import lifecycle
+from engine.process.bundles import Bundle
 from engine.process.deadlines import process_properties
-from engine.process.diagrams import parse_diagram
+from engine.process.deployments import parse_context
+from engine.process.diagrams import BundleReport, check_bundle
+from engine.process.findings import Finding, refuse
 from engine.process.events import record_event
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
 from engine.process.instances import load_task, lock_instance
 from engine.process.lifecycle import InstanceState, TaskState, Transition
 from engine.process.messaging import deliver_pending
-from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
+from engine.process.models import DefinitionFile, Deployment, HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.outbox import enqueue
 from engine.process.projection import Projector
 from engine.process.runtime import BpmnRuntime
@@ -53,6 +60,44 @@ class TimerSweep:
 
     fired: int
     skipped: int
+
+
+def _checked_role_map(role_map) -> dict[str, str]:
+    """A deploy-time role map {lane or group: role code}, or InvalidDiagram naming what is wrong with it."""
+    if role_map in (None, ""):
+        return {}
+    if not isinstance(role_map, dict):
+        raise InvalidDiagram("role_map must be a JSON object {lane: role}",
+                             [Finding("bad-role-map", "role_map must be a JSON object {lane: role}").as_dict()])
+    bad = {k: v for k, v in role_map.items() if not isinstance(k, str) or v not in ROLES}
+    if bad:
+        message = f"role_map maps {', '.join(map(repr, bad))} to something that is not a role"
+        raise InvalidDiagram(message, [Finding("bad-role-map", message, fix=f"use one of {', '.join(ROLES)}").as_dict()])
+    return dict(role_map)
+
+
+def _spec_fingerprint(spec_json: str) -> dict:
+    """A stored spec without the file names it was parsed from: the same process under another file name is equal.
+
+    The spec holds the decision tables and the callees' specs too, so a changed DMN or callee makes a new version."""
+    dct = json.loads(spec_json)
+    for spec in [dct.get("spec") or {}, *(dct.get("subprocess_specs") or {}).values()]:
+        if isinstance(spec, dict):
+            spec.pop("file", None)
+    return dct
+
+
+def _summary(slots: list) -> str:
+    """One line: what a deployment made (key vN, new or from vM) and what it left unchanged."""
+    made, kept = [], []
+    for slot in slots:
+        if isinstance(slot, ProcessDefinition):
+            kept.append(f"{slot.key} v{slot.version}")
+            continue
+        parsed, _spec, _forms, latest = slot
+        made.append(f"{parsed.process_id} v{latest.version + 1} (was v{latest.version})" if latest
+                    else f"{parsed.process_id} v1 (new)")
+    return "deployed " + ", ".join(made) + (f"; unchanged: {', '.join(kept)}" if kept else "")
 
 
 class Services:
@@ -85,35 +130,89 @@ class Services:
         self.session_factory.kw["bind"].dispose()
 
     # -- definitions ---------------------------------------------------------------------------
-    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None) -> ProcessDefinition:
-        """Validate and store a BPMN file as the next version of its process (unchanged files are not redeployed)."""
-        parsed = parse_diagram(source, self.bpmn_dir, filename)
+    def deploy_bundle(self, bundle: Bundle, user_id: int | None = None, role_map: dict | None = None,
+                      replace: bool = False) -> list[ProcessDefinition]:
+        """Validate a bundle and store each executable process in it as the next version (one unit of work).
+
+        A process whose diagram, spec, forms and task meta are all unchanged keeps its version; when nothing
+        changed no deployment is recorded. The bundle's files are stored once with the deployment and can be
+        downloaded for every version it made. `role_map` maps lanes that are not role codes to roles ("*": the
+        default) and is stored with the deployment; `replace` records the deployer's explicit consent to replace."""
         with self.uow() as uow:
             s = uow.session
-            if user_id is not None:
-                user = accounts.get_user(s, user_id)
-                if not DESIGNER_ROLES & {g.role for g in user.grants}:
-                    raise NotAllowed("only a process designer or an administrator may deploy diagrams")
-            latest = self.latest_definition(s, parsed.process_id, required=False)
-            if latest is not None and latest.sha256 == parsed.sha256:
-                return latest
-            definition = ProcessDefinition(
-                key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
-                sha256=parsed.sha256, source_xml=parsed.source_xml,
-                spec_json=self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs),
-                forms={**parsed.forms, "__start__": parsed.start_form}, task_meta=parsed.task_meta,
-                deployed_at=self.clock.now(), deployed_by_id=user_id,
-            )
-            s.add(definition)
+            now = self.clock.now()
+            self._require_designer(s, user_id)
+            role_map = _checked_role_map(role_map)
+            report = check_bundle(bundle, parse_context(s, role_map))
+            refuse(report.findings)
+            slots: list[ProcessDefinition | tuple] = []
+            for parsed in report.diagrams:
+                latest = self.latest_definition(s, parsed.process_id, required=False)
+                spec_json = self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs)
+                forms = {**parsed.forms, "__start__": parsed.start_form}
+                if latest is not None and (latest.sha256, _spec_fingerprint(latest.spec_json), latest.forms,
+                                           latest.task_meta) == (parsed.sha256, _spec_fingerprint(spec_json), forms,
+                                                                 parsed.task_meta):
+                    slots.append(latest)
+                else:
+                    slots.append((parsed, spec_json, forms, latest))
+            if all(isinstance(slot, ProcessDefinition) for slot in slots):
+                return slots
+            deployment = Deployment(deployed_at=now, deployed_by_id=user_id, replace=bool(replace),
+                                    role_map=role_map, summary=_summary(slots))
+            s.add(deployment)
             s.flush()
-            record_event(s, self.clock.now(), "DefinitionDeployed", user_id, key=definition.key,
-                         version=definition.version, sha256=definition.sha256)
+            for name, content in report.files.items():
+                s.add(DefinitionFile(deployment_id=deployment.id, name=name, content=content, size=len(content),
+                                     sha256=hashlib.sha256(content).hexdigest()))
+            result = []
+            for slot in slots:
+                if isinstance(slot, ProcessDefinition):
+                    result.append(slot)
+                    continue
+                parsed, spec_json, forms, latest = slot
+                definition = ProcessDefinition(
+                    key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
+                    sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=spec_json, forms=forms,
+                    task_meta=parsed.task_meta, deployed_at=now, deployed_by_id=user_id,
+                    deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
+                )
+                s.add(definition)
+                s.flush()
+                record_event(s, now, "DefinitionDeployed", user_id, key=definition.key, version=definition.version,
+                             sha256=definition.sha256, deployment_id=deployment.id, callees=parsed.callees)
+                result.append(definition)
             uow.commit()
-            return definition
+            return result
+
+    def validate_bundle(self, bundle: Bundle, user_id: int | None = None,
+                        role_map: dict | None = None) -> BundleReport:
+        """What deploying the bundle would say, without deploying: every finding and the processes it found."""
+        with self.uow() as uow:
+            s = uow.session
+            self._require_designer(s, user_id)
+            return check_bundle(bundle, parse_context(s, _checked_role_map(role_map)))
+
+    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None) -> ProcessDefinition:
+        """Validate and store one BPMN file (forms from the bpmn folder) as the next version of its first process."""
+        bundle = Bundle(support_dir=self.bpmn_dir)
+        bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
+        return self.deploy_bundle(bundle, user_id)[0]
 
     def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
-        """Deploy every diagram shipped in the bpmn folder (unchanged ones keep their version)."""
-        return [self.deploy_definition(p.read_bytes(), p.name, user_id) for p in sorted(self.bpmn_dir.glob("*.bpmn"))]
+        """Deploy every diagram shipped in the bpmn folder as one bundle (unchanged ones keep their version)."""
+        bundle = Bundle(support_dir=self.bpmn_dir)
+        for path in sorted(self.bpmn_dir.glob("*.bpmn")):
+            bundle.add(path.name, path.read_bytes())
+        return self.deploy_bundle(bundle, user_id)
+
+    @staticmethod
+    def _require_designer(s: Session, user_id: int | None) -> None:
+        if user_id is None:
+            return  # the operator's own CLI and the shipped diagrams
+        user = accounts.get_user(s, user_id)
+        if not DESIGNER_ROLES & {g.role for g in user.grants}:
+            raise NotAllowed("only a process designer or an administrator may deploy diagrams")
 
     def start_process(self, key: str, user_id: int, data: dict | None = None,
                       business_key: str | None = None) -> ProcessInstance:

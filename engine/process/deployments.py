@@ -1,0 +1,73 @@
+"""Deployed bundles: the stored files of each version, and deployed processes as callees of a new bundle."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, undefer
+
+from engine.infra.errors import NotFound
+from engine.process.diagrams import DeployedCallee, ParseContext
+from engine.process.models import DefinitionFile, ProcessDefinition
+
+
+def stored_files(s: Session, definition: ProcessDefinition) -> dict[str, bytes]:
+    """name -> content of every file the version was deployed with, in upload order.
+
+    A version deployed before bundles existed has no stored files: its diagram (source_xml) and the forms kept
+    on the definition stand in for them."""
+    if definition.deployment_id is not None:
+        rows = s.scalars(select(DefinitionFile).options(undefer(DefinitionFile.content))
+                         .where(DefinitionFile.deployment_id == definition.deployment_id)
+                         .order_by(DefinitionFile.id))
+        return {row.name: row.content for row in rows}
+    files = {definition.filename or f"{definition.key}.bpmn": definition.source_xml.encode("utf-8")}
+    for ref, schema in (definition.forms or {}).items():
+        if ref != "__start__" and isinstance(schema, dict):
+            files[ref] = json.dumps(schema, ensure_ascii=False, indent=2).encode("utf-8")
+    return files
+
+
+def file_list(s: Session, definition_id: int) -> list[dict]:
+    """Name, size and sha256 of each stored file of one deployed version (NotFound for an unknown id)."""
+    definition = _definition(s, definition_id)
+    if definition.deployment_id is not None:
+        rows = s.scalars(select(DefinitionFile).where(DefinitionFile.deployment_id == definition.deployment_id)
+                         .order_by(DefinitionFile.id))
+        return [{"name": r.name, "size": r.size, "sha256": r.sha256} for r in rows]
+    return [{"name": name, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+            for name, content in stored_files(s, definition).items()]
+
+
+def file_content(s: Session, definition_id: int, name: str) -> bytes:
+    """The content of one stored file of one deployed version (NotFound when it has no such file)."""
+    files = stored_files(s, _definition(s, definition_id))
+    if name not in files:
+        raise NotFound(f"definition {definition_id} has no file {name!r}")
+    return files[name]
+
+
+def _definition(s: Session, definition_id: int) -> ProcessDefinition:
+    definition = s.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise NotFound(f"no process definition {definition_id}")
+    return definition
+
+
+def parse_context(s: Session, role_map: dict[str, str] | None = None,
+                  operators: set[str] | None = None) -> ParseContext:
+    """What a bundle is checked against in `s`: the deployed processes (callees) and the deploy-time role map."""
+
+    def resolve(key: str, version: int | None) -> DeployedCallee | None:
+        query = select(ProcessDefinition).where(ProcessDefinition.key == key)
+        if version is not None:
+            query = query.where(ProcessDefinition.version == version)
+        definition = s.scalars(query.order_by(ProcessDefinition.version.desc())).first()
+        if definition is None:
+            return None
+        return DeployedCallee(definition.key, definition.version, stored_files(s, definition))
+
+    deployed = set(s.scalars(select(ProcessDefinition.key).distinct()))
+    return ParseContext(resolve_callee=resolve, deployed_processes=deployed, operators=set(operators or ()),
+                        role_map=dict(role_map or {}))
