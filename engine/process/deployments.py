@@ -68,6 +68,12 @@ def parse_context(s: Session, role_map: dict[str, str] | None = None,
             return None
         return DeployedCallee(definition.key, definition.version, stored_files(s, definition))
 
+    def forms_of(key: str) -> dict[str, dict]:
+        definition = s.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                               .order_by(ProcessDefinition.version.desc())).first()
+        forms = definition.forms if definition is not None else {}
+        return {ref: schema for ref, schema in (forms or {}).items() if ref != "__start__" and isinstance(schema, dict)}
+
     deployed = set(s.scalars(select(ProcessDefinition.key).distinct()))
-    return ParseContext(resolve_callee=resolve, deployed_processes=deployed, operators=set(operators or ()),
-                        role_map=dict(role_map or {}))
+    return ParseContext(resolve_callee=resolve, deployed_processes=deployed, deployed_forms=forms_of,
+                        operators=set(operators or ()), role_map=dict(role_map or {}))

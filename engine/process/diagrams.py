@@ -109,6 +109,9 @@ class ParseContext:
     # (process id, pinned version or None for the latest) -> the deployed callee, or None when there is none
     resolve_callee: Callable[[str, int | None], DeployedCallee | None] | None = None
     deployed_processes: set[str] = field(default_factory=set)
+    # process id -> the forms of its latest deployed version: a form the bundle lacks but that version has is
+    # kept (with a warning), so re-uploading just a changed diagram works
+    deployed_forms: Callable[[str], dict[str, dict]] | None = None
     operators: set[str] = field(default_factory=set)
     role_map: dict[str, str] | None = None
 
@@ -439,8 +442,15 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, root, externa
     refs = [(m.get("form"), m["bpmn_id"], True) for m in task_meta.values()]
     refs += [((m.get("properties") or {}).get("formUiSchemaFilename"), m["bpmn_id"], False) for m in task_meta.values()]
     refs.append((start_form, process_id, True))
+    previous = ctx.deployed_forms(process_id) if ctx.deployed_forms else {}
     for ref, element_id, is_schema in refs:
         if ref and ref not in forms:
+            if ref in previous and not any(b.lookup(ref, filename) for b in sources):
+                forms[ref] = previous[ref]
+                findings.append(Finding("form-from-deployed", f"form {ref!r} is not in the bundle; the one of the "
+                                        "deployed version is kept", file=filename, element_id=element_id,
+                                        severity=WARNING))
+                continue
             form = _load_form(ref, filename, sources, findings, element_id, is_schema)
             if form is not None:
                 forms[ref] = form

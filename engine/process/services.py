@@ -131,20 +131,23 @@ class Services:
 
     # -- definitions ---------------------------------------------------------------------------
     def deploy_bundle(self, bundle: Bundle, user_id: int | None = None, role_map: dict | None = None,
-                      replace: bool = False) -> list[ProcessDefinition]:
+                      replace: bool = False, warnings: list[Finding] | None = None) -> list[ProcessDefinition]:
         """Validate a bundle and store each executable process in it as the next version (one unit of work).
 
         A process whose diagram, spec, forms and task meta are all unchanged keeps its version; when nothing
         changed no deployment is recorded. The bundle's files are stored once with the deployment and can be
         downloaded for every version it made. `role_map` maps lanes that are not role codes to roles ("*": the
-        default) and is stored with the deployment; `replace` records the deployer's explicit consent to replace."""
+        default) and is stored with the deployment; `replace` records the deployer's explicit consent to replace.
+        `warnings`, when given, receives the findings that did not refuse the bundle."""
         with self.uow() as uow:
             s = uow.session
             now = self.clock.now()
-            self._require_designer(s, user_id)
+            self.require_designer(s, user_id)
             role_map = _checked_role_map(role_map)
             report = check_bundle(bundle, parse_context(s, role_map))
             refuse(report.findings)
+            if warnings is not None:
+                warnings.extend(report.findings)
             slots: list[ProcessDefinition | tuple] = []
             for parsed in report.diagrams:
                 latest = self.latest_definition(s, parsed.process_id, required=False)
@@ -190,7 +193,7 @@ class Services:
         """What deploying the bundle would say, without deploying: every finding and the processes it found."""
         with self.uow() as uow:
             s = uow.session
-            self._require_designer(s, user_id)
+            self.require_designer(s, user_id)
             return check_bundle(bundle, parse_context(s, _checked_role_map(role_map)))
 
     def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None) -> ProcessDefinition:
@@ -207,7 +210,8 @@ class Services:
         return self.deploy_bundle(bundle, user_id)
 
     @staticmethod
-    def _require_designer(s: Session, user_id: int | None) -> None:
+    def require_designer(s: Session, user_id: int | None) -> None:
+        """NotAllowed unless the user is a process designer or an administrator (None: the operator's CLI)."""
         if user_id is None:
             return  # the operator's own CLI and the shipped diagrams
         user = accounts.get_user(s, user_id)
