@@ -234,9 +234,9 @@ def _caught_messages(bpmn_docs: dict) -> set[str]:
     return caught
 
 
-def _called_versions(bpmn_docs: dict, local: set[str], findings: list[Finding]) -> dict[str, int | None]:
-    """Each callee outside the bundle -> the version the call activities pin (None: the latest)."""
-    wanted: dict[str, int | None] = {}
+def _called_versions(bpmn_docs: dict, local: set[str], findings: list[Finding]) -> dict[str, tuple[int | None, dict]]:
+    """Each callee outside the bundle -> (the version the call activities pin or None: the latest, where called)."""
+    wanted: dict[str, tuple[int | None, dict]] = {}
     for filename, root in bpmn_docs.items():
         for node in root.xpath("//bpmn:callActivity[@calledElement]", namespaces=NS):
             callee = node.get("calledElement")
@@ -261,11 +261,11 @@ def _called_versions(bpmn_docs: dict, local: set[str], findings: list[Finding]) 
                     findings.append(Finding("called-version-ignored", f"{callee!r} is in the bundle, so it runs the "
                                             f"bundle's version, not version {version}", **where, severity=WARNING))
                 continue
-            if callee in wanted and wanted[callee] != version:
+            if callee in wanted and wanted[callee][0] != version:
                 findings.append(Finding("called-version-conflict", f"call activities call {callee!r} at two different "
                                         "versions", **where, fix="pin the same calledVersion on every call activity"))
                 continue
-            wanted[callee] = version
+            wanted.setdefault(callee, (version, where))
     return wanted
 
 
@@ -288,27 +288,29 @@ def _new_parser(bpmn_docs: dict, dmn_docs: dict, findings: list[Finding]) -> Bun
     return parser
 
 
-def _resolve_externals(wanted: dict[str, int | None], ctx: ParseContext, findings: list[Finding],
+def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseContext, findings: list[Finding],
                        chain: tuple[str, ...]) -> dict[str, _External]:
     """Parse the stored files of each deployed callee (in its own parser), recursively."""
     resolved: dict[str, _External] = {}
-    for callee, version in wanted.items():
+    for callee, (version, where) in wanted.items():
+        if chain:  # inside a deployed callee: report at the bundle's own call activity
+            where = {}
         what = f"version {version} of process {callee!r}" if version else f"process {callee!r}"
         if callee in chain or len(chain) >= MAX_CALL_DEPTH:
             findings.append(Finding("call-cycle", f"call activities call {what} again: {' -> '.join(chain)}",
-                                    fix="break the cycle of call activities"))
+                                    **where, fix="break the cycle of call activities"))
             continue
         deployed = ctx.resolve_callee(callee, version) if ctx.resolve_callee else None
         if deployed is None:
             findings.append(Finding(
                 "callee-missing", f"a call activity calls {what}, which is neither in the bundle nor deployed",
-                fix="add the called diagram to the bundle, deploy it first, or correct calledElement/calledVersion"))
+                **where, fix="add the called diagram to the bundle, deploy it first, or correct calledElement/calledVersion"))
             continue
         sub_findings: list[Finding] = []
         bundle = Bundle(files=dict(deployed.files))
         bpmn_docs, dmn_docs = _read_documents(bundle, sub_findings)
         parser = _new_parser(bpmn_docs, dmn_docs, sub_findings)
-        local = set(parser.get_process_ids())
+        local = _callable(parser)
         nested = _resolve_externals(_called_versions(bpmn_docs, local, sub_findings), ctx, sub_findings,
                                     (*chain, callee))
         try:
@@ -321,7 +323,7 @@ def _resolve_externals(wanted: dict[str, int | None], ctx: ParseContext, finding
         errors = [f for f in sub_findings if f.severity == ERROR]
         if errors:
             findings.append(Finding("callee-invalid", f"deployed {what} v{deployed.version} no longer parses: "
-                                    f"{errors[0]}", fix="deploy a corrected version of it"))
+                                    f"{errors[0]}", **where, fix="deploy a corrected version of it"))
             continue
         versions = {callee: deployed.version}
         for ext in nested.values():
@@ -374,14 +376,21 @@ def _start_form(root: etree._Element, process_id: str) -> str | None:
     return forms[0] if forms else None
 
 
-def _executable(parser: BundleParser, bpmn_docs: dict) -> list[tuple[str, str]]:
-    """(process id, file) of every executable process, in bundle order."""
-    found = []
-    for filename, root in bpmn_docs.items():
-        for node in root.xpath("//bpmn:process[@isExecutable='true']", namespaces=NS):
-            if node.get("id") in parser.get_process_ids():
-                found.append((node.get("id"), filename))
-    return found
+def _callable(parser: BundleParser) -> set[str]:
+    """Every process of the parsed documents. A pool marked not executable may still be called: SpiffWorkflow
+    builds specs only of executable processes, so the called ones are marked executable for the parser (they
+    are not deployed as processes of their own)."""
+    called = parser.get_process_dependencies()
+    for process_id, process_parser in parser.process_parsers.items():
+        if process_id in called:
+            process_parser.process_executable = True
+    return set(parser.process_parsers)
+
+
+def _executable(parser: BundleParser) -> list[tuple[str, str]]:
+    """(process id, file) of every executable process (isExecutable absent or true, as SpiffWorkflow reads it)."""
+    return [(pid, pp.filename) for pid, pp in parser.process_parsers.items()
+            if pp.node.get("isExecutable", "true") == "true"]
 
 
 def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleReport:
@@ -408,9 +417,9 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
     findings.extend(lint.lint_bundle(bpmn_docs, lint_ctx))
 
     parser = _new_parser(bpmn_docs, dmn_docs, findings)
-    local = set(parser.get_process_ids())
+    local = _callable(parser)
     externals = _resolve_externals(_called_versions(bpmn_docs, local, findings), ctx, findings, ())
-    executable = _executable(parser, bpmn_docs)
+    executable = _executable(parser)
     if bpmn_docs and not executable and not any(f.severity == ERROR for f in findings):
         findings.append(Finding("no-executable-process", "the bundle holds no executable process",
                                 fix='set isExecutable="true" on the process (pool) that should run'))
