@@ -407,8 +407,17 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
         findings.extend(compile_findings(root, filename))
     bundle_processes = {p.get("id") for root in bpmn_docs.values()
                         for p in root.xpath("//bpmn:process", namespaces=NS) if p.get("id")}
+    forms = set()
+    for filename, root in bpmn_docs.items():
+        for ref in root.xpath("//spiff:property[@name='formJsonSchemaFilename' or @name='formUiSchemaFilename']/@value",
+                              namespaces=NS):
+            if bundle.lookup(ref, filename):  # a form next to diagrams given one by one joins the bundle here
+                forms.add(ref)
+    if ctx.deployed_forms:
+        for process_id in bundle_processes:
+            forms |= set(ctx.deployed_forms(process_id))
     lint_ctx = lint.LintContext(
-        forms={n for n in bundle.files if n.lower().endswith(".json")},
+        forms=forms | {n for n in bundle.files if n.lower().endswith(".json")},
         dmn_ids=_decision_ids(dmn_docs),
         callable_processes=bundle_processes | set(ctx.deployed_processes),
         caught_messages=_caught_messages(bpmn_docs),
@@ -464,13 +473,14 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, root, externa
             if form is not None:
                 forms[ref] = form
     source = bundle.files[filename]
+    encoding = root.getroottree().docinfo.encoding or "utf-8"
     callees = {}
     for ext in used:
         callees.update(ext.versions)
     return ParsedDiagram(
         process_id=process_id,
         name=parser.get_process_parser(process_id).node.get("name") or process_id,
-        source_xml=source.decode("utf-8"),
+        source_xml=source.decode(encoding, errors="replace"),
         sha256=hashlib.sha256(source).hexdigest(),
         spec=spec,
         subprocess_specs=subprocess_specs,

@@ -10,6 +10,7 @@ from uuid import UUID
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffTaskState
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -161,32 +162,42 @@ class Services:
                     slots.append((parsed, spec_json, forms, latest))
             if all(isinstance(slot, ProcessDefinition) for slot in slots):
                 return slots
-            deployment = Deployment(deployed_at=now, deployed_by_id=user_id, replace=bool(replace),
-                                    role_map=role_map, summary=_summary(slots))
-            s.add(deployment)
-            s.flush()
-            for name, content in report.files.items():
-                s.add(DefinitionFile(deployment_id=deployment.id, name=name, content=content, size=len(content),
-                                     sha256=hashlib.sha256(content).hexdigest()))
-            result = []
-            for slot in slots:
-                if isinstance(slot, ProcessDefinition):
-                    result.append(slot)
-                    continue
-                parsed, spec_json, forms, latest = slot
-                definition = ProcessDefinition(
-                    key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
-                    sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=spec_json, forms=forms,
-                    task_meta=parsed.task_meta, deployed_at=now, deployed_by_id=user_id,
-                    deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
-                )
-                s.add(definition)
-                s.flush()
-                record_event(s, now, "DefinitionDeployed", user_id, key=definition.key, version=definition.version,
-                             sha256=definition.sha256, deployment_id=deployment.id, callees=parsed.callees)
-                result.append(definition)
-            uow.commit()
+            try:
+                result = self._store_deployment(s, slots, report.files, now, user_id, role_map, replace)
+                uow.commit()
+            except IntegrityError:  # (key, version) is unique: a concurrent deploy took the version first
+                raise ConcurrentUpdate("another deployment of the same processes was stored at the same time; "
+                                       "deploy again") from None
             return result
+
+    @staticmethod
+    def _store_deployment(s: Session, slots: list, files: dict[str, bytes], now, user_id: int | None,
+                          role_map: dict, replace: bool) -> list[ProcessDefinition]:
+        deployment = Deployment(deployed_at=now, deployed_by_id=user_id, replace=bool(replace),
+                                role_map=role_map, summary=_summary(slots))
+        s.add(deployment)
+        s.flush()
+        for name, content in files.items():
+            s.add(DefinitionFile(deployment_id=deployment.id, name=name, content=content, size=len(content),
+                                 sha256=hashlib.sha256(content).hexdigest()))
+        result = []
+        for slot in slots:
+            if isinstance(slot, ProcessDefinition):
+                result.append(slot)
+                continue
+            parsed, spec_json, forms, latest = slot
+            definition = ProcessDefinition(
+                key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
+                sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=spec_json, forms=forms,
+                task_meta=parsed.task_meta, deployed_at=now, deployed_by_id=user_id,
+                deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
+            )
+            s.add(definition)
+            s.flush()
+            record_event(s, now, "DefinitionDeployed", user_id, key=definition.key, version=definition.version,
+                         sha256=definition.sha256, deployment_id=deployment.id, callees=parsed.callees)
+            result.append(definition)
+        return result
 
     def validate_bundle(self, bundle: Bundle, user_id: int | None = None,
                         role_map: dict | None = None) -> BundleReport:
