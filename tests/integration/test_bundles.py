@@ -30,7 +30,7 @@ def _props(**props) -> str:
 
 
 def process(pid: str, middle: str, tasks: list[str], start: str = "", name: str | None = None,
-            lane_tasks: list[str] | None = None, lane: str = "security_office") -> str:
+            lane_tasks: list[str] | None = None, lane: str = "security_office", end: str = "") -> str:
     """A straight line start -> middle element(s) `tasks` -> end, user tasks in one lane."""
     refs = "".join(f"<bpmn:flowNodeRef>{t}</bpmn:flowNodeRef>" for t in (lane_tasks or []))
     lanes = f'<bpmn:laneSet id="ls_{pid}"><bpmn:lane id="lane_{pid}" name="{lane}">{refs}</bpmn:lane></bpmn:laneSet>' \
@@ -39,7 +39,7 @@ def process(pid: str, middle: str, tasks: list[str], start: str = "", name: str 
     flows = "".join(f'<bpmn:sequenceFlow id="f_{pid}_{i}" sourceRef="{a}" targetRef="{b}" />'
                     for i, (a, b) in enumerate(zip(chain, chain[1:])))
     return (f'<bpmn:process id="{pid}" name="{name or pid}" isExecutable="true">{lanes}'
-            f'<bpmn:startEvent id="{pid}_start">{start}</bpmn:startEvent>{middle}<bpmn:endEvent id="{pid}_end" />{flows}'
+            f'<bpmn:startEvent id="{pid}_start">{start}</bpmn:startEvent>{middle}<bpmn:endEvent id="{pid}_end">{end}</bpmn:endEvent>{flows}'
             "</bpmn:process>")
 
 
@@ -133,8 +133,11 @@ COLLABORATION = f"""<bpmn:collaboration id="collab">
   <bpmn:messageFlow id="mf" sourceRef="send_order" targetRef="p_ship" />
 </bpmn:collaboration>
 <bpmn:message id="msg_order" name="order_placed" />
-{process("order_pool", user_task("place", "下单"), ["place"], lane_tasks=["place"])}
-{process("ship_pool", user_task("ship", "发货"), ["ship"], lane_tasks=["ship"], lane="department_staff",
+{process("order_pool", user_task("place", "下单"), ["place"], lane_tasks=["place"],
+         end='<bpmn:messageEventDefinition id="med_send" messageRef="msg_order"><bpmn:extensionElements>'
+             '<spiffworkflow:messagePayload>{"item": item, "school_id": school_id}</spiffworkflow:messagePayload>'
+             '</bpmn:extensionElements></bpmn:messageEventDefinition>')}
+{process("ship_pool", user_task("ship", "发货"), ["ship"], lane_tasks=["ship"], lane="leader",
          start='<bpmn:messageEventDefinition id="med" messageRef="msg_order" />')}
 """
 
@@ -148,8 +151,16 @@ def test_a_collaboration_deploys_each_executable_pool(services, world):
     assert definitions[0].deployment_id == definitions[1].deployment_id
     instance = services.start_process("order_pool", world.users.designer, {})
     with services.uow() as uow:
-        tasks = uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).all()
-        assert [(t.bpmn_id, t.candidate_role) for t in tasks] == [("place", "security_office")]
+        [task] = uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).all()
+        assert (task.bpmn_id, task.candidate_role) == ("place", "security_office")
+    services.complete_task(task.id, world.users.security, {"item": "灭火器"})  # the end event sends the message
+    with services.uow() as uow:
+        s = uow.session
+        [shipping] = s.scalars(select(ProcessInstance).join(ProcessDefinition)
+                               .where(ProcessDefinition.key == "ship_pool")).all()
+        [ship] = s.scalars(select(HumanTask).where(HumanTask.instance_id == shipping.id)).all()
+        assert (ship.bpmn_id, ship.candidate_role, ship.candidate_org_id) == ("ship", "leader", world.orgs.school)
+    assert _data_of_open_task(services, shipping.id)["item"] == "灭火器"
     # Each pool's own properties are read from the shared file (deadlines.process_properties is by process id).
     assert services.validate_bundle(bundle, world.users.designer).diagrams[1].process_id == "ship_pool"
 
