@@ -23,9 +23,11 @@ STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archi
           "self_check", "joint_inspection", "rectification", "supervision", "summary")
 
 
-def user_task_meta(spec, subprocess_specs: dict, filename: str,
-                   role_map: dict[str, str] | None = None) -> tuple[dict[str, dict], list[Finding]]:
-    """The meta of every user task in `spec` and its subprocess specs (keyed by task id), and what is wrong."""
+def user_task_meta(spec, subprocess_specs: dict, filename: str, role_map: dict[str, str] | None = None,
+                   documents: dict | None = None) -> tuple[dict[str, dict], list[Finding]]:
+    """The meta of every user task in `spec` and its subprocess specs (keyed by task id), and what is wrong.
+
+    `documents` (bundle file name -> parsed BPMN root) lets attributes SpiffWorkflow does not keep be read."""
     meta: dict[str, dict] = {}
     findings: list[Finding] = []
     for process_spec in [spec, *subprocess_specs.values()]:

@@ -434,14 +434,15 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
                                 fix='set isExecutable="true" on the process (pool) that should run'))
     diagrams = []
     for process_id, filename in executable:
-        parsed = _build(parser, process_id, filename, bundle, bpmn_docs[filename], externals, ctx, findings)
+        parsed = _build(parser, process_id, filename, bundle, bpmn_docs, externals, ctx, findings)
         if parsed is not None:
             diagrams.append(parsed)
     return BundleReport(diagrams=diagrams, findings=findings, files=dict(bundle.files))
 
 
-def _build(parser, process_id: str, filename: str, bundle: Bundle, root, externals: dict[str, _External],
+def _build(parser, process_id: str, filename: str, bundle: Bundle, documents: dict, externals: dict[str, _External],
            ctx: ParseContext, findings: list[Finding]) -> ParsedDiagram | None:
+    root = documents[filename]
     try:
         spec = parser.get_spec(process_id)
         subprocess_specs = _subprocess_specs(parser, process_id, externals)
@@ -451,7 +452,8 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, root, externa
     except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed models
         findings.append(Finding("invalid-bpmn", f"{type(exc).__name__}: {exc}", file=filename, element_id=process_id))
         return None
-    task_meta, meta_findings = assignment.user_task_meta(spec, subprocess_specs, filename, ctx.role_map)
+    task_meta, meta_findings = assignment.user_task_meta(spec, subprocess_specs, filename, ctx.role_map,
+                                                         documents=documents)
     findings.extend(meta_findings)
     start_form = _start_form(root, process_id)
     used = [ext for name, ext in externals.items() if name in subprocess_specs]
