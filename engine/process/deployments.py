@@ -4,12 +4,15 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from engine.infra.errors import NotFound
-from engine.process.diagrams import DeployedCallee, ParseContext
+from engine.process.diagrams import DeployedCallee, ParseContext, caught_messages, parse_xml_safely
 from engine.process.models import DefinitionFile, ProcessDefinition
+
+
+_caught_cache: dict[tuple[str, str], frozenset[str]] = {}
 
 
 def stored_files(s: Session, definition: ProcessDefinition) -> dict[str, bytes]:
@@ -76,4 +79,22 @@ def parse_context(s: Session, role_map: dict[str, str] | None = None,
 
     deployed = set(s.scalars(select(ProcessDefinition.key).distinct()))
     return ParseContext(resolve_callee=resolve, deployed_processes=deployed, deployed_forms=forms_of,
-                        operators=set(operators or ()), role_map=dict(role_map or {}))
+                        caught_messages=_caught_by_latest(s), operators=set(operators or ()),
+                        role_map=dict(role_map or {}))
+
+
+def _caught_by_latest(s: Session) -> set[str]:
+    """The messages the latest version of every deployed process waits for (its start and catch events)."""
+    newest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
+              .group_by(ProcessDefinition.key).subquery())
+    rows = s.scalars(select(ProcessDefinition).options(undefer(ProcessDefinition.source_xml))
+                     .join(newest, (ProcessDefinition.key == newest.c.key)
+                           & (ProcessDefinition.version == newest.c.version)))
+    caught: set[str] = set()
+    for definition in rows:
+        key = (definition.key, definition.sha256)
+        if key not in _caught_cache:  # a stored version never changes
+            root = parse_xml_safely(definition.source_xml.encode("utf-8"), definition.filename or definition.key)
+            _caught_cache[key] = frozenset(caught_messages({definition.key: root}))
+        caught |= _caught_cache[key]
+    return caught

@@ -4,9 +4,9 @@ The parse pipeline, per bundle (engine/process/bundles.py):
 
 1. every .bpmn and .dmn file is parsed as untrusted XML (`parse_xml_safely`);
 2. Camunda JUEL is translated to Python in place (`juel.translate_document`);
-3. scripts, conditions and timer expressions are compiled by the restricted evaluator;
-4. the bundle is linted as a whole (`lint.lint_bundle`);
-5. SpiffWorkflow parses every diagram and decision table together (XSD, specs); a call activity whose callee is
+3. and 4. the bundle is linted as a whole (`lint.lint_bundle`: BPMN XSD, structure, references, and every
+   script, condition and timer expression compiled by the restricted evaluator);
+5. SpiffWorkflow parses every diagram and decision table together (DMN XSD, specs); a call activity whose callee is
    not in the bundle is resolved to a deployed process (the latest, or the version its `calledVersion` property
    pins) by parsing that version's stored files in a parser of their own;
 6. every user task's meta is read (`assignment.user_task_meta`), and the forms it names are read from the bundle.
@@ -31,11 +31,10 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import BusinessRuleTaskParser
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
-from engine.infra.errors import InvalidDiagram, ScriptNotAllowed
+from engine.infra.errors import InvalidDiagram
 from engine.process import assignment, juel, lint
 from engine.process.bundles import Bundle
 from engine.process.findings import ERROR, WARNING, Finding, refuse
-from engine.process.scripting import compile_checked
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -85,12 +84,22 @@ class _BusinessRuleTaskParser(BusinessRuleTaskParser):
 
 
 class BundleParser(SpiffBpmnParser):
-    """SpiffWorkflow's Spiff parser (DMN included) that also reads Camunda's decision references."""
+    """SpiffWorkflow's Spiff parser (DMN included) that also reads Camunda's decision references.
+
+    BPMN files are checked against the XSD by lint, which names the element and line of every violation and
+    only warns about attributes the schema does not know; the parser validates DMN files against theirs."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("businessRuleTask"): (_BusinessRuleTaskParser, BusinessRuleTask),
     }
+
+    def add_bpmn_xml(self, bpmn, filename=None):
+        validator, self.validator = self.validator, None
+        try:
+            super().add_bpmn_xml(bpmn, filename)
+        finally:
+            self.validator = validator
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class ParseContext:
     # (process id, pinned version or None for the latest) -> the deployed callee, or None when there is none
     resolve_callee: Callable[[str, int | None], DeployedCallee | None] | None = None
     deployed_processes: set[str] = field(default_factory=set)
+    caught_messages: set[str] = field(default_factory=set)  # messages the latest deployed versions catch
     # process id -> the forms of its latest deployed version: a form the bundle lacks but that version has is
     # kept (with a warning), so re-uploading just a changed diagram works
     deployed_forms: Callable[[str], dict[str, dict]] | None = None
@@ -155,43 +165,6 @@ class _External:
     versions: dict[str, int]
 
 
-# -- stage 3: restricted compile ----------------------------------------------------------------
-_COMPILED = [
-    ("//bpmn:conditionExpression", "eval"),
-    ("//bpmn:timeDate", "eval"),
-    ("//bpmn:timeDuration", "eval"),
-    ("//bpmn:timeCycle", "eval"),
-    ("//bpmn:scriptTask/bpmn:script", "exec"),
-]
-
-
-def _element_of(node: etree._Element) -> etree._Element:
-    """The flow element (task, flow, event) a nested expression node belongs to."""
-    while node is not None and not node.get("id"):
-        node = node.getparent()
-    return node
-
-
-def compile_findings(root: etree._Element, filename: str) -> list[Finding]:
-    """A finding for each script, condition and timer expression the restricted evaluator refuses."""
-    found = []
-    for xpath, mode in _COMPILED:
-        for node in root.xpath(xpath, namespaces=NS):
-            text = (node.text or "").strip()
-            if not text:
-                continue
-            try:
-                compile_checked(text, mode)
-            except ScriptNotAllowed as exc:
-                owner = _element_of(node)
-                found.append(Finding(
-                    "script-not-allowed", exc.message, file=filename, line=node.sourceline,
-                    element_id=owner.get("id") if owner is not None else None,
-                    element_name=owner.get("name") if owner is not None else None,
-                    fix="write it as a Python expression or script without imports or underscore names"))
-    return found
-
-
 # -- the pipeline ---------------------------------------------------------------------------------
 def _finding_from_validation(exc: ValidationException, filename: str, code: str = "invalid-bpmn") -> Finding:
     line = exc.line_number if isinstance(exc.line_number, int) else None
@@ -219,7 +192,8 @@ def _decision_ids(dmn_docs: dict) -> set[str]:
     return {d.get("id") for root in dmn_docs.values() for d in root.iter("{*}decision") if d.get("id")}
 
 
-def _caught_messages(bpmn_docs: dict) -> set[str]:
+def caught_messages(bpmn_docs: dict) -> set[str]:
+    """The names of the messages some start, catch or boundary event or receive task of the documents waits for."""
     names = {}
     for root in bpmn_docs.values():
         for message in root.xpath("//bpmn:message", namespaces=NS):
@@ -403,8 +377,6 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
         findings.append(Finding("no-diagram", "the bundle holds no .bpmn diagram", fix="add a .bpmn file"))
     for filename, root in bpmn_docs.items():
         findings.extend(juel.translate_document(root, filename))
-    for filename, root in bpmn_docs.items():
-        findings.extend(compile_findings(root, filename))
     bundle_processes = {p.get("id") for root in bpmn_docs.values()
                         for p in root.xpath("//bpmn:process", namespaces=NS) if p.get("id")}
     forms = set()
@@ -420,10 +392,11 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
         forms=forms | {n for n in bundle.files if n.lower().endswith(".json")},
         dmn_ids=_decision_ids(dmn_docs),
         callable_processes=bundle_processes | set(ctx.deployed_processes),
-        caught_messages=_caught_messages(bpmn_docs),
+        caught_messages=caught_messages(bpmn_docs) | set(ctx.caught_messages),
         operators=set(ctx.operators),
     )
-    findings.extend(lint.lint_bundle(bpmn_docs, lint_ctx))
+    # Lint also compiles every script, condition and timer expression in the restricted evaluator (stage 3).
+    findings.extend(lint.lint_bundle({n: r for n, r in {**bpmn_docs, **dmn_docs}.items()}, lint_ctx))
 
     parser = _new_parser(bpmn_docs, dmn_docs, findings)
     local = _callable(parser)
@@ -502,10 +475,20 @@ def parse_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> list[Parsed
 
 
 def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>") -> ParsedDiagram:
-    """Validate one BPMN file (its forms read from `bpmn_dir`) holding exactly one executable process."""
+    """Validate one BPMN file holding exactly one executable process; its forms are read from `bpmn_dir`, and the
+    other diagrams there count as deployed (their processes may be called, their catch events catch messages)."""
     bundle = Bundle(support_dir=Path(bpmn_dir))
-    bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
-    diagrams = parse_bundle(bundle)
+    name = bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
+    siblings = {}
+    for path in sorted(Path(bpmn_dir).glob("*.bpmn")):
+        if path.name != name:
+            try:
+                siblings[path.name] = parse_xml_safely(path.read_bytes(), path.name)
+            except InvalidDiagram:
+                continue
+    ctx = ParseContext(caught_messages=caught_messages(siblings), deployed_processes={
+        p.get("id") for root in siblings.values() for p in root.xpath("//bpmn:process", namespaces=NS)})
+    diagrams = parse_bundle(bundle, ctx)
     if len(diagrams) != 1:
         raise InvalidDiagram(f"{filename}: expected exactly one executable process, found {len(diagrams)}")
     return diagrams[0]
