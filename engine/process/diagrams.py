@@ -290,6 +290,8 @@ def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseCon
         try:
             spec = parser.get_spec(callee)
             subprocess_specs = _subprocess_specs(parser, callee, nested)
+        except _UnresolvedCallee as exc:
+            sub_findings.append(Finding("callee-missing", f"it calls {exc.args[0]!r}, which cannot be resolved"))
         except ValidationException as exc:
             sub_findings.append(_finding_from_validation(exc, "<deployed>"))
         except Exception as exc:
@@ -306,12 +308,16 @@ def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseCon
     return resolved
 
 
+class _UnresolvedCallee(Exception):
+    """A call activity's callee could not be resolved; its finding was already made (callee-missing and kin)."""
+
+
 def _subprocess_specs(parser: BundleParser, process_id: str, externals: dict[str, _External]) -> dict:
     specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
     for name in [n for n, s in specs.items() if s is None]:
         external = externals.get(name)
         if external is None:
-            raise ValidationException(f"no process {name!r} to call")
+            raise _UnresolvedCallee(name)
         specs[name] = external.spec
         for sub_name, sub_spec in external.subprocess_specs.items():
             specs.setdefault(sub_name, sub_spec)
@@ -397,6 +403,7 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
     )
     # Lint also compiles every script, condition and timer expression in the restricted evaluator (stage 3).
     findings.extend(lint.lint_bundle({n: r for n, r in {**bpmn_docs, **dmn_docs}.items()}, lint_ctx))
+    linted = len(findings)
 
     parser = _new_parser(bpmn_docs, dmn_docs, findings)
     local = _callable(parser)
@@ -410,6 +417,9 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
         parsed = _build(parser, process_id, filename, bundle, bpmn_docs, externals, ctx, findings)
         if parsed is not None:
             diagrams.append(parsed)
+    # One finding per problem: what the parser says again about an element lint already refused is dropped.
+    refused = {(f.file, f.element_id) for f in findings[:linted] if f.severity == ERROR and f.element_id}
+    findings = findings[:linted] + [f for f in findings[linted:] if (f.file, f.element_id) not in refused]
     return BundleReport(diagrams=diagrams, findings=findings, files=dict(bundle.files))
 
 
@@ -419,6 +429,8 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, documents: di
     try:
         spec = parser.get_spec(process_id)
         subprocess_specs = _subprocess_specs(parser, process_id, externals)
+    except _UnresolvedCallee:
+        return None
     except ValidationException as exc:
         findings.append(_finding_from_validation(exc, filename))
         return None

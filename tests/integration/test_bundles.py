@@ -185,7 +185,7 @@ def caller(pin: str | None = None) -> bytes:
 
 
 def test_a_call_activity_runs_the_separately_deployed_callee(services, world):
-    with pytest.raises(InvalidDiagram, match="'review', which is neither in the bundle nor deployed"):
+    with pytest.raises(InvalidDiagram, match="'review' is neither in the bundle nor deployed"):
         services.deploy_bundle(_bundle(**{"main.bpmn": caller()}), world.users.designer)
     services.deploy_bundle(_bundle(**{"review.bpmn": callee(), "r.json": REVIEW_FORM}), world.users.designer)
     [main] = services.deploy_bundle(_bundle(**{"main.bpmn": caller()}), world.users.designer)
