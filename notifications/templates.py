@@ -23,6 +23,8 @@ HEADLINES = {
     "notice_issued": "收到隐患整改通知书",
     "statistics_report_ready": "隐患问题统计表已生成",
     "digest": "每日提醒汇总",
+    "incident_opened": "流程运行出错，需要处理",
+    "process_notice": "流程通知",
 }
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html"]),

@@ -25,8 +25,10 @@ from web.pages import (
     campaigns,
     hazards,
     inbox,
+    incidents,
     notices,
     notifications,
+    processes,
     profile,
     schedules,
     statistics,
@@ -81,7 +83,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     auth.login_manager.init_app(app)
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
-    for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules):
+    for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
+                   processes, incidents):
         app.register_blueprint(module.bp)
     init_templating(app)
     init_api(app)

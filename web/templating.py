@@ -1,6 +1,7 @@
 """Template helpers: China-time formatting and the Chinese labels of roles, stages, grades and sources."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from flask import Flask
@@ -36,6 +37,10 @@ EVENT_LABELS = {
     "HazardArchived": _l("备案存档"), "CommentAdded": _l("评论"), "EvidenceAdded": _l("上传佐证材料"),
     "NoticeIssued": _l("下达整改通知书"),
     "HazardReinspected": _l("回头看复查"), "HazardReopened": _l("回头看发现反弹，重新整改"),
+    "ProcessStarted": _l("流程已发起"), "InstanceCancelled": _l("流程已取消"),
+}
+INSTANCE_STATUS_LABELS = {
+    "running": _l("进行中"), "completed": _l("已完成"), "superseded": _l("已被取代"), "cancelled": _l("已取消"),
 }
 
 
@@ -63,6 +68,9 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["grade"] = lambda v: label(GRADE_LABELS, v)
     app.jinja_env.filters["source"] = lambda v: label(SOURCE_LABELS, v)
     app.jinja_env.filters["event"] = lambda v: label(EVENT_LABELS, v)
+    app.jinja_env.filters["instance_status"] = lambda v: label(INSTANCE_STATUS_LABELS, v)
+    # Process variables as JSON text (Chinese kept readable; the autoescape makes it safe HTML).
+    app.jinja_env.filters["json_text"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
     app.jinja_env.filters["dict_without"] = lambda d, *keys: {k: v for k, v in d.items() if k not in keys}
     app.jinja_env.globals.update(STAGE_ORDER=STAGE_ORDER, STAGE_LABELS=STAGE_LABELS, GRADE_LABELS=GRADE_LABELS,
                                  SOURCE_LABELS=SOURCE_LABELS)

@@ -108,6 +108,15 @@ def parse_business_key(key: str | None) -> tuple[int, int | None] | None:
     return None
 
 
+def describe_business_keys(s: Session, keys: list[str]) -> dict[str, dict]:
+    """Inbox labels of campaign and unit self-check business keys: the campaign's id and title (one query)."""
+    parsed = {key: parse_business_key(key) for key in keys}
+    ids = {p[0] for p in parsed.values() if p}
+    titles = dict(s.execute(select(Campaign.id, Campaign.title).where(Campaign.id.in_(ids))).all()) if ids else {}
+    return {key: {"kind": "campaign", "id": p[0], "title": titles[p[0]]}
+            for key, p in parsed.items() if p and p[0] in titles}
+
+
 def unit_task_counts(s: Session, campaign_id: int) -> dict[str, int]:
     """Open tasks of the units' self-check instances, counted per BPMN id (one grouped query)."""
     return dict(s.execute(

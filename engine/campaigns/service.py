@@ -25,6 +25,7 @@ from engine.campaigns.models import (
     ChecklistTemplate,
     ItemResult,
 )
+from engine.campaigns.queries import describe_business_keys
 from engine.campaigns.situation_reports import store_situation_report
 from engine.infra.errors import (
     InvalidFormData,
@@ -345,3 +346,4 @@ def register(hooks: Hooks) -> None:
     for name, check in COMPLETION_CHECKS.items():
         hooks.add_completion_check(name, _unit_check(check))
     hooks.on_routed(signal_campaigns)
+    hooks.add_describer("campaign", describe_business_keys)  # the inbox's campaign column

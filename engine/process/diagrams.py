@@ -158,9 +158,11 @@ class BundleReport:
 
 @dataclass
 class _External:
+    key: str
     spec: object
     subprocess_specs: dict
     bundle: Bundle
+    documents: dict
     version: int
     versions: dict[str, int]
 
@@ -304,7 +306,7 @@ def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseCon
         versions = {callee: deployed.version}
         for ext in nested.values():
             versions.update(ext.versions)
-        resolved[callee] = _External(spec, subprocess_specs, bundle, deployed.version, versions)
+        resolved[callee] = _External(callee, spec, subprocess_specs, bundle, bpmn_docs, deployed.version, versions)
     return resolved
 
 
@@ -414,7 +416,7 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
                                 fix='set isExecutable="true" on the process (pool) that should run'))
     diagrams = []
     for process_id, filename in executable:
-        parsed = _build(parser, process_id, filename, bundle, bpmn_docs, externals, ctx, findings)
+        parsed = _build(parser, process_id, filename, bundle, bpmn_docs, externals, ctx, findings, lint_ctx.forms)
         if parsed is not None:
             diagrams.append(parsed)
     # One finding per problem: what the parser says again about an element lint already refused is dropped.
@@ -424,7 +426,7 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
 
 
 def _build(parser, process_id: str, filename: str, bundle: Bundle, documents: dict, externals: dict[str, _External],
-           ctx: ParseContext, findings: list[Finding]) -> ParsedDiagram | None:
+           ctx: ParseContext, findings: list[Finding], available_forms: set[str]) -> ParsedDiagram | None:
     root = documents[filename]
     try:
         spec = parser.get_spec(process_id)
@@ -437,15 +439,20 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, documents: di
     except Exception as exc:  # SpiffWorkflow raises assorted errors on malformed models
         findings.append(Finding("invalid-bpmn", f"{type(exc).__name__}: {exc}", file=filename, element_id=process_id))
         return None
-    task_meta, meta_findings = assignment.user_task_meta(spec, subprocess_specs, filename, ctx.role_map,
-                                                         documents=documents)
-    findings.extend(meta_findings)
-    start_form = _start_form(root, process_id)
     used = [ext for name, ext in externals.items() if name in subprocess_specs]
     sources = [bundle, *(ext.bundle for ext in used)]
-    forms = {}
+    every_document = dict(documents)
+    for ext in used:
+        for name, doc in ext.documents.items():
+            every_document.setdefault(f"{ext.key}@{ext.version}/{name}", doc)
+    available = set(available_forms) | {n for ext in used for n in ext.bundle.files if n.lower().endswith(".json")}
+    meta = assignment.user_task_meta(spec, subprocess_specs, every_document, ctx.role_map, available_forms=available)
+    findings.extend(meta.findings)
+    task_meta = meta.task_meta
+    start_form = _start_form(root, process_id)
+    forms = dict(meta.forms)  # forms generated from Camunda formData
     refs = [(m.get("form"), m["bpmn_id"], True) for m in task_meta.values()]
-    refs += [((m.get("properties") or {}).get("formUiSchemaFilename"), m["bpmn_id"], False) for m in task_meta.values()]
+    refs += [(m.get("ui_form"), m["bpmn_id"], False) for m in task_meta.values()]
     refs.append((start_form, process_id, True))
     previous = ctx.deployed_forms(process_id) if ctx.deployed_forms else {}
     for ref, element_id, is_schema in refs:

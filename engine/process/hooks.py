@@ -74,6 +74,9 @@ class SubjectKind(Protocol):
 
 
 Listener = Callable[[Advance], None]
+# Labels for list rows: business keys of one kind (`campaign:3`, `campaign:3:unit:7`) → {key: {"kind", "id", "title"}};
+# one query per kind and page, never one per row.
+Describer = Callable[[Session, list[str]], dict[str, dict]]
 
 
 class Hooks:
@@ -85,6 +88,7 @@ class Hooks:
         self.advance_listeners: list[Listener] = []
         self.routed_listeners: list[Listener] = []
         self.subject_kinds: dict[str, SubjectKind] = {}
+        self.describers: dict[str, Describer] = {}
 
     # -- registration -------------------------------------------------------------------------------
     def add_completion_check(self, name: str, check: Callable[[Completion], None]) -> None:
@@ -109,7 +113,23 @@ class Hooks:
         """Tie business keys `kind:<id>` to a subject."""
         self.subject_kinds[kind] = handler
 
+    def add_describer(self, kind: str, describer: Describer) -> None:
+        """Label the rows of instances whose business key starts with `kind:` (inbox and instance lists)."""
+        self.describers[kind] = describer
+
     # -- what the core calls ------------------------------------------------------------------------
+    def describe(self, session: Session, business_keys) -> dict[str, dict]:
+        """The subject labels of these business keys, one describer call per kind present."""
+        by_kind: dict[str, list[str]] = {}
+        for key in {k for k in business_keys if k}:
+            kind, sep, _ = key.partition(":")
+            if sep and kind in self.describers:
+                by_kind.setdefault(kind, []).append(key)
+        labels: dict[str, dict] = {}
+        for kind, keys in by_kind.items():
+            labels.update(self.describers[kind](session, sorted(keys)))
+        return labels
+
     def _kind_of(self, business_key: str | None) -> tuple[SubjectKind, int] | None:
         kind, _, ident = (business_key or "").partition(":")
         handler = self.subject_kinds.get(kind)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from engine.infra.errors import (
@@ -28,12 +28,13 @@ from engine.infra.errors import (
 from engine.org import accounts
 from engine.org.models import User
 from engine.process import candidates
-from engine.process.models import HumanTask, TaskEscalation
+from engine.process.models import HumanTask, TaskCandidate, TaskEscalation
 from engine.process.states import InstanceState, TaskState
 
 __all__ = [  # the states are defined in states.py (below the models) and belong here
     "GUARDS", "Guard", "Holder", "InstanceState", "TaskState", "Transition", "assigned_clause", "can_act_on_task",
-    "escalated", "escalated_clause", "holds_task_role", "is_escalated_to", "offered_clause", "open_clause",
+    "escalated", "escalated_clause", "holds_task_role", "is_escalated_to", "is_named_candidate", "offered_clause",
+    "open_clause",
     "require", "require_recipient", "works_on",
 ]
 
@@ -61,9 +62,18 @@ def holds_task_role(user: User, task: HumanTask) -> bool:
     return (task.candidate_role, task.candidate_org_id) in _grants(user)
 
 
+def is_named_candidate(user: User, task: HumanTask) -> bool:
+    """True when the task's further candidates name the user or a group they belong to (candidateUsers/Groups)."""
+    candidates = getattr(task, "candidates", None)  # plain task stand-ins (tests, previews) have none
+    if not candidates:
+        return False
+    grants = _grants(user)
+    return any(c.user_id == user.id or (c.role, c.org_id) in grants for c in candidates)
+
+
 def works_on(s: Session | None, user: User, task: HumanTask) -> bool:
-    """True when the task is offered to a group the user belongs to, or is assigned to them."""
-    return holds_task_role(user, task) or task.assignee_id == user.id
+    """True when the task is offered to a group the user belongs to or to them by name, or is assigned to them."""
+    return holds_task_role(user, task) or task.assignee_id == user.id or is_named_candidate(user, task)
 
 
 def escalated_clause(user: User):
@@ -92,6 +102,11 @@ def _unclaimed_or_own(user: User, task: HumanTask) -> bool:
 
 def _own(user: User, task: HumanTask) -> bool:
     return task.assignee_id == user.id
+
+
+def _own_with_group(user: User, task: HumanTask) -> bool:
+    """Claimed by the user, and offered to someone else too (a task assigned by name has nowhere to go back to)."""
+    return _own(user, task) and (task.candidate_role is not None or bool(getattr(task, "candidates", None)))
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -123,7 +138,9 @@ _CLAIMED = Holder(_unclaimed_or_own, TaskAlreadyClaimed, "task {task_id} is clai
 GUARDS: dict[Transition, Guard] = {
     Transition.CLAIM: Guard(works_on, NOT_YOURS, Holder(_unclaimed_or_own, TaskAlreadyClaimed,
                                                         "task {task_id} was already claimed by someone else")),
-    Transition.UNCLAIM: Guard(works_on, NOT_YOURS, Holder(_own, NotAllowed, "task {task_id} is not claimed by you")),
+    Transition.UNCLAIM: Guard(works_on, NOT_YOURS, Holder(_own_with_group, NotAllowed,
+                                                          "task {task_id} is not claimed by you, or has no group "
+                                                          "to give it back to")),
     Transition.DELEGATE: Guard(works_on, NOT_YOURS, _CLAIMED),
     Transition.COMPLETE: Guard(works_on, NOT_YOURS, _CLAIMED, separation_of_duties=True),
     Transition.REQUEST_COORDINATION: Guard(works_on, NOT_YOURS),
@@ -155,7 +172,7 @@ def require_recipient(s: Session, transition: Transition, task: HumanTask, to_us
     """The person a delegation or reassignment hands the task to, if they may receive it."""
     if transition is Transition.DELEGATE:
         target = accounts.get_user(s, to_user_id)
-        if not holds_task_role(target, task):
+        if not (holds_task_role(target, task) or is_named_candidate(target, task)):
             raise NotAllowed(f"{target.display_name} does not hold the role this task needs")
         return target
     if transition is Transition.REASSIGN:
@@ -179,7 +196,7 @@ def _require_separation_of_duties(s: Session, task: HumanTask, user: User) -> No
 
 # -- the read side: the same rules, for pages and inbox queries ----------------------------------------
 def can_act_on_task(user: User, task: HumanTask) -> bool:
-    """True when the task waits for this user: assigned to them, or open to a group they belong to.
+    """True when the task waits for this user: assigned to them, or open to a group they belong to or to them by name.
 
     The complete guard short of separation of duties, which needs the database and is checked on submit."""
     guard = GUARDS[Transition.COMPLETE]
@@ -198,8 +215,12 @@ def assigned_clause(user: User):
 
 
 def offered_clause(user: User):
-    """SQL clause over HumanTask: unclaimed tasks offered to a group this user belongs to."""
+    """SQL clause over HumanTask: unclaimed tasks offered to a group this user belongs to, or to them by name."""
     pairs = [(g.role, g.org_id) for g in user.grants]
-    if not pairs:
-        return false()
-    return and_(HumanTask.assignee_id.is_(None), tuple_(HumanTask.candidate_role, HumanTask.candidate_org_id).in_(pairs))
+    named = [TaskCandidate.user_id == user.id]
+    if pairs:
+        named.append(tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
+    offered = [HumanTask.id.in_(select(TaskCandidate.task_id).where(or_(*named)))]
+    if pairs:
+        offered.append(tuple_(HumanTask.candidate_role, HumanTask.candidate_org_id).in_(pairs))
+    return and_(HumanTask.assignee_id.is_(None), or_(*offered))

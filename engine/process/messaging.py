@@ -50,6 +50,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.infra.db import is_postgres
 from engine.infra.errors import ScriptNotAllowed, WorkflowFailed
+from engine.process.incidents import (
+    describe_failure,
+    record_incident,
+    resolve_incidents,
+)
 from engine.process.instances import lock_instance
 from engine.process.lifecycle import InstanceState
 from engine.process.models import (
@@ -183,6 +188,8 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
         return False
     message.status, message.delivered_at, message.target_instance_id = "delivered", projector.now, target_id
     projector.persist(instance, workflow)
+    if message.attempts > 1:  # an earlier deferred try failed and opened an incident: this one resolves it
+        resolve_incidents(s, projector.now, None, message_id=message.id)
     return True
 
 
@@ -190,7 +197,7 @@ def _start_instance(projector, definition: ProcessDefinition, message: ProcessMe
     s = projector.session
     payload = dict(message.payload)
     try:
-        workflow = projector.runtime.start(definition, payload, message=thrown)
+        workflow, failed = projector.runtime.start_by_message(definition, payload, thrown)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
     instance = projector.new_instance(definition, payload.get("business_key"))
@@ -199,6 +206,10 @@ def _start_instance(projector, definition: ProcessDefinition, message: ProcessMe
     # the new instance another run for that subject: the subject follows it, earlier instances stay as history.
     subject = projector.hooks.join_subject(s, instance)
     projector.persist(instance, workflow, subject)
+    if failed is not None:
+        # The steps after the start failed: the instance waits where the message left it, with an incident to retry;
+        # the sender (another instance, or the messages API) carries on.
+        record_incident(s, projector.now, instance.id, "start", describe_failure(failed), workflow_data=payload)
 
 
 def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | None:
@@ -312,7 +323,11 @@ def deliver_pending(session_factory: sessionmaker, projector_for, now: datetime,
                     if deliver(projector_for(s), message, message.target_instance_id):
                         delivered += 1
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue or the sender
-                _schedule_retry(s.get(ProcessMessage, message_id), _error_text(exc), now, retries)
+                failed = s.get(ProcessMessage, message_id)
+                _schedule_retry(failed, _error_text(exc), now, retries)
+                # The target's instance shows it (one incident per message, updated on each try; resolved by a success).
+                record_incident(s, now, failed.target_instance_id, "message", describe_failure(exc),
+                                message_id=failed.id)
             s.commit()
         except Exception as exc:  # noqa: BLE001 - e.g. the commit itself failed: count the attempt afresh
             s.rollback()

@@ -75,6 +75,9 @@ class ProcessDefinition(Base):
     filename: Mapped[str | None] = mapped_column(String(300))
     callees: Mapped[dict | None] = mapped_column(JSONType, default=dict)
 
+    # The lane/candidate-group → role map given at deploy ({"Reviewers": "security_office", "*": "leader"}).
+    role_map: Mapped[dict | None] = mapped_column(JSONType)
+
     deployment: Mapped[Deployment | None] = relationship()
 
 
@@ -92,6 +95,8 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who started it (lane-less user tasks go to them); None for a timer or a message from outside.
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
     definition: Mapped[ProcessDefinition] = relationship()
@@ -125,6 +130,7 @@ class HumanTask(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # Camunda's followUpDate
     priority: Mapped[int] = mapped_column(Integer, default=50)
     state: Mapped[str] = mapped_column(String(16), default=TaskState.READY)
     form: Mapped[str | None] = mapped_column(String(200))
@@ -141,6 +147,29 @@ class HumanTask(Base):
 
     instance: Mapped[ProcessInstance] = relationship()
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    # Further candidates besides (candidate_role, candidate_org_id): named users and other groups.
+    candidates: Mapped[list["TaskCandidate"]] = relationship(back_populates="task", lazy="selectin",
+                                                             cascade="all, delete-orphan")
+
+
+class TaskCandidate(Base):
+    """One more person or group a task is offered to (Camunda's candidateUsers, a second candidate group)."""
+
+    __tablename__ = "task_candidates"
+    __table_args__ = (
+        Index("ix_task_candidates_user", "user_id", "task_id"),
+        Index("ix_task_candidates_group", "role", "org_id", "task_id"),
+        CheckConstraint("(user_id IS NOT NULL) OR (role IS NOT NULL AND org_id IS NOT NULL)",
+                        name="ck_task_candidates_who"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str | None] = mapped_column(String(32))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("org_nodes.id"))
+
+    task: Mapped[HumanTask] = relationship(back_populates="candidates")
 
 
 class Event(Base):
@@ -304,3 +333,43 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(500))
     event_kinds: Mapped[list] = mapped_column(JSONType, default=list)  # empty: every kind
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+INCIDENT_KINDS = ("task", "timer", "message", "start")
+INCIDENT_STATES = ("open", "resolved")
+
+
+class Incident(Base):
+    """A step of an instance that failed at run time (a script, condition, DMN or service task), kept for an operator.
+
+    `kind` says which step: completing a user task (`task`, resolved when the task completes), a timer (`timer`),
+    a deferred message delivery (`message`) or the engine steps after a message started the instance (`start`).
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_status_instance", "status", "instance_id"),
+        CheckConstraint("status IN ('open', 'resolved')", name="ck_incidents_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_tasks.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("process_messages.id"))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("org_nodes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    element_name: Mapped[str | None] = mapped_column(String(200))
+    variable: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    # What the user submitted when a task's completion failed: a retry submits it again for them.
+    form_data: Mapped[dict | None] = mapped_column(JSONType)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    failures: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    instance: Mapped[ProcessInstance] = relationship()

@@ -9,12 +9,15 @@ from sqlalchemy.orm import Session
 
 from engine.infra.errors import WorkflowFailed
 from engine.infra.timezone import CHINA, END_OF_WORKDAY
+from engine.org.models import ROLES, User
+from engine.process.assignment import DEFAULT_ROLE, resolve_role, split_group
 from engine.process.deadlines import plan_task
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Hooks
 from engine.process.lifecycle import InstanceState, TaskState
 from engine.process.messaging import route_events, take_events
-from engine.process.models import HumanTask, ProcessInstance
+from engine.process.models import HumanTask, ProcessInstance, TaskCandidate
+from engine.process.operators import take_effects, write_effects
 from engine.process.outbox import enqueue
 from engine.process.scripting import evaluate_expression
 
@@ -61,7 +64,8 @@ class Projector:
     def new_instance(self, definition, business_key: str | None) -> ProcessInstance:
         """Add the row of a freshly started instance (its state is written by persist())."""
         instance = ProcessInstance(definition_id=definition.id, business_key=business_key, status=InstanceState.RUNNING,
-                                   state_json="{}", started_at=self.now, updated_at=self.now)
+                                   state_json="{}", started_at=self.now, updated_at=self.now,
+                                   started_by_id=self.actor_id)
         instance.definition = definition
         self.session.add(instance)
         self.session.flush()
@@ -79,6 +83,7 @@ class Projector:
             raise WorkflowFailed(f"process data cannot be stored: {exc}") from None
         instance.updated_at = self.now
         instance.next_timer_at = self.runtime.next_timer_at(workflow)
+        write_effects(self.session, self.now, instance, take_effects(workflow))  # service tasks' notify/http_post
         if workflow.completed and instance.status != InstanceState.COMPLETED:
             instance.status = InstanceState.COMPLETED
             instance.completed_at = self.now
@@ -117,42 +122,126 @@ class Projector:
             created.append(self._new_task(instance, link, task, meta.get(task.task_spec.bpmn_id, {})))
         self.session.flush()
         for row in created:
+            extra = {"assignee_id": row.assignee_id} if row.assignee_id else {}
             record_event(self.session, self.now, "TaskCreated", self.actor_id, instance_id=instance.id,
                          hazard_id=row.hazard_id, task_id=row.id, bpmn_id=row.bpmn_id, name=row.name,
                          candidate_role=row.candidate_role, candidate_org_id=row.candidate_org_id,
-                         due_at=row.due_at.isoformat() if row.due_at else None)
-            enqueue(self.session, self.now, "task_created",
-                    {"task_id": row.id, "name": row.name, "hazard_id": row.hazard_id,
-                     "due_at": row.due_at.isoformat() if row.due_at else None},
-                    role=row.candidate_role, org_id=row.candidate_org_id)
+                         due_at=row.due_at.isoformat() if row.due_at else None, **extra)
+            payload = {"task_id": row.id, "name": row.name, "hazard_id": row.hazard_id,
+                       "due_at": row.due_at.isoformat() if row.due_at else None}
+            if row.assignee_id:  # in someone's hands from the start (camunda:assignee, the starter)
+                enqueue(self.session, self.now, "task_created", payload, user_id=row.assignee_id)
+                continue
+            if row.candidate_role:
+                enqueue(self.session, self.now, "task_created", payload, role=row.candidate_role,
+                        org_id=row.candidate_org_id)
+            for candidate in row.candidates:
+                enqueue(self.session, self.now, "task_created", payload, user_id=candidate.user_id,
+                        role=candidate.role, org_id=candidate.org_id)
         still_open = [r for s, r in open_rows.items() if s in ready] + created
         return created, still_open
 
     def _new_task(self, instance, link: dict, task, meta: dict) -> HumanTask:
         data = task.data
-        role = meta.get("lane") or task.task_spec.lane
-        org_expr = meta.get("candidate_org") or DEFAULT_CANDIDATE_ORG.get(role, "school_id")
+        role = meta.get("lane") or (task.task_spec.lane if task.task_spec.lane in ROLES else None)
+        org_expr = meta.get("candidate_org")
+        groups = list(meta.get("candidate_groups") or [])
+        role_map = instance.definition.role_map or {}
         try:
-            candidate_org = evaluate_expression(org_expr, data)
+            resolved = [self._group(g, data, role_map) for g in groups]
+            if role is None and resolved:
+                role, org_expr = resolved.pop(0)
+                org_expr = org_expr or meta.get("candidate_org")
+            candidate_org = self._candidate_org(role, org_expr, data) if role else None
+            others = [(r, self._candidate_org(r, o, data)) for r, o in resolved]
+            assignees = self._user_ids([evaluate_expression(meta["assignee"], data)], meta) \
+                if meta.get("assignee") else []
+            assignee = assignees[0] if assignees else None
+            users = self._user_ids([evaluate_expression(e, data) for e in meta.get("candidate_users") or []], meta)
             due_value = (evaluate_expression(meta["due_expression"], data) if meta.get("due_expression")
                          else meta.get("due_duration"))
             due_at = parse_due(due_value, self.now)
+            follow_value = (evaluate_expression(meta["follow_up_expression"], data)
+                            if meta.get("follow_up_expression") else meta.get("follow_up_duration"))
+            follow_up_at = parse_due(follow_value, self.now)
+            priority = (int(evaluate_expression(meta["priority_expression"], data))
+                        if meta.get("priority_expression") else meta.get("priority", 50))
             # nameExpression: an inbox title from the data (a patrol's sites), else the diagram's task name.
             name_expr = (meta.get("properties") or {}).get("nameExpression")
             name = str(evaluate_expression(name_expr, data) or "").strip()[:200] if name_expr else ""
+        except WorkflowFailed:
+            raise
         except Exception as exc:
             raise WorkflowFailed(
                 f"task {task.task_spec.bpmn_id!r}: cannot work out its candidates, due time or name: {exc}"
             ) from None
+        if meta.get("starter") and assignee is None and role is None and not users:
+            # A task with no lane and no assignment goes to whoever started the instance (SpiffArena's rule).
+            assignee = instance.started_by_id
+            if assignee is None:
+                raise WorkflowFailed(f"task {task.task_spec.bpmn_id!r} has no lane or assignment and goes to the "
+                                     "instance's starter, but this instance was not started by a person")
         row = HumanTask(
             instance_id=instance.id, spiff_task_id=str(task.id),
             bpmn_id=task.task_spec.bpmn_id,
             name=name or meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             lane=role, stage=meta.get("stage"), candidate_role=role,
             candidate_org_id=int(candidate_org) if candidate_org is not None else None,
-            due_at=due_at, priority=meta.get("priority", 50), state=TaskState.READY, form=meta.get("form"),
-            created_at=self.now, **link,
+            assignee_id=assignee, claimed_at=self.now if assignee else None,
+            due_at=due_at, follow_up_at=follow_up_at, priority=priority, state=TaskState.READY,
+            form=meta.get("form"), created_at=self.now, **link,
         )
+        row.candidates = ([TaskCandidate(user_id=u) for u in dict.fromkeys(users)]
+                          + [TaskCandidate(role=r, org_id=int(o)) for r, o in others if o is not None])
         plan_task(self.session, instance.definition, row, bool(meta.get("due_expression")), self.now)
         self.session.add(row)
         return row
+
+    @staticmethod
+    def _group(group: dict, data: dict, role_map: dict) -> tuple[str, str | None]:
+        """(role, organisation expression) of one candidate group; a group named by an expression is mapped now."""
+        if group.get("role"):
+            return group["role"], group.get("org")
+        name = str(evaluate_expression(group["role_expression"], data) or "").strip()
+        mapped = resolve_role(split_group(name)[0], role_map) if name else None
+        role, org = split_group(mapped) if mapped else (None, None)
+        if role not in ROLES:
+            raise WorkflowFailed(f"candidate group {name!r} is not a role and the role map "
+                                 f"({', '.join(k for k in role_map if k != DEFAULT_ROLE) or 'empty'}) does not name it")
+        return role, split_group(name)[1] or org
+
+    @staticmethod
+    def _candidate_org(role: str, expression: str | None, data: dict):
+        """The organisation whose role holders are candidates: the diagram's expression, else the role's default."""
+        if expression:
+            return evaluate_expression(expression, data)
+        # The default names a variable the shipped processes always carry; a foreign process may carry only the
+        # starter's context (org_id, school_id), so those stand in when it is missing.
+        for name in (DEFAULT_CANDIDATE_ORG.get(role, "school_id"), "org_id", "school_id"):
+            if name in data:
+                return data[name]
+        return None
+
+    def _user_ids(self, values: list, meta: dict) -> list[int]:
+        """User ids for assignee/candidate values: ids, usernames, or lists of them; an unknown name is refused."""
+        refs: list = []
+        for value in values:
+            if isinstance(value, (list, tuple, set)):
+                refs.extend(value)
+            elif isinstance(value, str) and "," in value:
+                refs.extend(v.strip() for v in value.split(",") if v.strip())
+            elif value not in (None, ""):
+                refs.append(value)
+        ids = {int(r) for r in refs if isinstance(r, int) or (isinstance(r, str) and r.isdigit())}
+        names = {str(r) for r in refs if isinstance(r, str) and not r.isdigit()}
+        found_ids = set(self.session.scalars(select(User.id).where(User.id.in_(ids)))) if ids else set()
+        found_names = dict(self.session.execute(select(User.username, User.id).where(User.username.in_(names))).all()) \
+            if names else {}
+        missing = [str(i) for i in ids - found_ids] + sorted(names - found_names.keys())
+        if missing:
+            raise WorkflowFailed(f"task {meta.get('bpmn_id')!r}: no user {', '.join(missing)} (assignee or "
+                                 "candidate users)")
+        result = []
+        for r in refs:
+            result.append(int(r) if isinstance(r, int) or str(r).isdigit() else found_names[str(r)])
+        return result

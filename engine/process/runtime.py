@@ -17,10 +17,12 @@ from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinitio
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine.infra.clock import Clock
+from engine.infra.errors import ScriptNotAllowed
 from engine.process.scripting import RestrictedScriptEngine
 
 _active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
@@ -128,6 +130,26 @@ class BpmnRuntime:
                 workflow.catch(message)
             workflow.do_engine_steps()
         return workflow
+
+    def start_by_message(self, definition, data: dict, message) -> tuple[BpmnWorkflow, Exception | None]:
+        """A new workflow started by `message`, advanced to its first wait state; and the error if that failed.
+
+        When the engine steps after the catch raise, the workflow comes back as the message left it (its start
+        event caught, nothing after it run), so the instance can be stored with an incident and retried."""
+        spec, subprocess_specs = self.specs_for(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        with self.engine_time():
+            _open_start_events(workflow)
+            workflow.catch(message)
+        caught = self.serializer.serialize_json(workflow)
+        try:
+            with self.engine_time():
+                workflow.do_engine_steps()
+        except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+            return self.load(definition, caught), exc
+        return workflow, None
 
     def load(self, definition, state_json: str) -> BpmnWorkflow:
         """Restore a stored workflow, bound to its definition's spec and the restricted script engine."""

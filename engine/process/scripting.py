@@ -7,6 +7,7 @@ attribute and item access), then run with a small list of builtins.
 from __future__ import annotations
 
 import ast
+import json
 from functools import lru_cache
 
 from RestrictedPython import compile_restricted
@@ -17,12 +18,14 @@ from RestrictedPython.Guards import (
     guarded_unpack_sequence,
     safer_getattr,
 )
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import (
     BasePythonScriptEngineEnvironment,
 )
 
 from engine.infra.errors import ScriptNotAllowed
+from engine.process.operators import pending_effects, run_operator
 
 _SAFE_BUILTIN_NAMES = (
     "abs all any bool dict divmod enumerate filter float frozenset int isinstance len list map max min "
@@ -112,8 +115,12 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                     context.pop(key, None)
         return True
 
-    def call_service(self, context, **kwargs):
-        raise ScriptNotAllowed("service tasks are not supported by this engine")
+    def call_service(self, context, operation_name=None, operation_params=None, effects=None, element_id="",
+                     **kwargs):
+        """Run a registered service-task operator (engine/process/operators.py); its result as JSON text."""
+        result = run_operator(operation_name or "", operation_params or {}, context,
+                              effects if effects is not None else [], element_id)
+        return json.dumps(result, default=str, ensure_ascii=False)
 
 
 class RestrictedScriptEngine(PythonScriptEngine):
@@ -126,6 +133,17 @@ class RestrictedScriptEngine(PythonScriptEngine):
         # SpiffWorkflow's DMN engine tells a comparison entry (`< 10`) from a value (`"a"`) by catching SyntaxError.
         ast.parse(expression, mode="eval")
         compile_checked(expression, "eval")
+
+    def call_service(self, task, **kwargs):
+        """A service task: its operator notes effects on the workflow (sent through the outbox when stored)."""
+        # SpiffWorkflow's own call_service refers to an undefined `script` when the service raises; this one
+        # reports the failing task the way scripts do.
+        try:
+            return self.environment.call_service(task.data, effects=pending_effects(task.workflow),
+                                                 element_id=task.task_spec.bpmn_id or task.task_spec.name, **kwargs)
+        except Exception as exc:
+            raise WorkflowTaskException(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}",
+                                        task=task, exception=exc) from exc
 
 
 def evaluate_expression(expression: str, data: dict):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffTaskState
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +18,7 @@ from engine.infra.clock import Clock
 from engine.infra.db import UnitOfWork
 from engine.infra.errors import (
     ConcurrentUpdate,
+    Conflict,
     InvalidDiagram,
     InvalidFormData,
     NotAllowed,
@@ -29,6 +30,7 @@ from engine.infra.errors import (
 from engine.org import accounts
 from engine.org.models import ROLES
 from engine.process import lifecycle
+from engine.process.assignment import split_group
 from engine.process.bundles import Bundle
 from engine.process.deadlines import process_properties
 from engine.process.deployments import parse_context
@@ -37,15 +39,35 @@ from engine.process.findings import Finding, refuse
 from engine.process.events import record_event
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
+from engine.process.incidents import (
+    Failure,
+    admin_covers,
+    checked_variables,
+    describe_failure,
+    get_incident,
+    record_incident,
+    resolve_incidents,
+    set_workflow_variables,
+)
 from engine.process.instances import load_task, lock_instance
 from engine.process.lifecycle import InstanceState, TaskState, Transition
 from engine.process.messaging import deliver_pending
-from engine.process.models import DefinitionFile, Deployment, HumanTask, ProcessDefinition, ProcessInstance
+from engine.process.models import (
+    DefinitionFile,
+    Deployment,
+    HumanTask,
+    Incident,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    ProcessMessage,
+)
 from engine.process.outbox import enqueue
 from engine.process.projection import Projector
 from engine.process.runtime import BpmnRuntime
 
 DESIGNER_ROLES = {"process_designer", "admin"}
+ADMIN_ROLE = "admin"
 STARTER_PROPERTY = "candidateStarterRoles"
 
 
@@ -55,12 +77,21 @@ def starter_roles(definition: ProcessDefinition) -> set[str]:
     return {r.strip() for r in listed.split(",") if r.strip()} or set(DESIGNER_ROLES)
 
 
+class _StepFailed(Exception):
+    """A background step raised; carries what failed out of its rolled-back unit of work."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 @dataclass(frozen=True)
 class TimerSweep:
     """What one timer sweep did."""
 
     fired: int
     skipped: int
+    failed: int = 0  # instances whose timer step failed: each has an incident and left the sweep
 
 
 def _checked_role_map(role_map) -> dict[str, str]:
@@ -70,10 +101,12 @@ def _checked_role_map(role_map) -> dict[str, str]:
     if not isinstance(role_map, dict):
         raise InvalidDiagram("role_map must be a JSON object {lane: role}",
                              [Finding("bad-role-map", "role_map must be a JSON object {lane: role}").as_dict()])
-    bad = {k: v for k, v in role_map.items() if not isinstance(k, str) or v not in ROLES}
+    bad = {k: v for k, v in role_map.items()
+           if not isinstance(k, str) or not isinstance(v, str) or split_group(v)[0] not in ROLES}
     if bad:
         message = f"role_map maps {', '.join(map(repr, bad))} to something that is not a role"
-        raise InvalidDiagram(message, [Finding("bad-role-map", message, fix=f"use one of {', '.join(ROLES)}").as_dict()])
+        fix = f"use one of {', '.join(ROLES)}, optionally role@orgExpression"
+        raise InvalidDiagram(message, [Finding("bad-role-map", message, fix=fix).as_dict()])
     return dict(role_map)
 
 
@@ -154,9 +187,10 @@ class Services:
                 latest = self.latest_definition(s, parsed.process_id, required=False)
                 spec_json = self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs)
                 forms = {**parsed.forms, "__start__": parsed.start_form}
-                if latest is not None and (latest.sha256, _spec_fingerprint(latest.spec_json), latest.forms,
-                                           latest.task_meta) == (parsed.sha256, _spec_fingerprint(spec_json), forms,
-                                                                 parsed.task_meta):
+                if latest is not None and (
+                        latest.sha256, _spec_fingerprint(latest.spec_json), latest.forms, latest.task_meta,
+                        latest.role_map or None) == (
+                        parsed.sha256, _spec_fingerprint(spec_json), forms, parsed.task_meta, role_map or None):
                     slots.append(latest)
                 else:
                     slots.append((parsed, spec_json, forms, latest))
@@ -191,6 +225,7 @@ class Services:
                 sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=spec_json, forms=forms,
                 task_meta=parsed.task_meta, deployed_at=now, deployed_by_id=user_id,
                 deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
+                role_map=role_map or None,
             )
             s.add(definition)
             s.flush()
@@ -207,11 +242,12 @@ class Services:
             self.require_designer(s, user_id)
             return check_bundle(bundle, parse_context(s, _checked_role_map(role_map)))
 
-    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None) -> ProcessDefinition:
+    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None,
+                          role_map: dict | None = None) -> ProcessDefinition:
         """Validate and store one BPMN file (forms from the bpmn folder) as the next version of its first process."""
         bundle = Bundle(support_dir=self.bpmn_dir)
         bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
-        return self.deploy_bundle(bundle, user_id)[0]
+        return self.deploy_bundle(bundle, user_id, role_map)[0]
 
     def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
         """Deploy every diagram shipped in the bpmn folder as one bundle (unchanged ones keep their version)."""
@@ -254,13 +290,49 @@ class Services:
             try:
                 workflow = self.runtime.start(definition, {**context, **data})
             except (SpiffWorkflowException, ScriptNotAllowed) as exc:
-                raise WorkflowFailed(f"process {key!r} could not start: {exc}") from None
+                raise WorkflowFailed(f"process {key!r} could not start: {describe_failure(exc).message}") from None
             projector = self.projector(s, now, user.id)
             instance = projector.new_instance(definition, business_key or None)
             record_event(s, now, "ProcessStarted", user.id, instance_id=instance.id, key=definition.key,
                          version=definition.version, business_key=business_key or None)
             projector.persist(instance, workflow)
             uow.commit()
+            return instance
+
+    def cancel_instance(self, instance_id: int, user_id: int, reason: str) -> ProcessInstance:
+        """Stop a running instance (administrators only, with a reason), in one unit of work: its workflow is
+        cancelled, its open tasks withdrawn, its timers and message subscriptions dropped, and an event recorded."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidFormData("a cancellation needs a reason", [{"field": "reason", "message": "required"}])
+        with self.uow() as uow:
+            s = uow.session
+            now = self.clock.now()
+            user = accounts.get_user(s, user_id)
+            if ADMIN_ROLE not in {g.role for g in user.grants}:
+                raise NotAllowed("only an administrator may cancel a process instance")
+            instance = lock_instance(s, instance_id)
+            if instance.status != InstanceState.RUNNING:
+                raise Conflict(f"process instance {instance_id} is {instance.status}, not running")
+            workflow = self.runtime.load(instance.definition, instance.state_json)
+            workflow.cancel()
+            open_tasks = list(s.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                                 lifecycle.open_clause())))
+            link = self.hooks.task_link(instance, self.hooks.subject_of(s, instance))
+            for task in open_tasks:
+                task.state, task.next_escalation_at = TaskState.CANCELLED, None
+                record_event(s, now, "TaskCancelled", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
+                             task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, reason=reason)
+            s.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
+            instance.state_json = self.runtime.dump(workflow)
+            instance.status, instance.next_timer_at = InstanceState.CANCELLED, None
+            instance.completed_at = instance.updated_at = now
+            record_event(s, now, "InstanceCancelled", user.id, instance_id=instance.id, reason=reason,
+                         tasks=[t.id for t in open_tasks], **link)
+            try:
+                uow.commit()
+            except StaleDataError:
+                raise ConcurrentUpdate(f"instance {instance_id} was advanced by someone else; reload") from None
             return instance
 
     @staticmethod
@@ -315,7 +387,12 @@ class Services:
             return task
 
     def complete_task(self, task_id: int, user_id: int, data: dict) -> HumanTask:
-        """Submit a task's form: validate, advance the process, store state, tasks, events and outbox at once."""
+        """Submit a task's form: validate, advance the process, store state, tasks, events and outbox at once.
+
+        When a step after the task fails (a script, gateway condition, DMN table or service task), nothing is stored,
+        the task stays open, the instance gets an incident (its own transaction, after the rollback) and the caller
+        gets WorkflowFailed naming the element and the missing variable."""
+        failed = None
         with self.uow() as uow:
             s = uow.session
             now = self.clock.now()
@@ -336,22 +413,33 @@ class Services:
             check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")
             if check:
                 self.hooks.check_completion(check, completion)  # the diagram names it; a subject registered it
+            before = dict(spiff_task.data)
             try:
                 self.runtime.run_task(workflow, spiff_task, data)
-            except (SpiffWorkflowException, ScriptNotAllowed) as exc:
-                raise WorkflowFailed(f"the process could not continue after {task.name}: {exc}") from None
-            task.state, task.completed_at, task.completed_by_id = TaskState.COMPLETED, now, user.id
-            if task.assignee_id is None:
-                task.assignee_id, task.claimed_at = user.id, now
-            record_event(s, now, "TaskCompleted", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
-                         task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, form=data)
-            self.projector(s, now, user.id).persist(instance, workflow, subject)
-            self.hooks.completed(completion)  # e.g. the diagram's issueNotice (rectification/notices.py)
-            try:
-                uow.commit()
-            except StaleDataError:
-                raise ConcurrentUpdate(f"task {task_id}: the process was advanced by someone else; reload") from None
-            return task
+                task.state, task.completed_at, task.completed_by_id = TaskState.COMPLETED, now, user.id
+                if task.assignee_id is None:
+                    task.assignee_id, task.claimed_at = user.id, now
+                record_event(s, now, "TaskCompleted", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
+                             task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, form=data)
+                # Storing the advance evaluates the next tasks' candidates and queues service tasks' effects.
+                self.projector(s, now, user.id).persist(instance, workflow, subject)
+            except (SpiffWorkflowException, ScriptNotAllowed, WorkflowFailed) as exc:
+                failed = describe_failure(exc, workflow)
+            if failed is None:
+                self.hooks.completed(completion)  # e.g. the diagram's issueNotice (rectification/notices.py)
+                resolve_incidents(s, now, user.id, task_id=task.id)
+                try:
+                    uow.commit()
+                except StaleDataError:
+                    raise ConcurrentUpdate(f"task {task_id}: the process was advanced by someone else; reload") from None
+                return task
+        # The advance rolled back with the session; the incident is written on its own.
+        with self.uow() as uow:
+            record_incident(uow.session, now, instance_id, "task", failed, task_id=task_id,
+                            form_data=json.loads(json.dumps(data, default=str)), submitted_by_id=user_id,
+                            workflow_data=before)
+            uow.commit()
+        raise WorkflowFailed(f"the process could not continue after {task.name}: {failed.message}")
 
     # -- timers --------------------------------------------------------------------------------
     def fire_due_timers(self, limit: int = 500) -> TimerSweep:
@@ -363,33 +451,152 @@ class Services:
                                                  ProcessInstance.next_timer_at <= now)
                 .order_by(ProcessInstance.next_timer_at).limit(limit)
             ))
-        fired = skipped = 0
-        for instance_id in due_ids:
-            if self._fire_instance_timers(instance_id, now):
-                fired += 1
-            else:
-                skipped += 1
-        return TimerSweep(fired=fired, skipped=skipped)
+        outcomes = [self._fire_instance_timers(instance_id, now) for instance_id in due_ids]
+        return TimerSweep(fired=outcomes.count("fired"), skipped=outcomes.count("skipped"),
+                          failed=outcomes.count("failed"))
 
-    def _fire_instance_timers(self, instance_id: int, now) -> bool:
+    def _fire_instance_timers(self, instance_id: int, now) -> str:
+        """Fire one instance's due timers; a failure becomes an incident and takes the instance off the sweep."""
+        try:
+            with self.uow() as uow:
+                s = uow.session
+                instance = lock_instance(s, instance_id, skip_locked=True)
+                # Another process holds it, or already fired it: nothing to do (the sweep is idempotent).
+                if instance is None or instance.next_timer_at is None or instance.next_timer_at > now:
+                    return "skipped"
+                before = instance.next_timer_at
+                self._advance_stored(s, instance, now, None, "TimerFired", due_at=before.isoformat())
+                resolve_incidents(s, now, None, instance_id=instance.id, kinds=("timer",))  # it fired after all
+                try:
+                    uow.commit()
+                except StaleDataError:
+                    return "skipped"
+                return "fired"
+        except Exception as exc:  # noqa: BLE001 - one failing instance must not stop the sweep for the others
+            failure = exc.failure if isinstance(exc, _StepFailed) else describe_failure(exc)
+        self._record_background_incident(instance_id, "timer", failure, now)
+        return "failed"
+
+    def _advance_stored(self, s: Session, instance: ProcessInstance, now, actor_id: int | None, event_kind: str,
+                        **event_data) -> None:
+        """Let an instance's due timers fire and run its engine steps from its stored state, and persist it."""
+        workflow = self.runtime.load(instance.definition, instance.state_json)
+        try:
+            self.runtime.fire_timers(workflow)
+            subject = self.hooks.subject_of(s, instance)
+            record_event(s, now, event_kind, actor_id, instance_id=instance.id, **event_data,
+                         **self.hooks.task_link(instance, subject))
+            self.projector(s, now, actor_id).persist(instance, workflow, subject)
+        except (SpiffWorkflowException, ScriptNotAllowed, WorkflowFailed) as exc:
+            raise _StepFailed(describe_failure(exc, workflow)) from exc
+
+    def _record_background_incident(self, instance_id: int, kind: str, failure: Failure, now) -> None:
+        # Its own transaction: the failed step rolled back. A failing timer leaves the sweep until it is retried.
         with self.uow() as uow:
             s = uow.session
-            instance = lock_instance(s, instance_id, skip_locked=True)
-            # Another process holds it, or already fired it: nothing to do (the sweep is idempotent).
-            if instance is None or instance.next_timer_at is None or instance.next_timer_at > now:
-                return False
+            instance = lock_instance(s, instance_id)
+            try:  # the data of a waiting task names the instance's school (the workflow's own data rarely does)
+                workflow = self.runtime.load(instance.definition, instance.state_json)
+                waiting = workflow.get_tasks(state=SpiffTaskState.WAITING | SpiffTaskState.READY)
+                workflow_data = waiting[0].data if waiting else workflow.data
+            except Exception:  # noqa: BLE001 - the incident matters more than its organisation
+                workflow_data = None
+            if kind == "timer":
+                instance.next_timer_at = None
+            record_incident(s, now, instance_id, kind, failure, workflow_data=workflow_data)
+            uow.commit()
+
+    # -- incidents -----------------------------------------------------------------------------
+    def set_instance_variables(self, instance_id: int, user_id: int, values: dict | None = None,
+                               remove: list | None = None) -> ProcessInstance:
+        """An administrator fixes a running instance's data (set and remove variables), audited; then retry."""
+        values, remove = checked_variables(values, remove)
+        with self.uow() as uow:
+            s = uow.session
+            now = self.clock.now()
+            user = accounts.get_user(s, user_id)
+            if not any(g.role == "admin" for g in user.grants):
+                raise NotAllowed("only an administrator may change a process instance's variables")
+            instance = lock_instance(s, instance_id)
             workflow = self.runtime.load(instance.definition, instance.state_json)
-            before = instance.next_timer_at
+            if not admin_covers(s, user, instance, workflow.data):
+                raise NotFound(f"process instance {instance_id} does not exist")
+            if instance.status != InstanceState.RUNNING:
+                raise Conflict(f"process instance {instance_id} is {instance.status}; only running ones change")
+            old = set_workflow_variables(workflow, values, remove)
             try:
-                self.runtime.fire_timers(workflow)
-            except (SpiffWorkflowException, ScriptNotAllowed) as exc:
-                raise WorkflowFailed(f"instance {instance_id}: timer handling failed: {exc}") from None
-            subject = self.hooks.subject_of(s, instance)
-            record_event(s, now, "TimerFired", None, instance_id=instance.id, due_at=before.isoformat(),
-                         **self.hooks.task_link(instance, subject))
-            self.projector(s, now, None).persist(instance, workflow, subject)
-            try:
-                uow.commit()
-            except StaleDataError:
-                return False
-            return True
+                instance.state_json = self.runtime.dump(workflow)
+            except Exception as exc:  # noqa: BLE001 - e.g. a value that is not JSON
+                raise InvalidFormData(f"the variables cannot be stored: {exc}",
+                                      [{"field": "variables", "message": str(exc)}]) from None
+            instance.updated_at = now
+            record_event(s, now, "VariablesChanged", user.id, instance_id=instance.id,
+                         set=json.loads(json.dumps(values, default=str)), removed=remove,
+                         before=json.loads(json.dumps(old, default=str)))
+            uow.commit()
+            return instance
+
+    def retry_incident(self, incident_id: int, user_id: int) -> Incident:
+        """Run an incident's failed step again: resolved if it passes, else WorkflowFailed with the new message."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            s = uow.session
+            user = accounts.get_user(s, user_id)
+            incident = get_incident(s, user, incident_id)
+            if incident.status != "open":
+                raise Conflict(f"incident {incident_id} is already resolved")
+            kind, instance_id, task_id = incident.kind, incident.instance_id, incident.task_id
+            form_data, submitted_by = incident.form_data, incident.submitted_by_id
+            record_event(s, now, "IncidentRetried", user.id, instance_id=instance_id, incident_id=incident.id)
+            uow.commit()
+        if kind == "task":
+            with self.uow() as uow:
+                still_open = uow.session.get(HumanTask, task_id).state == TaskState.READY
+                if not still_open:  # cancelled meanwhile (a boundary event, a new run): nothing left to retry
+                    resolve_incidents(uow.session, now, user_id, task_id=task_id)
+                    uow.commit()
+            if still_open:
+                # The same form again, as the user who submitted it; success resolves the incident in that commit.
+                self.complete_task(task_id, submitted_by, form_data or {})
+        elif kind == "message":
+            self._retry_message(incident_id, now)
+        else:
+            self._retry_engine_steps(incident_id, instance_id, kind, user_id, now)
+        with self.uow() as uow:
+            return uow.session.get(Incident, incident_id)
+
+    def _retry_engine_steps(self, incident_id: int, instance_id: int, kind: str, user_id: int, now) -> None:
+        failure = None
+        try:
+            with self.uow() as uow:
+                s = uow.session
+                instance = lock_instance(s, instance_id)
+                if instance.status != InstanceState.RUNNING:
+                    raise Conflict(f"process instance {instance_id} is {instance.status}")
+                self._advance_stored(s, instance, now, user_id, "IncidentStepRun", incident_id=incident_id)
+                resolve_incidents(s, now, user_id, instance_id=instance_id, kinds=(kind,))
+                try:
+                    uow.commit()
+                except StaleDataError:
+                    raise ConcurrentUpdate(f"instance {instance_id} was advanced by someone else; reload") from None
+                return
+        except _StepFailed as exc:
+            failure = exc.failure
+        self._record_background_incident(instance_id, kind, failure, now)
+        raise WorkflowFailed(f"the step failed again: {failure.message}")
+
+    def _retry_message(self, incident_id: int, now) -> None:
+        with self.uow() as uow:
+            incident = uow.session.get(Incident, incident_id)
+            message = uow.session.get(ProcessMessage, incident.message_id)
+            if message is not None and message.status in ("failed", "pending"):
+                # Its attempts are kept: the delivery resolves the incident because an earlier attempt failed.
+                message.status, message.next_attempt_at = "pending", now
+            else:  # delivered or dropped meanwhile: nothing is left to retry
+                resolve_incidents(uow.session, now, None, message_id=incident.message_id)
+            uow.commit()
+        self.deliver_messages()
+        with self.uow() as uow:
+            incident = uow.session.get(Incident, incident_id)
+            if incident.status == "open":
+                raise WorkflowFailed(f"the message delivery failed again: {incident.message}")

@@ -23,6 +23,7 @@ class InstanceState(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     SUPERSEDED = "superseded"  # a look-back reopened the hazard in a new instance
+    CANCELLED = "cancelled"  # an administrator stopped it, with a reason (Services.cancel_instance)
 
 
 def check_clause(column: str, states: type[StrEnum]) -> str:

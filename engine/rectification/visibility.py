@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from engine.infra.errors import NotFound
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope, orgs_under, scope_of
-from engine.process.lifecycle import can_act_on_task, open_clause
-from engine.process.models import HumanTask
+from engine.process import tasklist
+from engine.process.lifecycle import assigned_clause, can_act_on_task, offered_clause, open_clause
+from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.tasklist import MAX_PAGE_SIZE, Page, inbox_clause
 from engine.rectification.models import Hazard
 
@@ -63,7 +64,11 @@ def can_view_task(session: Session, user: User, task: HumanTask) -> bool:
     if can_act_on_task(user, task) or user.id in (task.assignee_id, task.completed_by_id):
         return True
     hazard = task.hazard
-    return hazard is not None and can_view_hazard(session, user, hazard)
+    if hazard is None:
+        # A task of a process with no hazard: readable across the organisation it is offered at.
+        unit_path = session.scalar(select(OrgNode.path).where(OrgNode.id == task.candidate_org_id))
+        return unit_path is not None and scope_of(session, user).covers(unit_path)
+    return can_view_hazard(session, user, hazard)
 
 
 def get_visible_hazard(session: Session, user: User, hazard_id: int) -> Hazard:
@@ -120,27 +125,72 @@ def list_hazards(session: Session, user: User, filters: dict | None = None, page
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
 
 
+def task_filter_clauses(filters: dict | None) -> list:
+    """WHERE clauses of the task list filters, over the tasks of every process (the hazard joined when there is one).
+
+    The unit is the hazard's unit, else the task's candidate organisation; a campaign matches its hazards' tasks
+    and the tasks of its own instances (business keys `campaign:<id>` and `campaign:<id>:unit:<org>`)."""
+    clauses, hazard_only = [], {}
+    for name, value in (filters or {}).items():
+        if value in (None, ""):
+            continue
+        if name == "unit_id":
+            clauses.append(task_unit_column() == value)
+        elif name == "campaign_id":
+            clauses.append(or_(Hazard.campaign_id == value, ProcessInstance.business_key == f"campaign:{value}",
+                               ProcessInstance.business_key.startswith(f"campaign:{value}:")))
+        elif name == "process":
+            clauses.append(ProcessDefinition.key == value)
+        else:
+            hazard_only[name] = value
+    return clauses + hazard_filter_clauses(hazard_only)
+
+
+def task_unit_column():
+    """A task's unit: its hazard's responsible unit, else the organisation it is offered at."""
+    return func.coalesce(Hazard.unit_id, HumanTask.candidate_org_id)
+
+
+def _join_hazard(stmt):
+    return stmt.outerjoin(Hazard, HumanTask.hazard_id == Hazard.id)
+
+
+def task_rows_select():
+    """Task rows of every process with their process, unit and (outer-joined) hazard."""
+    return tasklist.task_rows_select(task_unit_column(), _join_hazard)
+
+
+def visible_tasks_clause(session: Session, user: User):
+    """SQL clause over task rows (hazard outer-joined): tasks the user may read in the `all` list.
+
+    A hazard's task by the hazard's scope; a task of any other process when the organisation it is offered at lies
+    in the user's scope; and every task offered or assigned to the user."""
+    scope = scope_of(session, user)
+    clauses = [visible_hazards_clause(user, scope=scope), assigned_clause(user), offered_clause(user)]
+    if scope.paths:
+        clauses.append(and_(HumanTask.hazard_id.is_(None), HumanTask.candidate_org_id.in_(orgs_under(scope.paths))))
+    return or_(*clauses)
+
+
 def list_tasks(session: Session, user: User, now: datetime, view: str = "mine", filters: dict | None = None,
-               page: int = 1, per_page: int = 50) -> Page:
-    """One page of tasks: an inbox view (mine/groups/overdue), or `all` open tasks of hazards in scope."""
+               page: int = 1, per_page: int = 50, hooks=None, cursor: str | None = None) -> Page:
+    """One page of tasks of every process: an inbox view (mine/groups/overdue), or `all` open tasks in scope.
+
+    Each item is a TaskRow (process, business key, unit, subject label via `hooks`) with its hazard, if any,
+    loaded in the same statement; a page costs a count, the rows and one label query per subject kind."""
     if view not in TASK_VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {TASK_VIEWS}")
-    page, per_page = _page_args(page, per_page)
     if view == "all":
-        scope = visible_hazards_clause(user, session)
-        first = open_clause()
+        where = [open_clause(), visible_tasks_clause(session, user)]
     else:
-        scope, first = inbox_clause(user, view, now), None
-    where = [c for c in (first, scope, *hazard_filter_clauses(filters)) if c is not None]
-    # An inbox holds the tasks of every process (a patrol's, a campaign's); `all` lists the hazards' in scope.
-    join = select(HumanTask).join if view == "all" else select(HumanTask).outerjoin
-    base = join(Hazard, HumanTask.hazard_id == Hazard.id).where(*where)
-    total = session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = session.scalars(
-        base.options(joinedload(HumanTask.hazard), joinedload(HumanTask.assignee))
-        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(), HumanTask.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+        where = [inbox_clause(user, view, now)]
+    where += task_filter_clauses(filters)
+    return tasklist.task_page(session, task_rows_select(), where, hooks, page, per_page, cursor,
+                              options=(joinedload(HumanTask.hazard), joinedload(HumanTask.assignee)))
 
 
+def task_row(session: Session, task_id: int, hooks=None) -> tasklist.TaskRow | None:
+    """One task as the inbox lists it (process, business key, unit, hazard or campaign); None if it does not exist."""
+    page = tasklist.task_page(session, task_rows_select(), [HumanTask.id == task_id], hooks, per_page=1,
+                              options=(joinedload(HumanTask.hazard), joinedload(HumanTask.assignee)))
+    return page.items[0] if page.items else None

@@ -8,6 +8,8 @@ from web.api import (
     campaigns,
     definitions,
     hazards,
+    incidents,
+    instances,
     look_back,
     notices,
     schedules,
@@ -48,7 +50,8 @@ def init_api(app: Flask) -> Api:
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for module in (tasks, hazards, definitions, campaigns, notices, statistics, schedules, look_back):
+    for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
+                   incidents):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     # Unknown API paths answer in JSON too, not with the pages' HTML 404.

@@ -39,6 +39,9 @@ class HazardListArgs(HazardFilterArgs):
 class TaskListArgs(HazardFilterArgs):
     view = ma.fields.String(load_default="mine", validate=ma.validate.OneOf(TASK_VIEWS),
                             metadata={"description": "mine, groups (claimable), overdue, or all open tasks in scope"})
+    process = ma.fields.String(metadata={"description": "only tasks of this process (its key)"})
+    cursor = ma.fields.String(metadata={"description": "keyset paging: the next_cursor of the previous page "
+                                                       "(then `page` is ignored)"})
 
 
 class LedgerArgs(Strict):
@@ -178,8 +181,23 @@ class HazardBriefSchema(ma.Schema):
     status = ma.fields.String()
 
 
+class SubjectLabelSchema(ma.Schema):
+    kind = ma.fields.String()
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+
+
 class TaskInListSchema(TaskSchema):
+    process_key = ma.fields.String(metadata={"description": "the process (definition key) the task belongs to"})
+    process_name = ma.fields.String()
+    process_version = ma.fields.Integer()
+    business_key = ma.fields.String(allow_none=True)
+    unit_id = ma.fields.Integer(allow_none=True,
+                                metadata={"description": "the hazard's unit, else the organisation the task is offered at"})
+    unit_name = ma.fields.String(allow_none=True)
     hazard = ma.fields.Nested(HazardBriefSchema, allow_none=True)
+    campaign = ma.fields.Nested(SubjectLabelSchema, allow_none=True,
+                                metadata={"description": "the campaign whose instance the task belongs to"})
 
 
 class TaskDetailSchema(TaskSchema):
@@ -211,6 +229,8 @@ class PageSchema(ma.Schema):
 
 class TaskPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(TaskInListSchema))
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "pass as `cursor` for the next page; "
+                                                                            "null on the last page"})
 
 
 class HazardPageSchema(PageSchema):

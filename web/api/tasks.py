@@ -43,12 +43,17 @@ class Tasks(MethodView):
     @blp.arguments(TaskListArgs, location="query")
     @blp.response(200, TaskPageSchema)
     def get(self, args):
-        """List tasks: an inbox view (mine, groups, overdue) or all open tasks in scope, filtered and paginated."""
+        """List tasks of every process: an inbox view (mine, groups, overdue) or all open tasks in scope.
+
+        Each task names its process, business key and unit, and its hazard or campaign where there is one.
+        Filtered; paged by number (`page`) or by keyset (`cursor` = the previous page's `next_cursor`)."""
         svc = services()
         view, page, per_page = args.pop("view"), args.pop("page"), args.pop("per_page")
+        cursor = args.pop("cursor", None)
         with svc.uow() as uow:
             s = uow.session
-            return visibility.list_tasks(s, api_user(s), svc.clock.now(), view, args, page, per_page)
+            return visibility.list_tasks(s, api_user(s), svc.clock.now(), view, args, page, per_page,
+                                         hooks=svc.hooks, cursor=cursor)
 
 
 @blp.route("/tasks/<int:task_id>")

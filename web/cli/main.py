@@ -22,6 +22,7 @@ from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
+from web.cli.incidents import COMMANDS as INCIDENT_COMMANDS
 from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
 from web.cli.statistics import COMMANDS as STATISTICS_COMMANDS
@@ -172,21 +173,28 @@ def _user_id(obj: _Context, username: str) -> int:
 @click.option("--view", type=click.Choice(queries.INBOX_VIEWS), default=None, help="One view only.")
 @click.pass_obj
 def tasks_cmd(obj: _Context, username: str, view: str | None) -> None:
-    """Show a user's inbox: assigned to them, claimable by their groups, overdue."""
+    """Show a user's inbox (tasks of every process): assigned to them, claimable by their groups, overdue."""
     services = obj.services
     try:
         with services.uow() as uow:
             user = accounts.find_user(uow.session, username)
             now = services.clock.now()
             for name in [view] if view else list(queries.INBOX_VIEWS):
-                page = hazard_inbox.inbox(uow.session, user, name, now, per_page=50)
+                page = hazard_inbox.inbox(uow.session, user, name, now, per_page=50, hooks=services.hooks)
                 click.secho(f"== {name} ({page.total})", bold=True)
                 for t in page.items:
                     due = f"{t.due_at.astimezone(CHINA):%Y-%m-%d %H:%M}" if t.due_at else "-"
                     overdue = " OVERDUE" if t.due_at and t.due_at < now else ""
-                    hazard = f"#{t.hazard.id} {t.hazard.location}: {t.hazard.problem[:30]}" if t.hazard else ""
+                    if t.hazard:
+                        about = f"hazard #{t.hazard.id} {t.hazard.location}: {t.hazard.problem[:30]}"
+                    elif t.campaign:
+                        about = f"campaign #{t.campaign['id']} {t.campaign['title']}"
+                    else:
+                        about = t.business_key or ""
                     who = f" [{t.assignee.username}]" if t.assignee else ""
-                    click.echo(f"  task {t.id:<5} {t.name:<14} due {due}{overdue}{who}  {hazard}")
+                    unit = f" @{t.unit_name}" if t.unit_name else ""
+                    click.echo(f"  task {t.id:<5} {t.name:<14} due {due}{overdue}{who}  "
+                               f"{t.process_name} (instance {t.instance_id}){unit}  {about}".rstrip())
     except RectiflowError as exc:
         _fail(exc)
 
@@ -230,6 +238,20 @@ def start_cmd(obj: _Context, key: str, username: str, data_json: str, business_k
     click.echo(f"started instance {instance.id} of {key} v{instance.definition.version} ({instance.status})")
 
 
+@main.command("cancel")
+@click.argument("instance_id", type=int)
+@click.option("--reason", required=True, help="Why the instance is stopped (recorded in its history).")
+@click.option("--user", "username", required=True, help="The administrator who cancels it.")
+@click.pass_obj
+def cancel_cmd(obj: _Context, instance_id: int, reason: str, username: str) -> None:
+    """Cancel a running process instance (administrators only): its open tasks are withdrawn."""
+    try:
+        instance = obj.services.cancel_instance(instance_id, _user_id(obj, username), reason)
+    except RectiflowError as exc:
+        _fail(exc)
+    click.echo(f"cancelled instance {instance.id} ({instance.status})")
+
+
 @main.command("fire-timers")
 @click.pass_obj
 def fire_timers_cmd(obj: _Context) -> None:
@@ -263,5 +285,5 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
 
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
-                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS):
+                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *INCIDENT_COMMANDS):
     main.add_command(_command)

@@ -4,10 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from engine.infra.errors import RectiflowError
-from engine.org.models import OrgNode
 from engine.process import tasklist as queries
 from engine.rectification import inbox as hazard_inbox
 from web.auth import db_user, services
@@ -17,9 +15,9 @@ from web.templating import error_text
 
 bp = Blueprint("inbox", __name__)
 
-# Inbox filter → Hazard column queried by engine.queries.inbox.
+# Inbox filter → task list filter of engine.rectification.visibility (tasks of every process).
 FILTER_COLUMNS = {"unit": "unit_id", "category": "category", "grade": "grade", "status": "status",
-                  "campaign": "campaign_id"}
+                  "campaign": "campaign_id", "process": "process"}
 INT_FILTERS = {"unit", "campaign"}
 
 
@@ -62,15 +60,14 @@ def index():
             match = next((f for f in saved if f["id"] == chosen), None)
             values = dict(match["values"]) if match else {}
         now = svc.clock.now()
-        page = hazard_inbox.inbox(s, user, view, now, page=page_no, per_page=25, filters=_query_filters(values))
+        page = hazard_inbox.inbox(s, user, view, now, page=page_no, per_page=25, filters=_query_filters(values),
+                                  hooks=svc.hooks)
         counts = queries.inbox_counts(s, user, now)
-        unit_ids = {t.hazard.unit_id for t in page.items if t.hazard}
-        unit_names = ({u.id: u.name for u in s.scalars(select(OrgNode).where(OrgNode.id.in_(unit_ids)))}
-                      if unit_ids else {})
         units = visible_units(s, user)
+        processes = queries.process_names(s)
         groups = saved_filters.groups_of(user)
         return render_template("inbox/index.html", view=view, page=page, counts=counts, now=now,
-                               unit_names=unit_names, units=units, values=values, saved=saved, chosen=chosen,
+                               units=units, processes=processes, values=values, saved=saved, chosen=chosen,
                                groups=groups, pages=max(1, -(-page.total // page.per_page)))
 
 

@@ -4,16 +4,23 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.campaigns import situation_reports as reports
-from engine.infra.errors import InvalidFormData, NotAllowed, RectiflowError
+from engine.infra.errors import (
+    InvalidFormData,
+    NotAllowed,
+    RectiflowError,
+    WorkflowFailed,
+)
 from engine.org.models import OrgNode, RoleGrant, User
+from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
 from engine.rectification import inbox as hazard_inbox
-from engine.rectification.visibility import can_view_task
+from engine.rectification.visibility import can_view_task, task_row
 from web.auth import db_user, services
 from web.pages import evidence
 from web.pages.forms_render import engine_errors, form_errors, form_fields, parse_form
@@ -66,6 +73,8 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
         comments=evidence.comments_for(s, user, hazard) if hazard else [],
         other_tasks=other_tasks, now=svc.clock.now(), upload_limits=evidence.limits(svc),
         situation_reports=reports.reports_for_task(s, task),
+        # instructionsForEndUser: Markdown rendered with raw HTML disabled, so the markup is safe to show as is
+        instructions=Markup(instructions_for(svc.runtime, task)) if task.state == TaskState.READY else "",
     ), status
 
 
@@ -119,6 +128,14 @@ def complete(task_id: int):
     except NotAllowed as exc:
         flash(error_text(exc), "danger")
         return redirect(url_for("tasks.show", task_id=task_id)), 303
+    except WorkflowFailed as exc:
+        # A step after this task failed on the data (an incident is recorded): the task stays open, the form keeps
+        # the input, and the message names the element and the missing variable (diagram text: escaped, not translated).
+        with svc.uow() as uow:
+            user = db_user(uow.session)
+            task = _task_for_view(uow.session, user, task_id)
+            return render_task(uow.session, user, task, values=data, status=422,
+                               errors={"__form__": str(_("流程无法继续，已记录故障并通知流程设计人员：")) + exc.message})
     except RectiflowError as exc:
         flash(_("提交未成功：%(m)s", m=error_text(exc)), "danger")
         return redirect(url_for("inbox.index")), 303
@@ -148,10 +165,10 @@ def _inbox_row(task_id: int, notice: str, failed: bool):
     with svc.uow() as uow:
         s = uow.session
         user = db_user(s)
-        task = _task_for_view(s, user, task_id)
-        unit = s.get(OrgNode, task.hazard.unit_id) if task.hazard else None
-        return render_template("inbox/_item.html", t=task, now=svc.clock.now(), view=request.args.get("view", ""),
-                               unit_names={unit.id: unit.name} if unit else {}, notice=notice, notice_error=failed)
+        _task_for_view(s, user, task_id)
+        row = task_row(s, task_id, svc.hooks)
+        return render_template("inbox/_item.html", t=row, now=svc.clock.now(), view=request.args.get("view", ""),
+                               notice=notice, notice_error=failed)
 
 
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])

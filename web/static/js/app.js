@@ -31,6 +31,14 @@
     });
   });
 
+  // A button marked data-busy disables itself once its form is sent, showing that text (a retry takes a moment).
+  document.querySelectorAll("form [data-busy]").forEach(function (button) {
+    button.form.addEventListener("submit", function () {
+      button.disabled = true;
+      button.textContent = button.getAttribute("data-busy");
+    });
+  });
+
   // Auto-submit filter selects on change (saves a click; the submit button stays for no-JS use).
   document.querySelectorAll("#filter-form select").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });

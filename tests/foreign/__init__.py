@@ -1,0 +1,1 @@
+"""The walk over public BPMN diagrams nobody on this project wrote (../shared/foreign-bpmn)."""
