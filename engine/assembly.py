@@ -18,6 +18,7 @@ from engine.process.services import Services
 from engine.rectification import hazards, notices
 from engine.reports import models as _report_tables  # noqa: F401  (statistics snapshots)
 from engine.schedules import models as _schedule_tables  # noqa: F401  (recurring inspections)
+from engine.schedules import service as schedules
 
 # Importing the subjects above registered their tables.
 metadata = Base.metadata  # every table, for Alembic and for tests that create the schema directly
@@ -28,6 +29,7 @@ def register_subjects(hooks: Hooks) -> Hooks:
     hazards.register(hooks)
     notices.register(hooks)
     campaigns.register(hooks)
+    schedules.register(hooks)
     return hooks
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.coverage import record_missed
-from engine.campaigns.look_back import look_backs_that_reopened, reopened_hazard_ids
+from engine.campaigns.look_back import REOPEN_MESSAGE, look_backs_that_reopened, reopened_hazard_ids
 from engine.campaigns.models import (
     ITEM_RESULTS,
     LEVELS,
@@ -26,7 +26,7 @@ from engine.campaigns.models import (
     ItemResult,
 )
 from engine.campaigns.queries import describe_business_keys
-from engine.campaigns.situation_reports import store_situation_report
+from engine.campaigns.situation_reports import REPORT_FIELD, store_situation_report
 from engine.infra.errors import (
     InvalidFormData,
     NotAllowed,
@@ -37,15 +37,22 @@ from engine.infra.errors import (
 from engine.infra.timezone import CHINA, as_date
 from engine.org import accounts
 from engine.org.models import OrgNode
+from engine.process.contracts import Contract
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Completion, Hooks
 from engine.process.lifecycle import InstanceState
 from engine.process.messaging import send_message
-from engine.rectification.hazards import assign_unit, report_hazard
+from engine.rectification.hazards import HAZARD_PROCESS, assign_unit, report_hazard
 from engine.rectification.models import Hazard
 
 CAMPAIGN_PROCESS = "campaign"
+SELF_CHECK_PROCESS = "unit_self_check"
 CLEARED_MESSAGE = "campaign_hazards_cleared"
+SELF_CHECK_SENT_MESSAGE = "unit_self_check_start"  # campaign → each unit (starts its self-check)
+SELF_CHECK_RETURNED_MESSAGE = "self_check_returned"  # the unit's self-check → its campaign
+# The self-check's user tasks and the completionCheck each names (the unit page names work_checklist).
+SELF_CHECK_TASK_CHECKS = {"work_checklist": "checklist_complete", "sign_self_check": "sign_self_check",
+                          "review_self_check": "review_self_check", "situation_report": "situation_report"}
 STAGE_KEYS = ("self_check", "joint_inspection", "rectification", "supervision")
 
 class ChecklistIncomplete(RectiflowError):
@@ -341,9 +348,35 @@ def signal_campaigns(advance: Advance) -> None:
                          {"campaign_id": campaign_id, "open_hazards": 0}, sender_id=sender_id)
 
 
+# What the campaign code (this module, phase.py, look_back.py, situation_reports.py and the campaign pages) relies
+# on in the shipped diagrams: task and step ids the pages and the phase rule name, the stages the phase is read
+# from, the messages between a campaign and its units, and the self-check's completion checks.
+CAMPAIGN_CONTRACT = Contract(
+    subject="campaigns (engine/campaigns)",
+    user_tasks=("joint_inspection", "supervision_check"),  # phase.ENTERED_ON_COMPLETION, pages' FINDING_TASKS
+    elements=("self_check_opens", "collect_returns", "rectification_wait"),  # the waits the campaign page shows
+    sends=(SELF_CHECK_SENT_MESSAGE,),
+    catches=(SELF_CHECK_RETURNED_MESSAGE, CLEARED_MESSAGE),
+    stages=(*[k for k in STAGE_KEYS if k != "rectification"], "summary"),
+)
+SELF_CHECK_CONTRACT = Contract(
+    subject="campaigns (engine/campaigns)",
+    user_tasks=tuple(SELF_CHECK_TASK_CHECKS),
+    message_starts=(SELF_CHECK_SENT_MESSAGE,),
+    sends=(SELF_CHECK_RETURNED_MESSAGE,),
+    data_keys=(REPORT_FIELD, "decision"),  # store_situation_report and _review read them
+    properties={task: {"completionCheck": check} for task, check in SELF_CHECK_TASK_CHECKS.items()},
+)
+LOOK_BACK_CONTRACT = Contract(subject="campaigns' look-back (engine/campaigns/look_back.py)",
+                              message_starts=(REOPEN_MESSAGE,))
+
+
 def register(hooks: Hooks) -> None:
     """Plug campaigns into the process core: the self-check's completion checks and the clearing signal."""
     for name, check in COMPLETION_CHECKS.items():
         hooks.add_completion_check(name, _unit_check(check))
     hooks.on_routed(signal_campaigns)
     hooks.add_describer("campaign", describe_business_keys)  # the inbox's campaign column
+    hooks.protect(CAMPAIGN_PROCESS, CAMPAIGN_CONTRACT)
+    hooks.protect(SELF_CHECK_PROCESS, SELF_CHECK_CONTRACT)
+    hooks.protect(HAZARD_PROCESS, LOOK_BACK_CONTRACT)

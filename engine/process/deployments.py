@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, undefer
 from engine.infra.errors import NotFound
 from engine.process.diagrams import DeployedCallee, ParseContext, caught_messages, parse_xml_safely
 from engine.process.models import DefinitionFile, ProcessDefinition
+from engine.process.operators import OPERATOR_NAMES
 
 
 _caught_cache: dict[tuple[str, str], frozenset[str]] = {}
@@ -60,7 +61,8 @@ def _definition(s: Session, definition_id: int) -> ProcessDefinition:
 
 def parse_context(s: Session, role_map: dict[str, str] | None = None,
                   operators: set[str] | None = None) -> ParseContext:
-    """What a bundle is checked against in `s`: the deployed processes (callees) and the deploy-time role map."""
+    """What a bundle is checked against in `s`: the deployed processes (callees, forms, message catchers), the
+    registered service-task operators (by default engine.process.operators) and the deploy-time role map."""
 
     def resolve(key: str, version: int | None) -> DeployedCallee | None:
         query = select(ProcessDefinition).where(ProcessDefinition.key == key)
@@ -79,7 +81,8 @@ def parse_context(s: Session, role_map: dict[str, str] | None = None,
 
     deployed = set(s.scalars(select(ProcessDefinition.key).distinct()))
     return ParseContext(resolve_callee=resolve, deployed_processes=deployed, deployed_forms=forms_of,
-                        caught_messages=_caught_by_latest(s), operators=set(operators or ()),
+                        caught_messages=_caught_by_latest(s),
+                        operators=set(OPERATOR_NAMES if operators is None else operators),
                         role_map=dict(role_map or {}))
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from engine.infra.errors import InvalidDiagram
 from engine.process import assignment, juel, lint
 from engine.process.bundles import Bundle
 from engine.process.findings import ERROR, WARNING, Finding, refuse
+from engine.process.operators import OPERATOR_NAMES
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -100,6 +103,18 @@ class BundleParser(SpiffBpmnParser):
             super().add_bpmn_xml(bpmn, filename)
         finally:
             self.validator = validator
+
+    def _add_correlations(self, bpmn):
+        # SpiffWorkflow collects a message's correlation properties from every file it parses: two diagrams of one
+        # bundle that both declare the message's correlation would make each of its events check it twice (and
+        # the spec differ from the one parsed from either file alone). Keep one of each.
+        super()._add_correlations(bpmn)
+        for ref, properties in self.message_correlations.items():
+            unique = {}
+            for prop in properties:
+                key = (prop.name, prop.retrieval_expression, tuple(prop.correlation_keys or ()))
+                unique.setdefault(key, prop)
+            self.message_correlations[ref] = list(unique.values())
 
 
 @dataclass(frozen=True)
@@ -280,7 +295,8 @@ def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseCon
         if deployed is None:
             findings.append(Finding(
                 "callee-missing", f"a call activity calls {what}, which is neither in the bundle nor deployed",
-                **where, fix="add the called diagram to the bundle, deploy it first, or correct calledElement/calledVersion"))
+                **where, fix="add the called diagram to the bundle, deploy it first, or correct calledElement or "
+                "calledVersion"))
             continue
         sub_findings: list[Finding] = []
         bundle = Bundle(files=dict(deployed.files))
@@ -290,8 +306,9 @@ def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseCon
         nested = _resolve_externals(_called_versions(bpmn_docs, local, sub_findings), ctx, sub_findings,
                                     (*chain, callee))
         try:
-            spec = parser.get_spec(callee)
-            subprocess_specs = _subprocess_specs(parser, callee, nested)
+            with _parser_warnings([], callee):  # said when the callee was deployed
+                spec = parser.get_spec(callee)
+                subprocess_specs = _subprocess_specs(parser, callee, nested)
         except _UnresolvedCallee as exc:
             sub_findings.append(Finding("callee-missing", f"it calls {exc.args[0]!r}, which cannot be resolved"))
         except ValidationException as exc:
@@ -308,6 +325,20 @@ def _resolve_externals(wanted: dict[str, tuple[int | None, dict]], ctx: ParseCon
             versions.update(ext.versions)
         resolved[callee] = _External(callee, spec, subprocess_specs, bundle, bpmn_docs, deployed.version, versions)
     return resolved
+
+
+@contextmanager
+def _parser_warnings(findings: list[Finding], filename: str):
+    """SpiffWorkflow's warnings while building specs (deprecated extensions) become warning findings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = {f.message for f in findings}
+    for warning in caught:
+        message = f"SpiffWorkflow: {warning.message}"
+        if message not in seen:
+            seen.add(message)
+            findings.append(Finding("parser-warning", message, file=filename, severity=WARNING))
 
 
 class _UnresolvedCallee(Exception):
@@ -429,8 +460,9 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, documents: di
            ctx: ParseContext, findings: list[Finding], available_forms: set[str]) -> ParsedDiagram | None:
     root = documents[filename]
     try:
-        spec = parser.get_spec(process_id)
-        subprocess_specs = _subprocess_specs(parser, process_id, externals)
+        with _parser_warnings(findings, filename):
+            spec = parser.get_spec(process_id)
+            subprocess_specs = _subprocess_specs(parser, process_id, externals)
     except _UnresolvedCallee:
         return None
     except ValidationException as exc:
@@ -505,7 +537,7 @@ def parse_diagram(source: bytes, bpmn_dir: Path, filename: str = "<diagram>") ->
                 siblings[path.name] = parse_xml_safely(path.read_bytes(), path.name)
             except InvalidDiagram:
                 continue
-    ctx = ParseContext(caught_messages=caught_messages(siblings), deployed_processes={
+    ctx = ParseContext(caught_messages=caught_messages(siblings), operators=set(OPERATOR_NAMES), deployed_processes={
         p.get("id") for root in siblings.values() for p in root.xpath("//bpmn:process", namespaces=NS)})
     diagrams = parse_bundle(bundle, ctx)
     if len(diagrams) != 1:

@@ -9,7 +9,9 @@ The core runs any diagram and knows nothing of what a process is about. A subjec
   handler loads that row, says which link columns the instance's task rows carry, and takes over a new
   instance started for an existing row (a look-back's reopening message);
 * **listeners**: after a user task completed, after an instance advanced (its task rows are projected), and
-  after the messages that advance threw were routed.
+  after the messages that advance threw were routed;
+* **contracts**: what a subject's code relies on in the shipped process it runs (task ids, data keys, messages;
+  engine.process.contracts); a new version of that process that breaks one is refused at deploy.
 
 A new hook is one handler and one registration line in `engine.assembly.register_subjects`.
 """
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.infra.errors import WorkflowFailed
 from engine.org.models import User
+from engine.process.contracts import Contract
 from engine.process.models import HumanTask, ProcessInstance
 
 
@@ -89,6 +92,7 @@ class Hooks:
         self.routed_listeners: list[Listener] = []
         self.subject_kinds: dict[str, SubjectKind] = {}
         self.describers: dict[str, Describer] = {}
+        self.contracts: dict[str, list[Contract]] = {}
 
     # -- registration -------------------------------------------------------------------------------
     def add_completion_check(self, name: str, check: Callable[[Completion], None]) -> None:
@@ -116,6 +120,14 @@ class Hooks:
     def add_describer(self, kind: str, describer: Describer) -> None:
         """Label the rows of instances whose business key starts with `kind:` (inbox and instance lists)."""
         self.describers[kind] = describer
+
+    def protect(self, process_key: str, contract: Contract) -> None:
+        """Declare what a subject relies on in process `process_key`; deploys that break it are refused."""
+        self.contracts.setdefault(process_key, []).append(contract)
+
+    def contracts_for(self, process_key: str) -> list[Contract]:
+        """The contracts registered for a process key (empty when nothing relies on it)."""
+        return list(self.contracts.get(process_key, ()))
 
     # -- what the core calls ------------------------------------------------------------------------
     def describe(self, session: Session, business_keys) -> dict[str, dict]:

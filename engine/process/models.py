@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -77,6 +78,13 @@ class ProcessDefinition(Base):
 
     # The lane/candidate-group → role map given at deploy ({"Reviewers": "security_office", "*": "leader"}).
     role_map: Mapped[dict | None] = mapped_column(JSONType)
+    # What this deployment changed against the previous version (engine.process.replacing.change_summary), and
+    # whether it replaced a live process (running instances or a subject's contract), or took a shipped process's
+    # id, on an administrator's explicit `replace`.
+    change_summary: Mapped[str | None] = mapped_column(Text)
+    replaced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    deployed_by: Mapped[User | None] = relationship(foreign_keys=[deployed_by_id], lazy="joined")
 
     deployment: Mapped[Deployment | None] = relationship()
 

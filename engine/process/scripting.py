@@ -100,6 +100,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         return eval(code, env)  # noqa: S307 - code was compiled by RestrictedPython above
 
     def execute(self, script, context, external_context=None):
+        if not (script or "").strip():
+            return True  # a script task with no script does nothing (SpiffArena's models have such placeholders)
         code = compile_checked(script, "exec")
         injected = self._base_globals(external_context)
         clash = set(self.globals).intersection(context)

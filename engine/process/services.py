@@ -35,8 +35,8 @@ from engine.process.bundles import Bundle
 from engine.process.deadlines import process_properties
 from engine.process.deployments import parse_context
 from engine.process.diagrams import BundleReport, check_bundle
-from engine.process.findings import Finding, refuse
 from engine.process.events import record_event
+from engine.process.findings import Finding, refuse
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
 from engine.process.incidents import (
@@ -64,6 +64,7 @@ from engine.process.models import (
 )
 from engine.process.outbox import enqueue
 from engine.process.projection import Projector
+from engine.process.replacing import change_summary, check_deploy, replace_needed, shipped_keys
 from engine.process.runtime import BpmnRuntime
 
 DESIGNER_ROLES = {"process_designer", "admin"}
@@ -121,6 +122,52 @@ def _spec_fingerprint(spec_json: str) -> dict:
     return dct
 
 
+@dataclass(frozen=True)
+class _Change:
+    """A process of the bundle that becomes a new version."""
+
+    parsed: object  # engine.process.diagrams.ParsedDiagram
+    spec_json: str
+    forms: dict
+    latest: ProcessDefinition | None
+    summary: str
+    replaced: bool
+
+
+def _store_deployment(s: Session, slots: list, files: dict[str, bytes], now, user, role_map: dict,
+                      replace: bool) -> list[ProcessDefinition]:
+    """Add the deployment, its files and a definition row per changed process; the slots' order is kept."""
+    user_id = user.id if user is not None else None
+    deployment = Deployment(deployed_at=now, deployed_by_id=user_id, replace=bool(replace), role_map=role_map,
+                            summary=_summary(slots))
+    s.add(deployment)
+    s.flush()
+    for name, content in files.items():
+        s.add(DefinitionFile(deployment_id=deployment.id, name=name, content=content, size=len(content),
+                             sha256=hashlib.sha256(content).hexdigest()))
+    result = []
+    for slot in slots:
+        if isinstance(slot, ProcessDefinition):
+            result.append(slot)
+            continue
+        parsed, latest = slot.parsed, slot.latest
+        definition = ProcessDefinition(
+            key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
+            sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=slot.spec_json, forms=slot.forms,
+            task_meta=parsed.task_meta, role_map=role_map or None, deployed_at=now, deployed_by_id=user_id,
+            deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
+            change_summary=slot.summary, replaced=slot.replaced,
+        )
+        definition.deployed_by = user  # loaded now: the row is read after the session closed
+        s.add(definition)
+        s.flush()
+        record_event(s, now, "DefinitionDeployed", user_id, key=definition.key, version=definition.version,
+                     sha256=definition.sha256, deployment_id=deployment.id, callees=parsed.callees,
+                     summary=slot.summary, replace=slot.replaced)
+        result.append(definition)
+    return result
+
+
 def _summary(slots: list) -> str:
     """One line: what a deployment made (key vN, new or from vM) and what it left unchanged."""
     made, kept = [], []
@@ -128,7 +175,7 @@ def _summary(slots: list) -> str:
         if isinstance(slot, ProcessDefinition):
             kept.append(f"{slot.key} v{slot.version}")
             continue
-        parsed, _spec, _forms, latest = slot
+        parsed, latest = slot.parsed, slot.latest
         made.append(f"{parsed.process_id} v{latest.version + 1} (was v{latest.version})" if latest
                     else f"{parsed.process_id} v1 (new)")
     return "deployed " + ", ".join(made) + (f"; unchanged: {', '.join(kept)}" if kept else "")
@@ -145,6 +192,7 @@ class Services:
         self.runtime = runtime or BpmnRuntime(clock)
         self.hooks = hooks or Hooks()  # filled by engine.assembly.register_subjects
         self.evidence_store = evidence_store  # where uploaded evidence lives (engine.attachments.EvidenceStore)
+        self._shipped: dict[str, str] | None = None
 
     def uow(self) -> UnitOfWork:
         """A new unit of work: one session, rolled back unless committed."""
@@ -168,21 +216,22 @@ class Services:
                       replace: bool = False, warnings: list[Finding] | None = None) -> list[ProcessDefinition]:
         """Validate a bundle and store each executable process in it as the next version (one unit of work).
 
-        A process whose diagram, spec, forms and task meta are all unchanged keeps its version; when nothing
-        changed no deployment is recorded. The bundle's files are stored once with the deployment and can be
-        downloaded for every version it made. `role_map` maps lanes that are not role codes to roles ("*": the
-        default) and is stored with the deployment; `replace` records the deployer's explicit consent to replace.
-        `warnings`, when given, receives the findings that did not refuse the bundle."""
+        A process whose diagram, spec, forms, task meta and role map are all unchanged keeps its version; when
+        nothing changed no deployment is recorded. The bundle's files are stored once with the deployment and can
+        be downloaded for every version it made. `role_map` maps lanes and candidate groups that are not role codes
+        to roles ("*": the default) and is kept with the deployment and each version. A version that breaks a
+        subject's contract is refused; replacing a live process (running instances or a contract), or taking a
+        shipped process's id, needs `replace` by an administrator (engine.process.replacing); each version records
+        a one-line summary of what changed. `warnings`, when given, receives the findings that did not refuse."""
         with self.uow() as uow:
             s = uow.session
             now = self.clock.now()
-            self.require_designer(s, user_id)
+            user = self.require_designer(s, user_id)
             role_map = _checked_role_map(role_map)
             report = check_bundle(bundle, parse_context(s, role_map))
             refuse(report.findings)
-            if warnings is not None:
-                warnings.extend(report.findings)
             slots: list[ProcessDefinition | tuple] = []
+            refusals: list[Finding] = []
             for parsed in report.diagrams:
                 latest = self.latest_definition(s, parsed.process_id, required=False)
                 spec_json = self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs)
@@ -192,47 +241,23 @@ class Services:
                         latest.role_map or None) == (
                         parsed.sha256, _spec_fingerprint(spec_json), forms, parsed.task_meta, role_map or None):
                     slots.append(latest)
-                else:
-                    slots.append((parsed, spec_json, forms, latest))
+                    continue
+                refusals += check_deploy(s, self.hooks, parsed, latest, user, replace, self.shipped_processes(),
+                                         parsed.filename)
+                replaced = bool(replace and replace_needed(s, self.hooks, parsed, latest, self.shipped_processes()))
+                slots.append(_Change(parsed, spec_json, forms, latest, change_summary(latest, parsed), replaced))
+            refuse(refusals)
+            if warnings is not None:
+                warnings.extend(report.findings)
             if all(isinstance(slot, ProcessDefinition) for slot in slots):
                 return slots
             try:
-                result = self._store_deployment(s, slots, report.files, now, user_id, role_map, replace)
+                result = _store_deployment(s, slots, report.files, now, user, role_map, replace)
                 uow.commit()
             except IntegrityError:  # (key, version) is unique: a concurrent deploy took the version first
                 raise ConcurrentUpdate("another deployment of the same processes was stored at the same time; "
                                        "deploy again") from None
             return result
-
-    @staticmethod
-    def _store_deployment(s: Session, slots: list, files: dict[str, bytes], now, user_id: int | None,
-                          role_map: dict, replace: bool) -> list[ProcessDefinition]:
-        deployment = Deployment(deployed_at=now, deployed_by_id=user_id, replace=bool(replace),
-                                role_map=role_map, summary=_summary(slots))
-        s.add(deployment)
-        s.flush()
-        for name, content in files.items():
-            s.add(DefinitionFile(deployment_id=deployment.id, name=name, content=content, size=len(content),
-                                 sha256=hashlib.sha256(content).hexdigest()))
-        result = []
-        for slot in slots:
-            if isinstance(slot, ProcessDefinition):
-                result.append(slot)
-                continue
-            parsed, spec_json, forms, latest = slot
-            definition = ProcessDefinition(
-                key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
-                sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=spec_json, forms=forms,
-                task_meta=parsed.task_meta, deployed_at=now, deployed_by_id=user_id,
-                deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
-                role_map=role_map or None,
-            )
-            s.add(definition)
-            s.flush()
-            record_event(s, now, "DefinitionDeployed", user_id, key=definition.key, version=definition.version,
-                         sha256=definition.sha256, deployment_id=deployment.id, callees=parsed.callees)
-            result.append(definition)
-        return result
 
     def validate_bundle(self, bundle: Bundle, user_id: int | None = None,
                         role_map: dict | None = None) -> BundleReport:
@@ -243,27 +268,37 @@ class Services:
             return check_bundle(bundle, parse_context(s, _checked_role_map(role_map)))
 
     def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None,
-                          role_map: dict | None = None) -> ProcessDefinition:
+                          role_map: dict | None = None, replace: bool = False) -> ProcessDefinition:
         """Validate and store one BPMN file (forms from the bpmn folder) as the next version of its first process."""
         bundle = Bundle(support_dir=self.bpmn_dir)
         bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
-        return self.deploy_bundle(bundle, user_id, role_map)[0]
+        return self.deploy_bundle(bundle, user_id, role_map, replace)[0]
 
     def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
-        """Deploy every diagram shipped in the bpmn folder as one bundle (unchanged ones keep their version)."""
+        """Deploy every diagram shipped in the bpmn folder as one bundle (unchanged ones keep their version).
+
+        The shipped diagrams are the release's own: a changed one replaces the live version (`replace`), but a
+        change that breaks a subject's contract is still refused."""
         bundle = Bundle(support_dir=self.bpmn_dir)
         for path in sorted(self.bpmn_dir.glob("*.bpmn")):
             bundle.add(path.name, path.read_bytes())
-        return self.deploy_bundle(bundle, user_id)
+        return self.deploy_bundle(bundle, user_id, replace=True)
+
+    def shipped_processes(self) -> dict[str, str]:
+        """Each executable process id of the bpmn folder's diagrams → the sha256 of its file (read once)."""
+        if self._shipped is None:
+            self._shipped = shipped_keys(self.bpmn_dir)
+        return self._shipped
 
     @staticmethod
-    def require_designer(s: Session, user_id: int | None) -> None:
-        """NotAllowed unless the user is a process designer or an administrator (None: the operator's CLI)."""
+    def require_designer(s: Session, user_id: int | None):
+        """The user, or NotAllowed unless a process designer or an administrator (None: the operator's CLI)."""
         if user_id is None:
-            return  # the operator's own CLI and the shipped diagrams
+            return None  # the operator's own CLI and the shipped diagrams
         user = accounts.get_user(s, user_id)
         if not DESIGNER_ROLES & {g.role for g in user.grants}:
             raise NotAllowed("only a process designer or an administrator may deploy diagrams")
+        return user
 
     def start_process(self, key: str, user_id: int, data: dict | None = None,
                       business_key: str | None = None) -> ProcessInstance:

@@ -21,6 +21,7 @@ from engine.infra.errors import (
 from engine.infra.timezone import as_date
 from engine.org import accounts
 from engine.org.models import OrgNode, User
+from engine.process.contracts import Contract
 from engine.process.events import record_event
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Advance, Hooks
@@ -36,6 +37,18 @@ _TEXT_FIELDS = (
     "grade", "plan_owner", "plan_measures", "plan_contingency", "plan_funds", "temporary_measures",
 )
 _DATE_FIELDS = ("deadline", "plan_deadline", "checked_at")
+# What report_hazard reads from the start form (data["..."]), and what sync_hazard needs the diagram's own forms
+# and scripts to write: the ledger's columns, the responsible unit, and `closed` (the 销号).
+_START_FIELDS = ("location", "problem", "category", "source")
+_WRITTEN_BY_DIAGRAM = tuple(k for k in _TEXT_FIELDS + _DATE_FIELDS if k not in
+                            ("location", "check_item", "problem", "remarks", "category", "checked_at")) + (
+    "responsible_unit_id", "closed")
+HAZARD_CONTRACT = Contract(
+    subject="rectification (engine/rectification/hazards.py)",
+    start_fields=_START_FIELDS,
+    data_keys=_WRITTEN_BY_DIAGRAM,
+    stages=tuple(s for s in STAGE_ORDER if s not in ("discover", "archive")),  # a hazard's status is its task's stage
+)
 
 
 class HazardSubject:
@@ -56,6 +69,7 @@ def register(hooks: Hooks) -> None:
     """Plug hazards into the process core."""
     hooks.add_subject_kind("hazard", HazardSubject())
     hooks.on_advanced(sync_hazard)
+    hooks.protect(HAZARD_PROCESS, HAZARD_CONTRACT)
 
 
 def report_hazard(services: Services, user_id: int, data: dict, school_id: int | None = None,

@@ -38,7 +38,9 @@ from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.org.scope import can_view_org
 from engine.process.calendar import CalendarBook
+from engine.process.contracts import Contract
 from engine.process.events import record_event
+from engine.process.hooks import Hooks
 from engine.process.models import ProcessDefinition
 from engine.process.outbox import enqueue
 from engine.schedules.cadence import Period, Recurrence, parse_window
@@ -49,6 +51,9 @@ from engine.schedules.rules import normalise
 log = logging.getLogger("rectiflow.schedules")
 
 PATROL_PROCESS = "patrol"
+# Schedules send a patrol to a role by the diagram's lanes (patrol_roles): the default role and the school-level
+# security office must keep a lane; the start data (targets, due_at, patrol_role) is the schedule's own.
+PATROL_CONTRACT = Contract(subject="schedules (engine/schedules)", lanes=("department_staff", "security_office"))
 MANAGER_ROLES = {"security_office", "admin"}
 CAMPAIGN_STAGES = (("self_check", 0.4), ("joint_inspection", 0.6), ("rectification", 0.8), ("supervision", 1.0))
 MIN_CAMPAIGN_DAYS = len(CAMPAIGN_STAGES)
@@ -398,3 +403,7 @@ def template_by_name(s: Session, name: str) -> ChecklistTemplate | None:
     """A checklist template by its unique name."""
     return s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == name)).first()
 
+
+def register(hooks: Hooks) -> None:
+    """Plug recurring inspections into the process core: the patrol diagram's contract."""
+    hooks.protect(PATROL_PROCESS, PATROL_CONTRACT)

@@ -5,6 +5,7 @@ import pytest
 from lxml import etree
 
 from engine.infra.errors import InvalidDiagram, NotAllowed
+from tests.admins import add_admin
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
@@ -42,8 +43,16 @@ def test_a_new_diagram_version_changes_what_new_hazards_go_through(services, wor
                                                                     bpmn_dir):
     old = report_hazard()
     source = _with_head_review((bpmn_dir / "hazard_rectification.bpmn").read_bytes())
-    definition = services.deploy_definition(source, "hazard_rectification.bpmn", world.users.designer)
-    assert definition.version == 2
+    with pytest.raises(InvalidDiagram, match="needs an explicit replace") as refused:
+        services.deploy_definition(source, "hazard_rectification.bpmn", world.users.designer)
+    assert "1 instance(s) are running" in refused.value.message
+    with pytest.raises(InvalidDiagram, match="only an administrator may replace"):
+        services.deploy_definition(source, "hazard_rectification.bpmn", world.users.designer, replace=True)
+    definition = services.deploy_definition(source, "hazard_rectification.bpmn", add_admin(services, world),
+                                            replace=True)
+    assert definition.version == 2 and definition.replaced
+    assert definition.change_summary == "against v1: user tasks added: head_review (部门负责人复核); " \
+                                        "5 other element(s) added, removed or changed"
     new = report_hazard()
     register = {"grade": "general", "responsible_person": "x", "deadline": "2026-11-20",
                 "responsible_unit_id": world.orgs.college}

@@ -16,6 +16,7 @@ from engine.process.models import Event, OutboxMessage
 from engine.rectification import notices
 from engine.rectification.models import RectificationNotice
 from notifications.templates import render
+from tests.admins import add_admin
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
@@ -199,14 +200,14 @@ def _with_issue_notice(source: bytes, expression: str | None) -> bytes:
 def test_changing_the_diagram_property_changes_which_hazards_get_a_notice(services, world, report_hazard, do,
                                                                            bpmn_dir):
     shipped = (bpmn_dir / "hazard_rectification.bpmn").read_bytes()
-    services.deploy_definition(_with_issue_notice(shipped, "source != 'self_check'"), "h.bpmn",
-                               world.users.designer)
+    admin = add_admin(services, world)
+    services.deploy_definition(_with_issue_notice(shipped, "source != 'self_check'"), "h.bpmn", admin, replace=True)
     self_check, inspected = report_hazard(), report_hazard(source="joint_inspection")
     do(self_check.id, "register_hazard", world.users.security, _register(world))
     do(inspected.id, "register_hazard", world.users.security, _register(world, onsite_fix=True))
     assert _notice(services, self_check.id) is None  # the shipped diagram would have issued this one
     assert _notice(services, inspected.id).seq == 1  # and not this one
-    services.deploy_definition(_with_issue_notice(shipped, None), "h.bpmn", world.users.designer)
+    services.deploy_definition(_with_issue_notice(shipped, None), "h.bpmn", admin, replace=True)
     major = report_hazard()
     do(major.id, "register_hazard", world.users.security, _register(world, grade="major"))
     assert _notice(services, major.id) is None
@@ -221,7 +222,8 @@ def test_an_unsafe_issue_notice_expression_is_refused_at_deploy(services, world,
 def test_an_expression_naming_missing_data_fails_the_step_and_writes_nothing(services, world, report_hazard, do,
                                                                              bpmn_dir, task_of):
     shipped = (bpmn_dir / "hazard_rectification.bpmn").read_bytes()
-    services.deploy_definition(_with_issue_notice(shipped, "no_such_field == 1"), "h.bpmn", world.users.designer)
+    services.deploy_definition(_with_issue_notice(shipped, "no_such_field == 1"), "h.bpmn", add_admin(services, world),
+                               replace=True)
     hazard = report_hazard()
     with pytest.raises(WorkflowFailed, match="issueNotice"):
         do(hazard.id, "register_hazard", world.users.security, _register(world))

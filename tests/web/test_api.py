@@ -7,6 +7,7 @@ from openapi_spec_validator import validate
 from openpyxl import load_workbook
 
 from engine.org import tokens
+from tests.admins import add_admin
 
 from .api_fixtures import REGISTER, api, api_app  # noqa: F401
 
@@ -156,7 +157,7 @@ def test_comments_are_added_and_listed(api, report_hazard):
     assert api.call("outsider", "GET", f"/hazards/{hazard.id}/comments").status_code == 404
 
 
-def test_definitions_list_and_deploy_by_designers_only(api, bpmn_dir):
+def test_definitions_list_and_deploy_by_designers_only(api, bpmn_dir, services, world):
     listed = api.call("staff", "GET", "/definitions").get_json()
     assert "hazard_rectification" in {d["key"] for d in listed}
     source = (bpmn_dir / "hazard_rectification.bpmn").read_bytes()
@@ -167,8 +168,23 @@ def test_definitions_list_and_deploy_by_designers_only(api, bpmn_dir):
                         content_type="multipart/form-data")
 
     assert deploy("security", changed).status_code == 403
-    deployed = deploy("designer", changed)
+    refused = deploy("designer", changed)  # the shipped process: the rectification code relies on it
+    assert refused.status_code == 422 and "needs an explicit replace" in refused.get_json()["message"]
+    assert refused.get_json()["errors"][0]["code"] == "replace-required"
+    as_designer = api.call("designer", "POST", "/definitions", content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(changed), "hazard_rectification.bpmn"), "replace": "true"})
+    assert as_designer.status_code == 422 and "only an administrator" in as_designer.get_json()["message"]
+    admin = tokens.create_token(services, add_admin(services, world), "tests")[1]
+    deployed = api.client.post("/api/v1/definitions", headers={"Authorization": f"Bearer {admin}"},
+                               content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(changed), "hazard_rectification.bpmn"), "replace": "true"})
     assert deployed.status_code == 201 and deployed.get_json()["version"] == 2
+    assert deployed.get_json()["replaced"] is True and deployed.get_json()["deployed_by"] == "admin"
+    assert deployed.get_json()["change_summary"] == "against v1: no element changed (layout, diagram or comments only)"
+    versions = {d["version"]: d for d in api.call("staff", "GET", "/definitions").get_json()
+                if d["key"] == "hazard_rectification"}
+    assert versions[2]["change_summary"].startswith("against v1") and versions[2]["deployed_by"] == "admin"
+    assert versions[1]["change_summary"].startswith("first version: 9 user task(s)") and not versions[1]["replaced"]
     broken = deploy("designer", b"<not-bpmn/>")
     assert broken.status_code == 422 and broken.get_json()["code"] == "invalid_diagram"
 

@@ -1,7 +1,9 @@
-"""Process definitions: list the deployed versions; deploy or validate a bundle (process designers only); download
-each version's files; start a process."""
+"""Process definitions: list the deployed versions; deploy or validate a bundle (process designers; replacing a live
+process: administrators); download each version's files; move running instances onto a new version
+(administrators); start a process."""
 from __future__ import annotations
 
+from types import SimpleNamespace
 from urllib.parse import quote
 
 from flask import Response, g
@@ -12,6 +14,7 @@ from werkzeug.datastructures import CombinedMultiDict
 from engine.process import deployments
 from engine.process import tasklist as queries
 from engine.process.bundles import Bundle
+from engine.process.migration import migrate
 from web.api.auth import api_blueprint, services
 from web.api.schemas import (
     ApiErrorSchema,
@@ -19,6 +22,8 @@ from web.api.schemas import (
     DefinitionSchema,
     DefinitionUploadArgs,
     DeployResultSchema,
+    MigrationArgs,
+    MigrationReportSchema,
     ProcessInstanceSchema,
     StartProcessArgs,
     ValidationReportSchema,
@@ -54,17 +59,21 @@ class Definitions(MethodView):
     @blp.arguments(DefinitionUploadArgs, location="files", content_type="multipart/form-data")
     @blp.response(201, DeployResultSchema)
     @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(422, description="the bundle is unreadable or a diagram in it is invalid (`errors` lists "
-                                       "every finding)", schema=ApiErrorSchema)
+    @blp.alt_response(422, description="the bundle is unreadable, a diagram in it is invalid, breaks what the "
+                      "engine's own code relies on in that process (its contract), or replaces a live process without "
+                      "`replace` by an administrator (`errors` lists every finding)", schema=ApiErrorSchema)
     def post(self, args):
-        """Validate and deploy a bundle: each executable process becomes its next version (unchanged ones keep it)."""
+        """Validate and deploy a bundle: each executable process becomes its next version (unchanged ones keep it).
+
+        A process with running instances, or one the engine's own code relies on (the shipped processes), is
+        replaced only with `replace=true` by an administrator; each version records a one-line change summary."""
         svc = services()
         bundle = _bundle(args)
         warnings = []
         definitions = svc.deploy_bundle(bundle, g.api_user_id, role_map=args["role_map"], replace=args["replace"],
                                         warnings=warnings)
         first = {name: getattr(definitions[0], name) for name in DefinitionSchema().fields}
-        return {**first, "definitions": definitions, "findings": [f.as_dict() for f in warnings]}
+        return SimpleNamespace(**first, definitions=definitions, findings=[f.as_dict() for f in warnings])
 
 
 @blp.route("/definitions/validate", methods=["POST"])
@@ -112,6 +121,20 @@ def definition_file(definition_id: int, name: str):
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name.rsplit('/', 1)[-1])}"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@blp.route("/definitions/<int:definition_id>/migration", methods=["POST"])
+@blp.arguments(MigrationArgs, location="query")
+@blp.response(200, MigrationReportSchema)
+@blp.alt_response(403, description="administrators only", schema=ApiErrorSchema)
+@blp.alt_response(404, description="no such definition, or no version before it", schema=ApiErrorSchema)
+def migrate_instances(args, definition_id):
+    """Move the running instances of the previous version onto this one where SpiffWorkflow's diff says it is safe.
+
+    With `dry_run=true` (the default) nothing moves: the report says, per instance, whether it can move or why not.
+    `from_version` picks an older version to move from."""
+    return migrate(services(), definition_id, g.api_user_id, dry_run=args["dry_run"],
+                   from_version=args["from_version"])
 
 
 @blp.route("/process-instances", methods=["POST"])

@@ -113,7 +113,15 @@ class DefinitionUploadArgs(ma.Schema):
     role_map = JSONObject(load_default=None, metadata={
         "description": 'JSON object {lane or group: role code}, "*" for every other lane; kept with the deployment'})
     replace = ma.fields.Boolean(load_default=False, metadata={
-        "description": "replace processes that have running instances (administrators)"})
+        "description": "replace a live process (running instances, or one the engine's own code relies on), or "
+                       "take a shipped process's id: administrators only"})
+
+
+class MigrationArgs(Strict):
+    dry_run = ma.fields.Boolean(load_default=True, metadata={
+        "description": "only report, per running instance of the previous version, whether it can move"})
+    from_version = ma.fields.Integer(load_default=None, metadata={
+        "description": "the version whose instances move (default: the one before this definition)"})
 
 
 class OrgSchema(ma.Schema):
@@ -271,6 +279,13 @@ class DefinitionSchema(ma.Schema):
     filename = ma.fields.String(allow_none=True, metadata={"description": "the bundle file holding the process"})
     callees = ma.fields.Dict(allow_none=True, metadata={
         "description": "deployed processes its call activities run -> the version each runs"})
+    change_summary = ma.fields.String(allow_none=True, metadata={
+        "description": "what this version changed against the previous one (user tasks added, removed, renamed; "
+                       "other elements changed)"})
+    replaced = ma.fields.Boolean(metadata={"description": "deployed with an administrator's replace over a live "
+                                                          "process (running instances or a shipped one)"})
+    deployed_by = ma.fields.Function(lambda d: d.deployed_by.username if d.deployed_by else None,
+                                     metadata={"description": "who deployed it (null: the operator)"})
 
 
 class DiagramFindingSchema(ma.Schema):
@@ -312,6 +327,23 @@ class DefinitionFileSchema(ma.Schema):
     name = ma.fields.String()
     size = ma.fields.Integer()
     sha256 = ma.fields.String()
+
+
+class InstanceMoveSchema(ma.Schema):
+    instance_id = ma.fields.Integer()
+    business_key = ma.fields.String(allow_none=True)
+    safe = ma.fields.Boolean()
+    reasons = ma.fields.List(ma.fields.String(), metadata={"description": "why it cannot move (empty when safe)"})
+    moved = ma.fields.Boolean()
+
+
+class MigrationReportSchema(ma.Schema):
+    key = ma.fields.String()
+    from_version = ma.fields.Integer()
+    to_version = ma.fields.Integer()
+    to_definition_id = ma.fields.Integer()
+    dry_run = ma.fields.Boolean()
+    instances = ma.fields.List(ma.fields.Nested(InstanceMoveSchema))
 
 
 class StartProcessArgs(Strict):

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.demo import build_demo
 from engine.infra.config import Settings
-from engine.infra.errors import RectiflowError
+from engine.infra.errors import NotFound, RectiflowError
 from engine.infra.schema import upgrade as upgrade_schema
 from engine.infra.timezone import CHINA
 from engine.org import accounts
@@ -18,6 +18,7 @@ from engine.process import tasklist as queries
 from engine.process.bundles import Bundle
 from engine.process.diagrams import check_bundle
 from engine.process.findings import Finding
+from engine.process.migration import migrate
 from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
@@ -138,12 +139,15 @@ bpmn.add_command(bpmn_lint, "validate")
 @bpmn.command("deploy")
 @PATHS
 @ROLE_MAP
-@click.option("--replace", is_flag=True, help="Replace processes that have running instances (administrators).")
 @click.option("--user", "username", default=None, help="Deploy as this process designer (recorded in the log).")
+@click.option("--replace", is_flag=True, default=False,
+              help="Replace a live process (running instances, or a shipped process the engine relies on), or take "
+                   "a shipped process's id; administrators only (without --user: the operator).")
 @click.pass_obj
 def bpmn_deploy(obj: _Context, paths: tuple[Path, ...], role_map: str | None, replace: bool,
                 username: str | None) -> None:
-    """Deploy a bundle (folders and .bpmn/.dmn/.json files): each process becomes its next version."""
+    """Deploy a bundle (folders and .bpmn/.dmn/.json files): each process becomes its next version; prints what
+    changed against the previous one."""
     bundle = _read_bundle(paths)
     try:
         user_id = _user_id(obj, username) if username else None
@@ -152,6 +156,37 @@ def bpmn_deploy(obj: _Context, paths: tuple[Path, ...], role_map: str | None, re
         _fail(exc)
     for definition in definitions:
         click.echo(f"{definition.key} v{definition.version} sha256={definition.sha256[:12]}")
+        if definition.change_summary:
+            click.echo(f"  {definition.change_summary}")
+
+
+@bpmn.command("migrate")
+@click.argument("key")
+@click.option("--to", "to_version", type=int, required=True, help="The version the instances move to.")
+@click.option("--from", "from_version", type=int, default=None, help="The version they move from (default: --to − 1).")
+@click.option("--dry-run", is_flag=True, default=False, help="Only report, per instance, whether it can move.")
+@click.option("--user", "username", default=None, help="Migrate as this administrator (recorded in the log).")
+@click.pass_obj
+def bpmn_migrate(obj: _Context, key: str, to_version: int, from_version: int | None, dry_run: bool,
+                 username: str | None) -> None:
+    """Move running instances of a process onto a later version where SpiffWorkflow's diff says it is safe."""
+    try:
+        user_id = _user_id(obj, username) if username else None
+        with obj.services.uow() as uow:
+            target = next((d for d in queries.definitions(uow.session) if d.key == key and d.version == to_version),
+                          None)
+            if target is None:
+                raise NotFound(f"process {key!r} has no version {to_version}")
+            target_id = target.id
+        report = migrate(obj.services, target_id, user_id, dry_run=dry_run, from_version=from_version)
+    except RectiflowError as exc:
+        _fail(exc)
+    verb = "can move" if dry_run else "moved"
+    for move in report.instances:
+        state = (verb if move.safe else "stays") + ("" if move.safe else ": " + "; ".join(move.reasons))
+        click.echo(f"instance {move.instance_id} {move.business_key or '-'}: {state}")
+    count = sum(1 for m in report.instances if (m.safe if dry_run else m.moved))
+    click.echo(f"{key} v{report.from_version} → v{report.to_version}: {count} of {len(report.instances)} {verb}")
 
 
 @bpmn.command("list")
@@ -160,7 +195,11 @@ def bpmn_list(obj: _Context) -> None:
     """List deployed process definitions."""
     with obj.services.uow() as uow:
         for d in queries.definitions(uow.session):
-            click.echo(f"{d.key:28} v{d.version:<4} {d.deployed_at:%Y-%m-%d %H:%M} {d.sha256[:12]}  {d.name}")
+            who = d.deployed_by.username if d.deployed_by else "-"
+            click.echo(f"{d.key:28} v{d.version:<4} {d.deployed_at:%Y-%m-%d %H:%M} {who:12} {d.sha256[:12]}  {d.name}"
+                       + ("  [replaced]" if d.replaced else ""))
+            if d.change_summary:
+                click.echo(f"{'':34}{d.change_summary}")
 
 
 def _user_id(obj: _Context, username: str) -> int:
