@@ -132,37 +132,45 @@ def route_events(projector, instance: ProcessInstance, workflow, events: list) -
 def send_message(projector, name: str, correlations: dict, payload: dict,
                  sender_id: int | None = None) -> ProcessMessage:
     """Send a message the engine itself raises (not thrown by a diagram) through the same routing."""
+    return route_message(projector, name, correlations, payload, sender_id)[0]
+
+
+def route_message(projector, name: str, correlations: dict, payload: dict, sender_id: int | None = None,
+                  start_data: dict | None = None) -> tuple[ProcessMessage, list[int]]:
+    """send_message, also returning the instances that took it (started, caught, or queued for in deferred mode).
+
+    `start_data` goes on the start of an instance the message starts, under the payload (a person sending from
+    outside gives their organisation, as `Services.start_process` does)."""
     thrown = BpmnEvent(MessageEventDefinition(name), payload=payload, correlations=correlations)
     message = ProcessMessage(name=name, correlation=correlation_text(correlations), payload=payload,
                              sender_instance_id=sender_id, status="pending", created_at=projector.now,
                              next_attempt_at=projector.now)
     projector.session.add(message)
     projector.session.flush()
-    _route(projector, message, thrown, sender_id)
-    return message
+    return message, _route(projector, message, thrown, sender_id, start_data)
 
 
-def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None) -> None:
+def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int | None,
+           start_data: dict | None = None) -> list[int]:
     s = projector.session
     definition = _start_definition(s, projector.runtime, message.name)
     if definition is not None:
-        _start_instance(projector, definition, message, thrown)
-        return
+        _start_instance(projector, definition, message, thrown, start_data)
+        return [message.target_instance_id]
     targets = list(s.scalars(select(MessageSubscription.instance_id).where(
         MessageSubscription.name == message.name, MessageSubscription.correlation == message.correlation,
         MessageSubscription.instance_id != (sender_id or 0)).order_by(MessageSubscription.instance_id)))
     if not targets:
         message.status = "unmatched"
-        return
+        return []
     if delivery_mode == "deferred":
         message.target_instance_id = targets[0]
         _deliver_after_commit(s, projector)
-        return
+        return [targets[0]]
     # Inline: lock the target before this transaction writes any row that references it. A foreign key to
     # the target row takes a KEY SHARE lock on it, and upgrading that to FOR UPDATE while another sender
     # queues for the same row deadlocks (seen in bench/campaign_scale.py with 4 clients).
-    for target_id in targets:
-        deliver(projector, message, target_id, thrown)
+    return [target_id for target_id in targets if deliver(projector, message, target_id, thrown)]
 
 
 def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEvent | None = None) -> bool:
@@ -193,11 +201,12 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
     return True
 
 
-def _start_instance(projector, definition: ProcessDefinition, message: ProcessMessage, thrown: BpmnEvent) -> None:
+def _start_instance(projector, definition: ProcessDefinition, message: ProcessMessage, thrown: BpmnEvent,
+                    start_data: dict | None = None) -> None:
     s = projector.session
     payload = dict(message.payload)
     try:
-        workflow, failed = projector.runtime.start_by_message(definition, payload, thrown)
+        workflow, failed = projector.runtime.start_by_message(definition, {**(start_data or {}), **payload}, thrown)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
     instance = projector.new_instance(definition, payload.get("business_key"))
@@ -241,7 +250,10 @@ def waiting_messages(workflow) -> dict[str, str]:
             if not isinstance(ed, _BaseMessageDefinition):
                 continue
             keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
-            waiting[ed.name] = correlation_text({k: top[k] for k in sorted(keys) if k in top})
+            # SpiffWorkflow correlates a catch by its own (sub)process's correlations: a receive task inside a
+            # subprocess sets them there (spiffworkflow:processVariableCorrelation), not on the top workflow.
+            own = {**top, **task.workflow.correlations}
+            waiting[ed.name] = correlation_text({k: own[k] for k in sorted(keys) if k in own})
     return waiting
 
 

@@ -14,7 +14,10 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -22,7 +25,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine.infra.clock import Clock
-from engine.infra.errors import ScriptNotAllowed
+from engine.infra.errors import ScriptNotAllowed, WorkflowFailed
 from engine.process.scripting import RestrictedScriptEngine
 
 _active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
@@ -124,6 +127,8 @@ class BpmnRuntime:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
+        if not _drop_timer_starts(workflow) and message is None:
+            raise WorkflowFailed(f"process {definition.key!r} starts only on its timer schedule, not by hand")
         with self.engine_time():
             if message is not None:
                 _open_start_events(workflow)
@@ -140,6 +145,7 @@ class BpmnRuntime:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
+        _drop_timer_starts(workflow)
         with self.engine_time():
             _open_start_events(workflow)
             workflow.catch(message)
@@ -150,6 +156,20 @@ class BpmnRuntime:
         except (SpiffWorkflowException, ScriptNotAllowed) as exc:
             return self.load(definition, caught), exc
         return workflow, None
+
+    def start_by_timer(self, definition, data: dict, start_event: str, due_at: datetime) -> BpmnWorkflow:
+        """A new workflow started at its timer start event `start_event` (its slot is due), advanced to a wait state.
+
+        The timer's due time is the caller's business (engine/process/timer_starts.py): here the event fires at
+        once, and the process's other start events are dropped."""
+        spec, subprocess_specs = self.specs_for(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        with self.engine_time():
+            _open_timer_start(workflow, start_event, due_at)
+            workflow.do_engine_steps()
+        return workflow
 
     def load(self, definition, state_json: str) -> BpmnWorkflow:
         """Restore a stored workflow, bound to its definition's spec and the restricted script engine."""
@@ -221,6 +241,45 @@ def _open_start_events(workflow: BpmnWorkflow) -> None:
             return
         for task in steps:
             task.run()
+
+
+def _drop_timer_starts(workflow: BpmnWorkflow) -> int:
+    """An instance started by hand or by a message never waits at the process's timer start events: those start
+    instances of their own on schedule (engine/process/timer_starts.py), and SpiffWorkflow would otherwise run a
+    cycle's repetitions inside this one (and evaluate Camunda's bare `R3/PT1H` as Python).
+    Returns how many other start events remain."""
+    others = 0
+    for task in workflow.get_tasks():
+        if not isinstance(task.task_spec, StartEvent):
+            continue
+        if isinstance(task.task_spec.event_definition, TimerEventDefinition):
+            task.cancel()
+        else:
+            others += 1
+    return others
+
+
+def _open_timer_start(workflow: BpmnWorkflow, start_event: str, due_at: datetime) -> None:
+    """Fire the timer start event `start_event` now, as due at `due_at`, and drop the process's other start events.
+
+    Marked before the start events are first updated, so SpiffWorkflow never evaluates the timer itself (its
+    schedule is kept by engine/process/timer_starts.py; Camunda's bare `R3/PT1H` is not a Python expression)."""
+    starts = [t for t in workflow.get_tasks() if isinstance(t.task_spec, StartEvent)]
+    chosen = [t for t in starts if t.task_spec.bpmn_id == start_event]
+    if not chosen:
+        raise ValueError(f"process {workflow.spec.name!r} has no start event {start_event!r}")
+    for task in starts:
+        if task in chosen:
+            task._set_internal_data(event_fired=True, event_value=due_at.isoformat())
+            if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition) and not task.children:
+                # A cycle start event adds its next steps only when its own cycle comes round (which it no
+                # longer checks here), so this one run's steps are added now.
+                state = task.state if task.has_state(TaskState.PREDICTED_MASK) else TaskState.FUTURE
+                for output in task.task_spec.outputs:
+                    child = task._add_child(output, state)
+                    child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+        else:
+            task.cancel()
 
 
 def _subtree_ids(task) -> set:

@@ -29,7 +29,7 @@ from engine.infra.errors import (
 )
 from engine.org import accounts
 from engine.org.models import ROLES
-from engine.process import lifecycle
+from engine.process import inbound, lifecycle, timer_starts
 from engine.process.assignment import split_group
 from engine.process.bundles import Bundle
 from engine.process.deadlines import process_properties
@@ -206,6 +206,16 @@ class Services:
         """Deliver queued BPMN messages that are due, each in its own transaction (the scheduler's job)."""
         now = self.clock.now()
         return deliver_pending(self.session_factory, lambda session: self.projector(session, now, None), now, limit)
+
+    def send_message(self, name: str, correlation: dict | None, payload: dict | None,
+                     user_id: int) -> inbound.MessageResult:
+        """Deliver a message from outside: start a process by it or reach the instances waiting for it (one unit
+        of work; engine/process/inbound.py says how it correlates and who may send)."""
+        return inbound.send_message(self, name, correlation, payload, user_id)
+
+    def fire_timer_starts(self, limit: int = 100) -> timer_starts.TimerStartSweep:
+        """Start the processes whose timer start event is due, once per slot (engine/process/timer_starts.py)."""
+        return timer_starts.fire_due(self, limit)
 
     def dispose(self) -> None:
         """Close the connection pool (end of a CLI command or of a process)."""

@@ -1,13 +1,13 @@
 """Instance state `cancelled`: an administrator may stop a running instance with a reason
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-02
 """
 from alembic import op
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

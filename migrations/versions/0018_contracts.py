@@ -1,14 +1,14 @@
 """Deployment records on process definitions: a one-line change summary and whether it replaced a live process
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0017
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0012"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -45,4 +45,4 @@ def test_scheduler_registers_its_jobs_without_starting(services):
     scheduler = build_scheduler(services, {}, blocking=False)
     assert sorted(job.id for job in scheduler.get_jobs()) == [
         "daily_digest", "escalation_sweep", "inspection_schedules", "message_delivery", "outbox_delivery",
-        "statistics_reports", "timer_sweep"]
+        "statistics_reports", "timer_start_sweep", "timer_sweep"]

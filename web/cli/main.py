@@ -24,7 +24,9 @@ from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
 from web.cli.incidents import COMMANDS as INCIDENT_COMMANDS
+from web.cli.outside import COMMANDS as OUTSIDE_COMMANDS
 from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
+from web.cli.scheduler import at_time
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
 from web.cli.statistics import COMMANDS as STATISTICS_COMMANDS
 from web.cli.token import token_cmd
@@ -292,11 +294,20 @@ def cancel_cmd(obj: _Context, instance_id: int, reason: str, username: str) -> N
 
 
 @main.command("fire-timers")
+@click.option("--at", "at", default=None, metavar="ISO-TIME",
+              help="Pretend it is this time, e.g. 2026-12-24T09:00+08:00 (no offset: UTC).")
 @click.pass_obj
-def fire_timers_cmd(obj: _Context) -> None:
-    """Fire the BPMN timers that are due now (the scheduler does this on its own)."""
-    sweep = obj.services.fire_due_timers()
-    click.echo(f"fired={sweep.fired} skipped={sweep.skipped}")
+def fire_timers_cmd(obj: _Context, at: str | None) -> None:
+    """Fire the BPMN timers that are due and start the processes whose timer start event is due, now or at
+    --at (the scheduler does this on its own)."""
+    services = at_time(obj.services, at)
+    sweep = services.fire_due_timers()
+    starts = services.fire_timer_starts()
+    for problem in starts.failed:
+        click.secho(f"timer start failed: {problem}", fg="red", err=True)
+    click.echo(f"fired={sweep.fired} skipped={sweep.skipped} started={len(starts.started)}"
+               + (f" ({', '.join(f'instance {i}' for i in starts.started)})" if starts.started else "")
+               + f" failed={len(starts.failed)}")
 
 
 @main.command("demo")
@@ -324,5 +335,6 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
 
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
-                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *INCIDENT_COMMANDS):
+                 *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *INCIDENT_COMMANDS,
+                 *OUTSIDE_COMMANDS):
     main.add_command(_command)

@@ -31,6 +31,18 @@ def _at(services, when: datetime | None, days_ahead: float | None = None):
     return services
 
 
+def at_time(services, text: str | None):
+    """Services on a fixed clock at ISO time `text` (an offset such as +08:00 is honoured; none: UTC)."""
+    if text is None:
+        return services
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time like 2026-12-24T09:00+08:00",
+                                 param_hint="--at") from None
+    return _at(services, when)
+
+
 _AT = click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]), default=None,
                    help="Pretend it is this UTC time (e.g. to see what a run would do on a later date).")
 _DAYS_AHEAD = click.option("--days-ahead", type=float, default=None,
@@ -38,7 +50,8 @@ _DAYS_AHEAD = click.option("--days-ahead", type=float, default=None,
 
 
 def build_scheduler(services, notifiers, blocking: bool = True):
-    """An APScheduler with the escalation and BPMN timer sweeps, outbox and message delivery, the daily digest."""
+    """An APScheduler with the escalation, BPMN timer and timer-start sweeps, outbox and message delivery, the daily
+    digest."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -54,6 +67,12 @@ def build_scheduler(services, notifiers, blocking: bool = True):
         result = services.fire_due_timers()
         if result.fired:
             log.info("timers fired: %d", result.fired)
+
+    def timer_starts():
+        # Processes whose start event is a timer (engine/process/timer_starts.py): each due slot starts once.
+        result = services.fire_timer_starts()
+        if result.started or result.failed:
+            log.info("timer starts: %d started; %s", len(result.started), "; ".join(result.failed[:20]))
 
     def deliver():
         run = delivery.deliver_pending(services, notifiers)
@@ -74,6 +93,8 @@ def build_scheduler(services, notifiers, blocking: bool = True):
     scheduler.add_job(sweep, "interval", seconds=INTERVALS["escalation"], id="escalation_sweep", next_run_time=first,
                       **common)
     scheduler.add_job(timers, "interval", seconds=INTERVALS["timers"], id="timer_sweep", next_run_time=first, **common)
+    scheduler.add_job(timer_starts, "interval", seconds=INTERVALS["timers"], id="timer_start_sweep",
+                      next_run_time=first, **common)
     scheduler.add_job(deliver, "interval", seconds=INTERVALS["delivery"], id="outbox_delivery", next_run_time=first,
                       **common)
     scheduler.add_job(messages, "interval", seconds=INTERVALS["messages"], id="message_delivery",
@@ -101,7 +122,8 @@ def build_scheduler(services, notifiers, blocking: bool = True):
 @click.command("scheduler")
 @click.pass_obj
 def scheduler_cmd(obj) -> None:
-    """Run the background jobs (escalation, BPMN timers, notification and message delivery, daily digest,
+    """Run the background jobs (escalation, BPMN timers and timer start events, notification and message delivery,
+    daily digest,
     campaigns' statistics tables on their report dates,
     recurring inspections) until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
