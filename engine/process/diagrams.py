@@ -20,7 +20,7 @@ import json
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -46,6 +46,7 @@ NS = {"bpmn": BPMN_NS, "spiff": SPIFF_NS, "camunda": CAMUNDA_NS}
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
 MAX_CALL_DEPTH = 8  # deployed callees calling deployed callees: deeper than this is refused (and cycles)
 CALLED_VERSION_PROPERTY = "calledVersion"
+DEPLOY_WARNINGS = frozenset({"uncaught-message"})  # lint errors that only warn at deploy (see check_bundle)
 
 _validator: BpmnValidator | None = None
 
@@ -435,7 +436,10 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
         operators=set(ctx.operators),
     )
     # Lint also compiles every script, condition and timer expression in the restricted evaluator (stage 3).
-    findings.extend(lint.lint_bundle({n: r for n, r in {**bpmn_docs, **dmn_docs}.items()}, lint_ctx))
+    for finding in lint.lint_bundle({n: r for n, r in {**bpmn_docs, **dmn_docs}.items()}, lint_ctx):
+        # Two processes that message each other, deployed one at a time, could never be deployed if a message
+        # nothing catches yet were refused: it is shown, and at run time it is kept as unmatched (messaging.py).
+        findings.append(replace(finding, severity=WARNING) if finding.code in DEPLOY_WARNINGS else finding)
     linted = len(findings)
 
     parser = _new_parser(bpmn_docs, dmn_docs, findings)
