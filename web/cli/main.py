@@ -18,6 +18,7 @@ from engine.process import tasklist as queries
 from engine.process.bundles import Bundle
 from engine.process.diagrams import check_bundle
 from engine.process.findings import Finding
+from engine.process.lint import CHECKS as LINT_CHECKS
 from engine.process.migration import migrate
 from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
@@ -114,7 +115,8 @@ ROLE_MAP = click.option("--role-map", "role_map", default=None, metavar="JSON",
                              '"*": "security_office"}.')
 
 
-@bpmn.command("lint")
+@bpmn.command("lint", epilog="\b\nLint checks (finding codes; uncaught-message only warns, at deploy too):\n" + "\n".join(
+    f"  {code}: {text}" for code, text in LINT_CHECKS.items()))
 @PATHS
 @ROLE_MAP
 @click.pass_obj
