@@ -50,12 +50,12 @@ NONE_START = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def deploy(services, key="patrol", kind="timeCycle", expression="R3/PT1H", script="seen = timer_scheduled_at"):
+def deploy(services, key="watch", kind="timeCycle", expression="R3/PT1H", script="seen = timer_scheduled_at"):
     source = DIAGRAM.format(key=key, kind=kind, expression=expression, script=script).encode("utf-8")
     return services.deploy_definition(source, f"{key}.bpmn")
 
 
-def instances(services, key="patrol"):
+def instances(services, key="watch"):
     """(status, scheduled slot the process itself saw) of each started instance, oldest first."""
     with services.uow() as uow:
         rows = uow.session.scalars(select(ProcessInstance).order_by(ProcessInstance.id)).all()
@@ -68,7 +68,7 @@ def instances(services, key="patrol"):
         return out
 
 
-def schedule(services, key="patrol") -> TimerStart:
+def schedule(services, key="watch") -> TimerStart:
     with services.uow() as uow:
         return uow.session.scalars(select(TimerStart).where(TimerStart.process_key == key)).one()
 
@@ -141,7 +141,7 @@ def test_an_unbounded_cycle_catches_up_and_a_redeploy_keeps_or_resets_the_schedu
     assert (row.definition_id, row.next_start_at, row.remaining) == (v3.id, clock.now() + timedelta(minutes=10), 2)
 
     # A version whose start event is no timer stops it.
-    services.deploy_definition(NONE_START.format(key="patrol").encode(), "patrol.bpmn")
+    services.deploy_definition(NONE_START.format(key="watch").encode(), "watch.bpmn")
     clock.advance(hours=3)
     assert services.fire_timer_starts().started == []
     assert schedule(services).next_start_at is None
@@ -200,7 +200,7 @@ LANED = """<?xml version="1.0" encoding="UTF-8"?>
 def test_a_process_that_starts_only_by_its_timer_is_not_started_by_hand(services, world):
     deploy(services)
     with pytest.raises(WorkflowFailed, match="starts only on its timer schedule"):
-        services.start_process("patrol", world.users.designer)
+        services.start_process("watch", world.users.designer)
     assert instances(services) == []
 
 
@@ -261,7 +261,7 @@ def test_fire_timers_at_a_given_time_runs_the_sweep_and_the_timer_starts(service
 
 def test_two_concurrent_sweeps_start_each_slot_exactly_once(services, database_url, bpmn_dir, clock):
     for i in range(4):
-        deploy(services, key=f"patrol{i}", expression='"R/PT1H"')
+        deploy(services, key=f"watch{i}", expression='"R/PT1H"')
     clock.advance(hours=3, minutes=1)  # three slots due on each of four processes
     other = assemble(make_session_factory(make_engine(database_url)), FixedClock(clock.now()), bpmn_dir)
     barrier = threading.Barrier(2)
