@@ -113,10 +113,11 @@ PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=
 ROLE_MAP = click.option("--role-map", "role_map", default=None, metavar="JSON",
                         help='Lanes or groups that are not role codes -> a role, e.g. {"Reviewers": "leader", '
                              '"*": "security_office"}.')
+LINT_EPILOG = "\b\nLint checks (finding codes; uncaught-message only warns, at deploy too):\n" + "\n".join(
+    f"  {code}: {text}" for code, text in LINT_CHECKS.items())
 
 
-@bpmn.command("lint", epilog="\b\nLint checks (finding codes; uncaught-message only warns, at deploy too):\n" + "\n".join(
-    f"  {code}: {text}" for code, text in LINT_CHECKS.items()))
+@bpmn.command("lint", epilog=LINT_EPILOG)
 @PATHS
 @ROLE_MAP
 @click.pass_obj
