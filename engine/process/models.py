@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -20,6 +21,35 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from engine.infra.db import Base, JSONType, UTCDateTime
 from engine.org.models import User
 from engine.process.states import InstanceState, TaskState, check_clause
+
+
+class Deployment(Base):
+    """One deployment of a bundle: who, when, what it changed, and the files it brought (definition_files)."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # The deployer asked to replace processes with running instances (or a contract); see the deploy verb.
+    replace: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Lanes or candidate groups that are not role codes -> a role (key "*" is the default), given at deploy.
+    role_map: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+
+class DefinitionFile(Base):
+    """One file of a deployed bundle (diagram, decision table, form), kept as it was uploaded."""
+
+    __tablename__ = "definition_files"
+    __table_args__ = (UniqueConstraint("deployment_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class ProcessDefinition(Base):
@@ -40,6 +70,12 @@ class ProcessDefinition(Base):
     task_meta: Mapped[dict] = mapped_column(JSONType, default=dict)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The bundle this version came from (NULL for versions deployed before bundles: their file is source_xml).
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"), index=True)
+    # The file of the bundle holding this process, and each deployed callee -> the version its call activity runs.
+    filename: Mapped[str | None] = mapped_column(String(300))
+    callees: Mapped[dict | None] = mapped_column(JSONType, default=dict)
+
     # The lane/candidate-group → role map given at deploy ({"Reviewers": "security_office", "*": "leader"}).
     role_map: Mapped[dict | None] = mapped_column(JSONType)
     # What this deployment changed against the previous version (engine.process.replacing.change_summary), and
@@ -49,6 +85,8 @@ class ProcessDefinition(Base):
     replaced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     deployed_by: Mapped[User | None] = relationship(foreign_keys=[deployed_by_id], lazy="joined")
+
+    deployment: Mapped[Deployment | None] = relationship()
 
 
 class ProcessInstance(Base):

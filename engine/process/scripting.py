@@ -100,6 +100,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         return eval(code, env)  # noqa: S307 - code was compiled by RestrictedPython above
 
     def execute(self, script, context, external_context=None):
+        if not (script or "").strip():
+            return True  # a script task with no script does nothing (SpiffArena's models have such placeholders)
         code = compile_checked(script, "exec")
         injected = self._base_globals(external_context)
         clash = set(self.globals).intersection(context)
@@ -130,6 +132,8 @@ class RestrictedScriptEngine(PythonScriptEngine):
         super().__init__(environment=RestrictedEnvironment(functions or {}))
 
     def validate(self, expression):
+        # SpiffWorkflow's DMN engine tells a comparison entry (`< 10`) from a value (`"a"`) by catching SyntaxError.
+        ast.parse(expression, mode="eval")
         compile_checked(expression, "eval")
 
     def call_service(self, task, **kwargs):

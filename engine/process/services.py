@@ -1,6 +1,7 @@
 """The service layer: every state change is one verb, one unit of work, one commit."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from uuid import UUID
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffTaskState
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -17,6 +19,7 @@ from engine.infra.db import UnitOfWork
 from engine.infra.errors import (
     ConcurrentUpdate,
     Conflict,
+    InvalidDiagram,
     InvalidFormData,
     NotAllowed,
     NotFound,
@@ -25,11 +28,15 @@ from engine.infra.errors import (
     WorkflowFailed,
 )
 from engine.org import accounts
+from engine.org.models import ROLES
 from engine.process import inbound, lifecycle, timer_starts
+from engine.process.assignment import split_group
+from engine.process.bundles import Bundle
 from engine.process.deadlines import process_properties
-from engine.process.diagrams import parse_diagram
+from engine.process.deployments import parse_context
+from engine.process.diagrams import BundleReport, check_bundle
 from engine.process.events import record_event
-from engine.process.findings import refuse
+from engine.process.findings import Finding, refuse
 from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks
 from engine.process.incidents import (
@@ -46,6 +53,8 @@ from engine.process.instances import load_task, lock_instance
 from engine.process.lifecycle import InstanceState, TaskState, Transition
 from engine.process.messaging import deliver_pending
 from engine.process.models import (
+    DefinitionFile,
+    Deployment,
     HumanTask,
     Incident,
     MessageSubscription,
@@ -84,6 +93,92 @@ class TimerSweep:
     fired: int
     skipped: int
     failed: int = 0  # instances whose timer step failed: each has an incident and left the sweep
+
+
+def _checked_role_map(role_map) -> dict[str, str]:
+    """A deploy-time role map {lane or group: role code}, or InvalidDiagram naming what is wrong with it."""
+    if role_map in (None, ""):
+        return {}
+    if not isinstance(role_map, dict):
+        raise InvalidDiagram("role_map must be a JSON object {lane: role}",
+                             [Finding("bad-role-map", "role_map must be a JSON object {lane: role}").as_dict()])
+    bad = {k: v for k, v in role_map.items()
+           if not isinstance(k, str) or not isinstance(v, str) or split_group(v)[0] not in ROLES}
+    if bad:
+        message = f"role_map maps {', '.join(map(repr, bad))} to something that is not a role"
+        fix = f"use one of {', '.join(ROLES)}, optionally role@orgExpression"
+        raise InvalidDiagram(message, [Finding("bad-role-map", message, fix=fix).as_dict()])
+    return dict(role_map)
+
+
+def _spec_fingerprint(spec_json: str) -> dict:
+    """A stored spec without the file names it was parsed from: the same process under another file name is equal.
+
+    The spec holds the decision tables and the callees' specs too, so a changed DMN or callee makes a new version."""
+    dct = json.loads(spec_json)
+    for spec in [dct.get("spec") or {}, *(dct.get("subprocess_specs") or {}).values()]:
+        if isinstance(spec, dict):
+            spec.pop("file", None)
+    return dct
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A process of the bundle that becomes a new version."""
+
+    parsed: object  # engine.process.diagrams.ParsedDiagram
+    spec_json: str
+    forms: dict
+    latest: ProcessDefinition | None
+    summary: str
+    replaced: bool
+
+
+def _store_deployment(s: Session, slots: list, files: dict[str, bytes], now, user, role_map: dict,
+                      replace: bool) -> list[ProcessDefinition]:
+    """Add the deployment, its files and a definition row per changed process; the slots' order is kept."""
+    user_id = user.id if user is not None else None
+    deployment = Deployment(deployed_at=now, deployed_by_id=user_id, replace=bool(replace), role_map=role_map,
+                            summary=_summary(slots))
+    s.add(deployment)
+    s.flush()
+    for name, content in files.items():
+        s.add(DefinitionFile(deployment_id=deployment.id, name=name, content=content, size=len(content),
+                             sha256=hashlib.sha256(content).hexdigest()))
+    result = []
+    for slot in slots:
+        if isinstance(slot, ProcessDefinition):
+            result.append(slot)
+            continue
+        parsed, latest = slot.parsed, slot.latest
+        definition = ProcessDefinition(
+            key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
+            sha256=parsed.sha256, source_xml=parsed.source_xml, spec_json=slot.spec_json, forms=slot.forms,
+            task_meta=parsed.task_meta, role_map=role_map or None, deployed_at=now, deployed_by_id=user_id,
+            deployment_id=deployment.id, filename=parsed.filename, callees=parsed.callees,
+            change_summary=slot.summary, replaced=slot.replaced,
+        )
+        definition.deployed_by = user  # loaded now: the row is read after the session closed
+        s.add(definition)
+        s.flush()
+        record_event(s, now, "DefinitionDeployed", user_id, key=definition.key, version=definition.version,
+                     sha256=definition.sha256, deployment_id=deployment.id, callees=parsed.callees,
+                     summary=slot.summary, replace=slot.replaced)
+        result.append(definition)
+    return result
+
+
+def _summary(slots: list) -> str:
+    """One line: what a deployment made (key vN, new or from vM) and what it left unchanged."""
+    made, kept = [], []
+    for slot in slots:
+        if isinstance(slot, ProcessDefinition):
+            kept.append(f"{slot.key} v{slot.version}")
+            continue
+        parsed, latest = slot.parsed, slot.latest
+        made.append(f"{parsed.process_id} v{latest.version + 1} (was v{latest.version})" if latest
+                    else f"{parsed.process_id} v1 (new)")
+    return "deployed " + ", ".join(made) + (f"; unchanged: {', '.join(kept)}" if kept else "")
 
 
 class Services:
@@ -127,58 +222,93 @@ class Services:
         self.session_factory.kw["bind"].dispose()
 
     # -- definitions ---------------------------------------------------------------------------
-    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None,
-                          role_map: dict | None = None, replace: bool = False) -> ProcessDefinition:
-        """Validate and store a BPMN file as the next version of its process (unchanged files are not redeployed).
+    def deploy_bundle(self, bundle: Bundle, user_id: int | None = None, role_map: dict | None = None,
+                      replace: bool = False, warnings: list[Finding] | None = None) -> list[ProcessDefinition]:
+        """Validate a bundle and store each executable process in it as the next version (one unit of work).
 
-        `role_map` maps lanes and candidate groups that are not role codes to roles; it is kept with the version.
-        A version that breaks a subject's contract is refused; replacing a live process (running instances or a
-        contract), or taking a shipped process's id, needs `replace` by an administrator (engine.process.replacing).
-        The row records who, when, and a one-line summary of what changed against the previous version."""
-        parsed = parse_diagram(source, self.bpmn_dir, filename, role_map)
+        A process whose diagram, spec, forms, task meta and role map are all unchanged keeps its version; when
+        nothing changed no deployment is recorded. The bundle's files are stored once with the deployment and can
+        be downloaded for every version it made. `role_map` maps lanes and candidate groups that are not role codes
+        to roles ("*": the default) and is kept with the deployment and each version. A version that breaks a
+        subject's contract is refused; replacing a live process (running instances or a contract), or taking a
+        shipped process's id, needs `replace` by an administrator (engine.process.replacing); each version records
+        a one-line summary of what changed. `warnings`, when given, receives the findings that did not refuse."""
         with self.uow() as uow:
             s = uow.session
-            user = None
-            if user_id is not None:
-                user = accounts.get_user(s, user_id)
-                if not DESIGNER_ROLES & {g.role for g in user.grants}:
-                    raise NotAllowed("only a process designer or an administrator may deploy diagrams")
-            latest = self.latest_definition(s, parsed.process_id, required=False)
-            if latest is not None and latest.sha256 == parsed.sha256 and (latest.role_map or None) == (role_map or None):
-                return latest
-            refuse(check_deploy(s, self.hooks, parsed, latest, user, replace, self.shipped_processes(), filename))
-            replaced = bool(replace and replace_needed(s, self.hooks, parsed, latest, self.shipped_processes()))
-            summary = change_summary(latest, parsed)
-            definition = ProcessDefinition(
-                key=parsed.process_id, name=parsed.name, version=(latest.version + 1) if latest else 1,
-                sha256=parsed.sha256, source_xml=parsed.source_xml,
-                spec_json=self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs),
-                forms={**parsed.forms, "__start__": parsed.start_form}, task_meta=parsed.task_meta,
-                role_map=role_map or None, deployed_at=self.clock.now(), deployed_by_id=user_id,
-                change_summary=summary, replaced=replaced,
-            )
-            definition.deployed_by = user  # loaded now: the row is read after the session closed
-            s.add(definition)
-            s.flush()
-            record_event(s, self.clock.now(), "DefinitionDeployed", user_id, key=definition.key,
-                         version=definition.version, sha256=definition.sha256, summary=summary,
-                         replace=replaced)
-            uow.commit()
-            return definition
+            now = self.clock.now()
+            user = self.require_designer(s, user_id)
+            role_map = _checked_role_map(role_map)
+            report = check_bundle(bundle, parse_context(s, role_map))
+            refuse(report.findings)
+            slots: list[ProcessDefinition | tuple] = []
+            refusals: list[Finding] = []
+            for parsed in report.diagrams:
+                latest = self.latest_definition(s, parsed.process_id, required=False)
+                spec_json = self.runtime.dump_spec(parsed.spec, parsed.subprocess_specs)
+                forms = {**parsed.forms, "__start__": parsed.start_form}
+                if latest is not None and (
+                        latest.sha256, _spec_fingerprint(latest.spec_json), latest.forms, latest.task_meta,
+                        latest.role_map or None) == (
+                        parsed.sha256, _spec_fingerprint(spec_json), forms, parsed.task_meta, role_map or None):
+                    slots.append(latest)
+                    continue
+                refusals += check_deploy(s, self.hooks, parsed, latest, user, replace, self.shipped_processes(),
+                                         parsed.filename)
+                replaced = bool(replace and replace_needed(s, self.hooks, parsed, latest, self.shipped_processes()))
+                slots.append(_Change(parsed, spec_json, forms, latest, change_summary(latest, parsed), replaced))
+            refuse(refusals)
+            if warnings is not None:
+                warnings.extend(report.findings)
+            if all(isinstance(slot, ProcessDefinition) for slot in slots):
+                return slots
+            try:
+                result = _store_deployment(s, slots, report.files, now, user, role_map, replace)
+                uow.commit()
+            except IntegrityError:  # (key, version) is unique: a concurrent deploy took the version first
+                raise ConcurrentUpdate("another deployment of the same processes was stored at the same time; "
+                                       "deploy again") from None
+            return result
+
+    def validate_bundle(self, bundle: Bundle, user_id: int | None = None,
+                        role_map: dict | None = None) -> BundleReport:
+        """What deploying the bundle would say, without deploying: every finding and the processes it found."""
+        with self.uow() as uow:
+            s = uow.session
+            self.require_designer(s, user_id)
+            return check_bundle(bundle, parse_context(s, _checked_role_map(role_map)))
+
+    def deploy_definition(self, source: bytes, filename: str, user_id: int | None = None,
+                          role_map: dict | None = None, replace: bool = False) -> ProcessDefinition:
+        """Validate and store one BPMN file (forms from the bpmn folder) as the next version of its first process."""
+        bundle = Bundle(support_dir=self.bpmn_dir)
+        bundle.add(filename if filename.lower().endswith(".bpmn") else f"{filename}.bpmn", source)
+        return self.deploy_bundle(bundle, user_id, role_map, replace)[0]
 
     def deploy_directory(self, user_id: int | None = None) -> list[ProcessDefinition]:
-        """Deploy every diagram shipped in the bpmn folder (unchanged ones keep their version).
+        """Deploy every diagram shipped in the bpmn folder as one bundle (unchanged ones keep their version).
 
         The shipped diagrams are the release's own: a changed one replaces the live version (`replace`), but a
         change that breaks a subject's contract is still refused."""
-        return [self.deploy_definition(p.read_bytes(), p.name, user_id, replace=True)
-                for p in sorted(self.bpmn_dir.glob("*.bpmn"))]
+        bundle = Bundle(support_dir=self.bpmn_dir)
+        for path in sorted(self.bpmn_dir.glob("*.bpmn")):
+            bundle.add(path.name, path.read_bytes())
+        return self.deploy_bundle(bundle, user_id, replace=True)
 
     def shipped_processes(self) -> dict[str, str]:
         """Each executable process id of the bpmn folder's diagrams → the sha256 of its file (read once)."""
         if self._shipped is None:
             self._shipped = shipped_keys(self.bpmn_dir)
         return self._shipped
+
+    @staticmethod
+    def require_designer(s: Session, user_id: int | None):
+        """The user, or NotAllowed unless a process designer or an administrator (None: the operator's CLI)."""
+        if user_id is None:
+            return None  # the operator's own CLI and the shipped diagrams
+        user = accounts.get_user(s, user_id)
+        if not DESIGNER_ROLES & {g.role for g in user.grants}:
+            raise NotAllowed("only a process designer or an administrator may deploy diagrams")
+        return user
 
     def start_process(self, key: str, user_id: int, data: dict | None = None,
                       business_key: str | None = None) -> ProcessInstance:

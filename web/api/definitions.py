@@ -1,28 +1,37 @@
-"""Process definitions: list the deployed versions; deploy a BPMN file (process designers; replacing a live process:
-administrators); move running instances onto a new version (administrators); start a process."""
+"""Process definitions: list the deployed versions; deploy or validate a bundle (process designers; replacing a live
+process: administrators); download each version's files; move running instances onto a new version
+(administrators); start a process."""
 from __future__ import annotations
 
-from flask import g
+from types import SimpleNamespace
+from urllib.parse import quote
+
+from flask import Response, g
 from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
+from engine.process import deployments
 from engine.process import tasklist as queries
+from engine.process.bundles import Bundle
 from engine.process.migration import migrate
 from web.api.auth import api_blueprint, services
 from web.api.schemas import (
     ApiErrorSchema,
+    DefinitionFileSchema,
     DefinitionSchema,
     DefinitionUploadArgs,
+    DeployResultSchema,
     MigrationArgs,
     MigrationReportSchema,
     ProcessInstanceSchema,
     StartProcessArgs,
+    ValidationReportSchema,
 )
 
 
 class _FormAndFilesParser(FlaskParser):
-    """The `files` location also reads the multipart form's text fields (`replace`), so the upload is one body."""
+    """`files` also reads the multipart form's text fields: the files, role_map and replace travel in one body."""
 
     def load_files(self, req, schema):
         return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
@@ -30,6 +39,13 @@ class _FormAndFilesParser(FlaskParser):
 
 blp = api_blueprint("api_definitions", __name__, "Deployed BPMN process definitions")
 blp.ARGUMENTS_PARSER = _FormAndFilesParser()
+FORBIDDEN = {"description": "only process designers and administrators deploy, validate and download",
+             "schema": ApiErrorSchema}
+MEDIA_TYPES = {".bpmn": "application/xml", ".dmn": "application/xml", ".json": "application/json"}
+
+
+def _bundle(args) -> Bundle:
+    return Bundle.from_uploads((f.filename or "", f.stream.read()) for f in args["file"])
 
 
 @blp.route("/definitions")
@@ -41,19 +57,70 @@ class Definitions(MethodView):
             return queries.definitions(uow.session)
 
     @blp.arguments(DefinitionUploadArgs, location="files", content_type="multipart/form-data")
-    @blp.response(201, DefinitionSchema)
-    @blp.alt_response(403, description="only process designers and administrators deploy", schema=ApiErrorSchema)
-    @blp.alt_response(422, description="the diagram is invalid, breaks what the engine's own code relies on in "
-                      "that process (its contract), or replaces a live process without `replace` by an administrator",
-                      schema=ApiErrorSchema)
-    def post(self, files):
-        """Validate and deploy a BPMN file as the next version of its process (an unchanged file keeps its version).
+    @blp.response(201, DeployResultSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(422, description="the bundle is unreadable, a diagram in it is invalid, breaks what the "
+                      "engine's own code relies on in that process (its contract), or replaces a live process without "
+                      "`replace` by an administrator (`errors` lists every finding)", schema=ApiErrorSchema)
+    def post(self, args):
+        """Validate and deploy a bundle: each executable process becomes its next version (unchanged ones keep it).
 
         A process with running instances, or one the engine's own code relies on (the shipped processes), is
-        replaced only with `replace=true` by an administrator; the version records a one-line change summary."""
-        upload = files["file"]
-        return services().deploy_definition(upload.read(), upload.filename or "upload.bpmn", g.api_user_id,
-                                            replace=files["replace"])
+        replaced only with `replace=true` by an administrator; each version records a one-line change summary."""
+        svc = services()
+        bundle = _bundle(args)
+        warnings = []
+        definitions = svc.deploy_bundle(bundle, g.api_user_id, role_map=args["role_map"], replace=args["replace"],
+                                        warnings=warnings)
+        first = {name: getattr(definitions[0], name) for name in DefinitionSchema().fields}
+        return SimpleNamespace(**first, definitions=definitions, findings=[f.as_dict() for f in warnings])
+
+
+@blp.route("/definitions/validate", methods=["POST"])
+@blp.arguments(DefinitionUploadArgs, location="files", content_type="multipart/form-data")
+@blp.response(200, ValidationReportSchema)
+@blp.alt_response(403, **FORBIDDEN)
+@blp.alt_response(422, description="the upload is not a readable bundle (a bad zip, a path outside it, too large)",
+                  schema=ApiErrorSchema)
+def validate_bundle(args):
+    """What deploying this bundle would say, without deploying: every finding and the processes it found."""
+    report = services().validate_bundle(_bundle(args), g.api_user_id, args["role_map"])
+    return {
+        "ok": not report.errors,
+        "findings": [f.as_dict() for f in report.findings],
+        "processes": [{"key": d.process_id, "name": d.name, "filename": d.filename, "user_tasks": list(d.task_meta),
+                       "forms": sorted(d.forms), "callees": d.callees} for d in report.diagrams],
+        "files": list(report.files),
+    }
+
+
+@blp.route("/definitions/<int:definition_id>/files")
+@blp.response(200, DefinitionFileSchema(many=True))
+@blp.alt_response(403, **FORBIDDEN)
+@blp.alt_response(404, description="no such definition", schema=ApiErrorSchema)
+def definition_files(definition_id: int):
+    """The files this version was deployed with (its whole bundle: diagrams, decision tables, forms)."""
+    svc = services()
+    with svc.uow() as uow:
+        svc.require_designer(uow.session, g.api_user_id)
+        return deployments.file_list(uow.session, definition_id)
+
+
+@blp.route("/definitions/<int:definition_id>/files/<path:name>")
+@blp.response(200, description="the file as deployed", content_type="application/octet-stream")
+@blp.alt_response(403, **FORBIDDEN)
+@blp.alt_response(404, description="no such definition, or it has no file of this name", schema=ApiErrorSchema)
+def definition_file(definition_id: int, name: str):
+    """Download one file of a deployed version, byte for byte as it was deployed."""
+    svc = services()
+    with svc.uow() as uow:
+        svc.require_designer(uow.session, g.api_user_id)
+        content = deployments.file_content(uow.session, definition_id, name)
+    suffix = name[name.rfind("."):].lower() if "." in name else ""
+    response = Response(content, mimetype=MEDIA_TYPES.get(suffix, "application/octet-stream"))
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name.rsplit('/', 1)[-1])}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @blp.route("/definitions/<int:definition_id>/migration", methods=["POST"])

@@ -1,6 +1,8 @@
 """marshmallow schemas: what the API accepts and returns (and what the OpenAPI document says it does)."""
 from __future__ import annotations
 
+import json
+
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
@@ -89,8 +91,27 @@ class UploadQueryArgs(Strict):
     task_id = ma.fields.Integer(load_default=None, metadata={"description": "the task the evidence belongs to"})
 
 
+class JSONObject(ma.fields.Field):
+    """A form field holding a JSON object as text (multipart bodies carry no JSON of their own)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict):
+            return value
+        try:
+            loaded = json.loads(value)
+        except (TypeError, ValueError):
+            raise ma.ValidationError("not valid JSON") from None
+        if not isinstance(loaded, dict):
+            raise ma.ValidationError("must be a JSON object")
+        return loaded
+
+
 class DefinitionUploadArgs(ma.Schema):
-    file = Upload(required=True, metadata={"description": "a BPMN 2.0 XML file"})
+    file = ma.fields.List(Upload(), required=True, validate=ma.validate.Length(min=1), metadata={
+        "description": "one .zip archive, or one or more .bpmn, .dmn and .json (JSON Schema form) files; "
+                       "a folder in the zip or a name like forms/a.json keeps its relative path"})
+    role_map = JSONObject(load_default=None, metadata={
+        "description": 'JSON object {lane or group: role code}, "*" for every other lane; kept with the deployment'})
     replace = ma.fields.Boolean(load_default=False, metadata={
         "description": "replace a live process (running instances, or one the engine's own code relies on), or "
                        "take a shipped process's id: administrators only"})
@@ -254,6 +275,10 @@ class DefinitionSchema(ma.Schema):
     sha256 = ma.fields.String()
     deployed_at = ma.fields.DateTime()
     deployed_by_id = ma.fields.Integer(allow_none=True)
+    deployment_id = ma.fields.Integer(allow_none=True, metadata={"description": "the bundle deployment it came from"})
+    filename = ma.fields.String(allow_none=True, metadata={"description": "the bundle file holding the process"})
+    callees = ma.fields.Dict(allow_none=True, metadata={
+        "description": "deployed processes its call activities run -> the version each runs"})
     change_summary = ma.fields.String(allow_none=True, metadata={
         "description": "what this version changed against the previous one (user tasks added, removed, renamed; "
                        "other elements changed)"})
@@ -261,6 +286,47 @@ class DefinitionSchema(ma.Schema):
                                                           "process (running instances or a shipped one)"})
     deployed_by = ma.fields.Function(lambda d: d.deployed_by.username if d.deployed_by else None,
                                      metadata={"description": "who deployed it (null: the operator)"})
+
+
+class DiagramFindingSchema(ma.Schema):
+    code = ma.fields.String()
+    message = ma.fields.String()
+    file = ma.fields.String(allow_none=True)
+    element_id = ma.fields.String(allow_none=True)
+    element_name = ma.fields.String(allow_none=True)
+    line = ma.fields.Integer(allow_none=True)
+    fix = ma.fields.String(allow_none=True)
+    severity = ma.fields.String(metadata={"description": "error (refuses a deploy) or warning"})
+
+
+class DeployResultSchema(DefinitionSchema):
+    """The top-level fields describe the bundle's first process (what a single-diagram upload made)."""
+
+    definitions = ma.fields.List(ma.fields.Nested(DefinitionSchema), metadata={
+        "description": "every process of the bundle, in bundle order (unchanged ones keep their version)"})
+    findings = ma.fields.List(ma.fields.Nested(DiagramFindingSchema), metadata={"description": "warnings"})
+
+
+class FoundProcessSchema(ma.Schema):
+    key = ma.fields.String()
+    name = ma.fields.String()
+    filename = ma.fields.String()
+    user_tasks = ma.fields.List(ma.fields.String(), metadata={"description": "ids of its user tasks"})
+    forms = ma.fields.List(ma.fields.String())
+    callees = ma.fields.Dict(metadata={"description": "deployed callee -> the version it would run"})
+
+
+class ValidationReportSchema(ma.Schema):
+    ok = ma.fields.Boolean(metadata={"description": "true when no finding is an error (a deploy would succeed)"})
+    findings = ma.fields.List(ma.fields.Nested(DiagramFindingSchema))
+    processes = ma.fields.List(ma.fields.Nested(FoundProcessSchema))
+    files = ma.fields.List(ma.fields.String(), metadata={"description": "the files read from the upload"})
+
+
+class DefinitionFileSchema(ma.Schema):
+    name = ma.fields.String()
+    size = ma.fields.Integer()
+    sha256 = ma.fields.String()
 
 
 class InstanceMoveSchema(ma.Schema):

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.demo import build_demo
 from engine.infra.config import Settings
@@ -14,7 +15,10 @@ from engine.infra.schema import upgrade as upgrade_schema
 from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.process import tasklist as queries
-from engine.process.diagrams import parse_diagram
+from engine.process.bundles import Bundle
+from engine.process.diagrams import check_bundle
+from engine.process.findings import Finding
+from engine.process.lint import CHECKS as LINT_CHECKS
 from engine.process.migration import migrate
 from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
@@ -50,8 +54,10 @@ class _Context:
 def _fail(exc: RectiflowError) -> None:
     click.secho(f"error ({exc.code}): {exc.message}", fg="red", err=True)
     for detail in getattr(exc, "errors", None) or []:
-        where = detail.get("field") or detail.get("element_id") or "(form)"  # a form field, or a diagram finding
-        click.secho(f"  {where}: {detail['message']}", fg="red", err=True)
+        if "field" in detail:
+            click.secho(f"  {detail['field'] or '(form)'}: {detail['message']}", fg="red", err=True)
+        else:  # a diagram finding (engine.process.findings)
+            click.secho(f"  {detail.get('severity', 'error').upper()} {Finding(**detail)}", fg="red", err=True)
     sys.exit(2)
 
 
@@ -83,40 +89,80 @@ def bpmn() -> None:
     """Validate, deploy and list BPMN process definitions."""
 
 
-@bpmn.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def _read_bundle(paths: tuple[Path, ...]) -> Bundle:
+    try:
+        return Bundle.from_paths(paths)
+    except RectiflowError as exc:
+        _fail(exc)
+
+
+def _role_map(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise click.BadParameter("not valid JSON", param_hint="--role-map") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter('must be a JSON object such as {"Reviewers": "security_office"}',
+                                 param_hint="--role-map")
+    return value
+
+
+PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+ROLE_MAP = click.option("--role-map", "role_map", default=None, metavar="JSON",
+                        help='Lanes or groups that are not role codes -> a role, e.g. {"Reviewers": "leader", '
+                             '"*": "security_office"}.')
+LINT_EPILOG = "\b\nLint checks (finding codes; uncaught-message only warns, at deploy too):\n" + "\n".join(
+    f"  {code}: {text}" for code, text in LINT_CHECKS.items())
+
+
+@bpmn.command("lint", epilog=LINT_EPILOG)
+@PATHS
+@ROLE_MAP
 @click.pass_obj
-def bpmn_validate(obj: _Context, files: tuple[Path, ...]) -> None:
-    """Check diagrams: XML safety, BPMN XSD, restricted scripts, lanes, forms."""
-    failed = False
-    for path in files:
-        try:
-            parsed = parse_diagram(path.read_bytes(), path.resolve().parent, path.name)
-        except RectiflowError as exc:
-            failed = True
-            click.secho(f"INVALID {path}: {exc.message}", fg="red")
-        else:
-            click.secho(f"ok {path}: process {parsed.process_id}, {len(parsed.task_meta)} user tasks", fg="green")
-    sys.exit(1 if failed else 0)
+def bpmn_lint(obj: _Context, paths: tuple[Path, ...], role_map: str | None) -> None:
+    """Check a bundle (folders and .bpmn/.dmn/.json files) as deploy would; print each finding, exit 1 on errors.
+
+    Checks XML safety, BPMN XSD, restricted scripts, decisions, callees (in the bundle or deployed), lanes, forms."""
+    bundle = _read_bundle(paths)
+    try:
+        report = obj.services.validate_bundle(bundle, role_map=_role_map(role_map))
+    except SQLAlchemyError:  # no database here: check the bundle on its own (deployed callees are unknown)
+        click.secho("note: no database reachable; callees must be in the bundle", fg="yellow", err=True)
+        report = check_bundle(bundle)
+    for finding in report.findings:
+        click.secho(f"{finding.severity.upper()} {finding}", fg="red" if finding.severity == "error" else "yellow")
+    for d in report.diagrams:
+        click.secho(f"ok {d.filename}: process {d.process_id}, {len(d.task_meta)} user tasks", fg="green")
+    sys.exit(1 if report.errors else 0)
+
+
+bpmn.add_command(bpmn_lint, "validate")
 
 
 @bpmn.command("deploy")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@PATHS
+@ROLE_MAP
 @click.option("--user", "username", default=None, help="Deploy as this process designer (recorded in the log).")
 @click.option("--replace", is_flag=True, default=False,
               help="Replace a live process (running instances, or a shipped process the engine relies on), or take "
                    "a shipped process's id; administrators only (without --user: the operator).")
 @click.pass_obj
-def bpmn_deploy(obj: _Context, file: Path, username: str | None, replace: bool) -> None:
-    """Deploy a diagram as the next version of its process; prints what changed against the previous version."""
+def bpmn_deploy(obj: _Context, paths: tuple[Path, ...], role_map: str | None, replace: bool,
+                username: str | None) -> None:
+    """Deploy a bundle (folders and .bpmn/.dmn/.json files): each process becomes its next version; prints what
+    changed against the previous one."""
+    bundle = _read_bundle(paths)
     try:
         user_id = _user_id(obj, username) if username else None
-        definition = obj.services.deploy_definition(file.read_bytes(), file.name, user_id, replace=replace)
+        definitions = obj.services.deploy_bundle(bundle, user_id, role_map=_role_map(role_map), replace=replace)
     except RectiflowError as exc:
         _fail(exc)
-    click.echo(f"{definition.key} v{definition.version} sha256={definition.sha256[:12]}")
-    if definition.change_summary:
-        click.echo(f"  {definition.change_summary}")
+    for definition in definitions:
+        click.echo(f"{definition.key} v{definition.version} sha256={definition.sha256[:12]}")
+        if definition.change_summary:
+            click.echo(f"  {definition.change_summary}")
 
 
 @bpmn.command("migrate")
