@@ -68,6 +68,7 @@ from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
 DELIVERY_MODES = ("inline", "deferred")
 delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
 _start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
+_parallel_start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> a parallel start's messages
 _catching: dict[tuple[str, str], bool] = {}  # (key, sha256) -> has message catch events other than start events
 # Deferred delivery that fails (the target's advance raised) follows the shared retry policy, then is `failed`;
 # these two names are aliases of that policy, kept for the code and tests that import them from here.
@@ -154,6 +155,16 @@ def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int
            start_data: dict | None = None) -> list[int]:
     s = projector.session
     definition = _start_definition(s, projector.runtime, message.name)
+    if definition is not None and message.name in _parallel_start_messages.get((definition.key, definition.sha256), ()):
+        # A parallel multiple start fires when all its messages came: one an instance already waits for completes
+        # that instance's start rather than starting another.
+        waiting = s.scalar(select(MessageSubscription.instance_id).join(
+            ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id).join(
+            ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id).where(
+            MessageSubscription.name == message.name, MessageSubscription.correlation == message.correlation,
+            ProcessDefinition.key == definition.key).order_by(MessageSubscription.instance_id).limit(1))
+        if waiting is not None and deliver(projector, message, waiting, thrown):
+            return [waiting]
     if definition is not None:
         _start_instance(projector, definition, message, thrown, start_data)
         return [message.target_instance_id]
@@ -230,12 +241,28 @@ def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | Non
         names = _start_messages.get((definition.key, definition.sha256))
         if names is None:
             spec, _ = runtime.specs_for(definition)
-            names = _start_messages[(definition.key, definition.sha256)] = frozenset(
-                ts.event_definition.name for ts in spec.task_specs.values()
-                if type(ts).__name__ == "StartEvent" and isinstance(ts.event_definition, _BaseMessageDefinition))
+            names, parallel = _start_message_names(spec)
+            _start_messages[(definition.key, definition.sha256)] = names
+            _parallel_start_messages[(definition.key, definition.sha256)] = parallel
         if name in names:
             return definition
     return None
+
+
+def _start_message_names(spec) -> tuple[frozenset[str], frozenset[str]]:
+    """The messages the process's start events catch, and those of them a parallel multiple start waits for (all)."""
+    names, parallel = set(), set()
+    for ts in spec.task_specs.values():
+        if type(ts).__name__ != "StartEvent":
+            continue
+        definition = ts.event_definition
+        # A start event with several message definitions (SpiffWorkflow's MultipleEventDefinition) catches each.
+        caught = {ed.name for ed in getattr(definition, "event_definitions", None) or [definition]
+                  if isinstance(ed, _BaseMessageDefinition)}
+        names |= caught
+        if getattr(definition, "parallel", False):
+            parallel |= caught
+    return frozenset(names), frozenset(parallel)
 
 
 def waiting_messages(workflow) -> dict[str, str]:
@@ -246,9 +273,10 @@ def waiting_messages(workflow) -> dict[str, str]:
     # nameless "MultipleEventDefinition", hiding the messages it waits for.
     for task in workflow.event_manager.tasks.values():
         definition = task.task_spec.event_definition
+        seen = [e.event_definition for e in task.internal_data.get("seen_events", [])]
         for ed in getattr(definition, "event_definitions", None) or [definition]:
-            if not isinstance(ed, _BaseMessageDefinition):
-                continue
+            if not isinstance(ed, _BaseMessageDefinition) or ed in seen:
+                continue  # a parallel multiple event waits only for the messages it has not had yet
             keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
             # SpiffWorkflow correlates a catch by its own (sub)process's correlations: a receive task inside a
             # subprocess sets them there (spiffworkflow:processVariableCorrelation), not on the top workflow.
@@ -264,7 +292,7 @@ def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
     if cached is None:
         spec, subprocess_specs = runtime.specs_for(definition)
         specs = [spec, *subprocess_specs.values()]
-        cached = _catching[key] = any(
+        cached = _catching[key] = bool(_start_message_names(spec)[1]) or any(
             isinstance(getattr(ts, "event_definition", None), _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
             and "Throw" not in type(ts).__name__ and "End" not in type(ts).__name__ and "Send" not in type(ts).__name__
             for sp in specs for ts in sp.task_specs.values())
