@@ -55,6 +55,8 @@ CHECKS: dict[str, str] = {
     "bad-script": "scripts (script tasks, pre- and post-scripts) compile in the restricted evaluator",
     "print": "scripts and expressions do not call print(): its output would go nowhere",
     "script-language": "scripts are Python (no Groovy, JavaScript or external script resources)",
+    "dangerous-name": "scripts and expressions do not call open, eval, exec and the like, nor reach os, sys or "
+                      "subprocess: the restricted evaluator has none of them, so the task would only fail at run time",
     "missing-form": "every form file a task or start event names (formJsonSchemaFilename, formUiSchemaFilename, "
                     "a camunda:formKey ending in .json) is in the bundle; HTML and Camunda forms are warned about",
     "missing-decision": "every business rule task names a decision (spiffworkflow:calledDecisionId or "
@@ -393,7 +395,39 @@ def _check_code(el, out: _File, mode: str, what: str) -> bool:
         out.add(code, el, f"{what} does not compile: {exc.message}",
                 f"write the {noun} in plain Python: no imports, no names starting with an underscore")
         return False
-    return True
+    dangerous = _dangerous_names(text, mode)
+    for name, lineno in dangerous:
+        out.add("dangerous-name", el, f"{what} uses {name!r}, which scripts here may not reach (files, the "
+                "environment, the interpreter)", f"remove {name!r}: a {noun} works only on task data and the "
+                "script functions", line=(el.sourceline or 1) + lineno - 1)
+    return not dangerous
+
+
+# Builtins and modules a script must not reach. The restricted evaluator has none of them, so such a script would
+# only fail when the task runs; named here, the deploy refuses it. A name the script assigns itself is its own.
+DANGEROUS_CALLS = frozenset({"open", "eval", "exec", "compile", "globals", "locals", "vars", "getattr", "setattr",
+                             "delattr", "__import__", "input", "breakpoint", "help", "memoryview"})
+DANGEROUS_MODULES = frozenset({"os", "sys", "subprocess", "shutil", "socket", "builtins", "importlib"})
+
+
+def _dangerous_names(text: str, mode: str) -> list[tuple[str, int]]:
+    """(name, line in the text) for each call of a dangerous builtin or use of a dangerous module in the code."""
+    tree = ast.parse(text, mode=mode)
+    own = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    own |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    own |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+            for a in [*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg] if a is not None}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name = node.func.id
+            if name in DANGEROUS_CALLS and name not in own:
+                found.append((name, node.lineno))
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            name = node.value.id
+            if name in DANGEROUS_MODULES and name not in own:
+                found.append((name, node.lineno))
+    return sorted(set(found), key=lambda item: (item[1], item[0]))
 
 
 def _calls_print(text: str, mode: str) -> bool:

@@ -152,6 +152,36 @@ def test_scripts_that_the_restricted_evaluator_refuses(script, code):
     assert (f.code, f.element_id) == (code, "t")
 
 
+@pytest.mark.parametrize("script, name, line", [
+    ("x = 1\nusers = open('/etc/passwd').read()", "open", 2),
+    ("home = os.environ['HOME']", "os", 1),
+    ("x = vars()", "vars", 1),
+    ("answer = input('?')", "input", 1),
+    ("found = 'hey' in locals()", "locals", 1),
+    ("v = getattr(x, 'y')", "getattr", 1),
+    ("sys.exit(1)", "sys", 1),
+])
+def test_dangerous_builtins_and_modules_are_refused_at_lint_with_their_line(script, name, line):
+    src = diagram(straight(f'    <bpmn:scriptTask id="t" name="读文件">\n      <bpmn:script>{script}</bpmn:script>'
+                           "</bpmn:scriptTask>\n"))
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.element_name) == ("dangerous-name", "t", "读文件")
+    assert repr(name) in f.message and f.line == line_of(src, "<bpmn:script>") + line - 1
+
+
+def test_a_name_the_script_defines_itself_or_an_attribute_of_that_name_is_not_dangerous():
+    script = "def input(v):\n    return v\nvars = [1]\nn = input(len(vars))\nos = {'a': 1}\nk = os.keys()\nz = data.open"
+    src = diagram(straight(f'    <bpmn:scriptTask id="t" name="脚本"><bpmn:script>{script}</bpmn:script>'
+                           "</bpmn:scriptTask>\n"))
+    assert lint({"a.bpmn": src}) == []
+
+
+def test_a_dangerous_call_in_a_condition_is_refused_too():
+    src = _gateway("to_small", ("open('x') is None", None))
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id) == ("dangerous-name", "to_big")
+
+
 def test_pre_and_post_scripts_are_compiled_too():
     task = ('    <bpmn:userTask id="t" name="填写">\n      <bpmn:extensionElements>\n'
             "        <spiffworkflow:preScript>import os</spiffworkflow:preScript>\n"
@@ -465,7 +495,12 @@ def test_valid_foreign_files_get_no_findings(folder):
 
 def test_foreign_diagrams_meant_to_be_refused_are_refused():
     documents, ctx = _bundle(_foreign() / "spiff-arena" / "dangerous-scripts")
-    assert {f.code for f in lint_bundle(documents, ctx)} == {"bad-script"}
+    findings = lint_bundle(documents, ctx)
+    assert {f.code for f in findings} == {"bad-script", "dangerous-name"}
+    # read_etc_passwd compiles (no import): its open() and os.environ are named, with their lines
+    assert sorted((f.file, f.element_id, f.line, f.message.split("'")[1]) for f in findings
+                  if f.code == "dangerous-name") == [("read_etc_passwd.bpmn", "read_etc_passwd", 15, "open"),
+                                                     ("read_etc_passwd.bpmn", "read_etc_passwd", 17, "os")]
     documents, ctx = _bundle(_foreign() / "spiffworkflow" / "bpmn" / "data")
     by_file = {}
     for f in lint_bundle(documents, ctx):
