@@ -66,9 +66,15 @@ CHECKS: dict[str, str] = {
     "uncaught-message": "every message thrown is caught by a start, catch, boundary event or receive task in the "
                         "bundle or in a deployed process (or flows to an external pool)",
     "unknown-operator": "every service task names a registered operator (spiffworkflow:serviceTaskOperator)",
+    "ignored-operator": "a spiffworkflow:serviceTaskOperator on a task that is not a service task (a leftover "
+                        "of a changed task type) is ignored: warned about",
     "java-delegate": "no Camunda Java delegate, expression, connector or external task implements a task",
     "bad-timer": "timer dates, durations and cycles are ISO 8601 strings or expressions that compile",
 }
+
+# Tasks on which a modeler may leave a serviceTaskOperator after changing the task's type.
+OPERATOR_LEFTOVER_HOSTS = frozenset({"task", "userTask", "manualTask", "scriptTask", "sendTask", "receiveTask",
+                                     "businessRuleTask", "callActivity"})
 
 FLOW_NODES = frozenset({
     "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
@@ -243,6 +249,8 @@ def _check_process(root, process, out: _File, known: _Known) -> None:
                 _check_service_task(el, out, known)
             elif local in ("userTask", "manualTask", "startEvent"):
                 _check_forms(el, out, known)
+            if local in OPERATOR_LEFTOVER_HOSTS:
+                _check_ignored_operator(el, out)
             if local in ("sendTask", "receiveTask", "messageEventDefinition") and el.get("messageRef") is not None:
                 _check_message_ref(el, process, messages, out, known)
             if local in ("sendTask", "businessRuleTask", "task", "userTask", "manualTask", "receiveTask",
@@ -631,6 +639,15 @@ def _check_service_task(task, out: _File, known: _Known) -> None:
     if name not in known.operators:
         out.add("unknown-operator", task, f"service task operator {name!r} is not registered",
                 f"use one of the registered operators: {have}", line=operators[0].sourceline)
+
+
+def _check_ignored_operator(task, out: _File) -> None:
+    """A serviceTaskOperator left on a task whose type changed: SpiffWorkflow reads it only on service tasks."""
+    for operator in task.xpath("./bpmn:extensionElements/spiff:serviceTaskOperator", namespaces=NS):
+        out.add("ignored-operator", task, f"this {_local(task)} carries service task operator "
+                f"{operator.get('id')!r}, which only a service task calls: it is ignored here",
+                "remove the operator, or make the task a service task if it should call it",
+                severity=WARNING, line=operator.sourceline)
 
 
 def _check_camunda_delegate(el, out: _File) -> bool:

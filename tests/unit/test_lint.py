@@ -182,6 +182,17 @@ def test_a_dangerous_call_in_a_condition_is_refused_too():
     assert (f.code, f.element_id) == ("dangerous-name", "to_big")
 
 
+def test_an_operator_left_on_a_script_task_is_only_a_warning():
+    task = ('    <bpmn:scriptTask id="t" name="脚本">\n      <bpmn:extensionElements>\n'
+            '        <spiffworkflow:serviceTaskOperator id="http/GetRequestV2" resultVariable="r" />\n'
+            "      </bpmn:extensionElements>\n      <bpmn:script>done = True</bpmn:script>\n    </bpmn:scriptTask>\n")
+    src = diagram(straight(task))
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.severity, f.line) == (
+        "ignored-operator", "t", WARNING, line_of(src, "serviceTaskOperator"))
+    assert "'http/GetRequestV2'" in f.message
+
+
 def test_pre_and_post_scripts_are_compiled_too():
     task = ('    <bpmn:userTask id="t" name="填写">\n      <bpmn:extensionElements>\n'
             "        <spiffworkflow:preScript>import os</spiffworkflow:preScript>\n"
