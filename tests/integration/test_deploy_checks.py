@@ -9,7 +9,8 @@ from engine.process.models import ProcessInstance
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs" targetNamespace="http://example.org/d">
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs"
+    targetNamespace="http://example.org/d">
   <bpmn:process id="checked" name="检查" isExecutable="true">
     <bpmn:startEvent id="start" />
 """
@@ -35,7 +36,7 @@ def test_a_script_reading_a_file_or_the_environment_is_refused_at_deploy_naming_
         services.deploy_bundle(_bundle(task), world.users.designer)
     text = str(refused.value)
     assert "'work'" in text and "读密码" in text and "'open'" in text and "'os'" in text
-    assert "line 7" in text and "line 8" in text  # the script starts on line 7 of the file
+    assert "line 8" in text and "line 9" in text  # the script starts on line 8 of the file
 
 
 def test_an_operator_left_on_a_script_task_deploys_with_a_warning_and_the_script_runs(services, world):

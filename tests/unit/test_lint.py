@@ -170,7 +170,8 @@ def test_dangerous_builtins_and_modules_are_refused_at_lint_with_their_line(scri
 
 
 def test_a_name_the_script_defines_itself_or_an_attribute_of_that_name_is_not_dangerous():
-    script = "def input(v):\n    return v\nvars = [1]\nn = input(len(vars))\nos = {'a': 1}\nk = os.keys()\nz = data.open"
+    script = ("def input(v):\n    return v\nvars = [1]\nn = input(len(vars))\nos = {'a': 1}\nk = os.keys()\n"
+              "z = data.open")
     src = diagram(straight(f'    <bpmn:scriptTask id="t" name="脚本"><bpmn:script>{script}</bpmn:script>'
                            "</bpmn:scriptTask>\n"))
     assert lint({"a.bpmn": src}) == []
