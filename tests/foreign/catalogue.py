@@ -200,8 +200,9 @@ CATALOGUE: list[dict] = [
       match="get_group_members", reason="calls get_group_members(), a SpiffArena backend function",
       needs=["spiff-arena script function"]),
     E("sa-get_localtime", _in(f"{SA}/get_localtime", "get_localtime.bpmn", "get_localtime.json"), "Process_LocalTime",
-      "incident", match="get_localtime", tasks={"Activity_GetTimezone": {"timezone": "Asia/Shanghai"}},
-      reason="calls get_localtime(), a SpiffArena backend function", needs=["spiff-arena script function"]),
+      "incident", match="get_localtime", tasks={"Activity_GetTimezone": {"timezone": "Europe/Berlin"}},
+      reason="calls get_localtime(), a SpiffArena backend function (the form's enum offers US/Eastern, US/Pacific, "
+             "Europe/Berlin, Australia/ACT; the walk picks one of them)", needs=["spiff-arena script function"]),
     E("sa-hello_world", _in(f"{SA}/hello_world", "hello_world.bpmn"), "Process_HelloWorld",
       reason="a script and a user task without a form", needs=["user task"]),
     E("sa-human_task_metadata", _in(f"{SA}/human_task_metadata", "human_task_metadata.bpmn"),
