@@ -60,3 +60,32 @@ def test_a_timer_behind_an_event_based_gateway_has_a_due_time_and_fires_on_the_e
     assert [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
             if t.task_spec.bpmn_id in ("timed_out", "finished")] == ["timed_out"]
     assert runtime.next_timer_at(workflow) is None
+
+
+SCRIPTED_DATE_DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="http://rectiflow.test">
+  <bpmn:process id="waits" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="set_date"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>due = (datetime.now() + timedelta(hours=3)).isoformat()</bpmn:script></bpmn:scriptTask>
+    <bpmn:intermediateCatchEvent id="at_due"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">due</bpmn:timeDate>
+      </bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="set_date"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="set_date" targetRef="at_due"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="at_due" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_script_computes_a_timer_date_with_datetime_and_timedelta_on_the_engine_clock():
+    clock = FixedClock(T0)
+    runtime = BpmnRuntime(clock)
+    workflow = _workflow(runtime, SCRIPTED_DATE_DIAGRAM)
+    assert runtime.next_timer_at(workflow) == T0 + timedelta(hours=3)
+    clock.advance(hours=3, seconds=1)
+    runtime.fire_timers(workflow)
+    assert workflow.completed
