@@ -499,8 +499,12 @@ CATALOGUE: list[dict] = [
       "order_product", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
       reason="the tutorial's signal chapter", needs=["bundle", "dmn", "lanes", "signal"]),
     E("cli-data_output", _in(CLI, "events.bpmn", "data_output.bpmn") + TUTORIAL_DMN + TUTORIAL_FORMS,
-      "order_product", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
-      reason="customize_product with data outputs (data_output.bpmn) called from the events order",
+      "order_product", "incident", match="product_price", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
+      reason="customize_product with data outputs (data_output.bpmn) called from the events order: the callee "
+             "declares only product_name and product_quantity as outputs, and SpiffWorkflow's "
+             "CallActivity.update_data copies only declared outputs back (its docs, bpmn/data.rst: 'the "
+             "customizations have been removed'), so product_price, set by the callee's DMN, never reaches the "
+             "caller and 'Calculate Order Total' fails naming it, in SpiffWorkflow as here",
       needs=["bundle", "dmn", "data object"]),
     E("cli-top_level_script", _in(CLI, "top_level_script.bpmn", "call_activity_script.bpmn") + TUTORIAL_FORMS,
       "order_product", "incident", match=["lookup_product_info", "lookup_shipping_cost"], tasks=TUTORIAL_ORDER,
