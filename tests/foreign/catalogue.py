@@ -485,9 +485,15 @@ CATALOGUE: list[dict] = [
 
     # ============================================================================== spiff-example-cli tutorial
     E("cli-top_level_multi", _in(CLI, "top_level_multi.bpmn", "call_activity_multi.bpmn") + TUTORIAL_DMN
-      + TUTORIAL_FORMS, "order_product", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
-      reason="the tutorial's full order: lanes, a multi-instance call activity, DMN prices and shipping, timers, "
-             "a QA process started by message", needs=["bundle", "dmn", "lanes", "multi-instance", "call activity"]),
+      + TUTORIAL_FORMS, "order_product",
+      tasks={**TUTORIAL_ORDER, "Activity_1mvycv2": [{"continue_shopping": "N"}, {"continue_shopping": "Y"}]},
+      role_map=TUTORIAL_ROLES,
+      reason="the tutorial's full order: lanes, a looped call activity, DMN prices and shipping, timers, "
+             "a QA process started by message. Its loopCondition `continue_shopping == 'N'` was written when "
+             "SpiffWorkflow ended a standard loop once the condition held; since v3.1.2 (commit 0446b7e3 'reverse "
+             "loop condition check', its standard_loop.bpmn test now says `not done`) the loop repeats WHILE it "
+             "holds, as BPMN says. So under SpiffWorkflow 3.2, upstream and here, 'N' selects another product and "
+             "'Y' ends the loop: the walk shops twice", needs=["bundle", "dmn", "lanes", "multi-instance", "call activity"]),
     E("cli-events", _in(CLI, "events.bpmn", "call_activity.bpmn") + TUTORIAL_DMN + TUTORIAL_FORMS, "order_product",
       tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
       reason="the tutorial's events chapter: transaction, cancel, escalation, timers, message to QA",
