@@ -211,10 +211,16 @@ def _check_xsd(root, out: _File) -> None:
         # Modelers leave attributes the schema does not know (bpmn-js's messageRef on a start event, SpiffArena's
         # data store type); SpiffWorkflow ignores them, so they are worth a warning, not a refusal.
         unknown_attribute = "is not allowed" in error.message and ", attribute '" in error.message
-        out.add("xsd", at_line.get(error.line), f"not valid BPMN 2.0: {error.message}",
+        # A multi-instance input/output data item is read by its name, never by its id: a repeated or malformed
+        # id there (SpiffArena's modeler copies it with the task) changes nothing at run time.
+        el = at_line.get(error.line)
+        data_item_id = ("'xs:ID'" in error.message and el is not None
+                        and _is_bpmn(el, "inputDataItem", "outputDataItem"))
+        out.add("xsd", el, f"not valid BPMN 2.0: {error.message}",
                 "remove the attribute" if unknown_attribute else
+                "give the data item a unique id" if data_item_id else
                 "correct the element as the message says (a modeler such as bpmn.io writes valid BPMN)",
-                severity=WARNING if unknown_attribute else ERROR, line=error.line)
+                severity=WARNING if unknown_attribute or data_item_id else ERROR, line=error.line)
 
 
 # --- one process -------------------------------------------------------------------------------------------------
@@ -306,10 +312,17 @@ def _check_flow(scope, out: _File) -> None:
                     "here instead of continuing at the matching link catch event",
                     "replace the pair of link events with a sequence flow")
     reached = _closure(starts, edges)
+    flowing = {i for src, targets in edges.items() for i in (src, *targets) if targets}
     for i, n in nodes.items():
         if i not in reached and starts:
-            out.add("unreachable", n, f"no path from a start event of the {kind} reaches this {_local(n)}",
-                    "connect it with a sequence flow from an earlier element, or delete it")
+            # An element with no flow at all is a shape left on the canvas: it never runs and blocks nothing (the
+            # engine, like SpiffWorkflow, simply never reaches it), so it is a warning; an unreachable element that
+            # is wired to others is a broken path and refused.
+            isolated = i not in flowing and _local(n) != "boundaryEvent"
+            out.add("unreachable", n, f"no path from a start event of the {kind} reaches this {_local(n)}"
+                    + (" (it has no sequence flow: it never runs)" if isolated else ""),
+                    "connect it with a sequence flow from an earlier element, or delete it",
+                    severity=WARNING if isolated else ERROR)
     if not ends:
         return
     for i, n in nodes.items():

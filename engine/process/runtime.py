@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -26,21 +25,9 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.infra.clock import Clock
 from engine.infra.errors import ScriptNotAllowed, WorkflowFailed
+from engine.process.scripting import ClockDatetime as _ClockDatetime
 from engine.process.scripting import RestrictedScriptEngine
-
-_active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
-
-
-class _ClockDatetime(datetime):
-    """Stands in for `datetime` inside SpiffWorkflow's timer module so timers read the engine's clock."""
-
-    @classmethod
-    def now(cls, tz=None):
-        clock = _active_clock.get()
-        if clock is None:
-            return datetime.now(tz)
-        now = clock.now()
-        return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+from engine.process.scripting import active_clock as _active_clock
 
 
 def _install_clock_hook() -> None:

@@ -2,12 +2,15 @@
 
 SpiffWorkflow's default environment is plain eval/exec. Here every source is checked by our own
 AST rules (no imports) and compiled by RestrictedPython (no dunder or underscore names, guarded
-attribute and item access), then run with a small list of builtins.
+attribute and item access), then run with a small list of builtins and time helpers: `datetime` and
+`timedelta` (SpiffWorkflow's own tests give scripts these; `datetime.now()` reads the engine's clock).
 """
 from __future__ import annotations
 
 import ast
 import json
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
 from RestrictedPython import compile_restricted
@@ -24,6 +27,7 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
     BasePythonScriptEngineEnvironment,
 )
 
+from engine.infra.clock import Clock
 from engine.infra.errors import ScriptNotAllowed
 from engine.process.operators import pending_effects, run_operator
 
@@ -37,6 +41,57 @@ _SAFE_EXCEPTIONS = ("ValueError", "KeyError", "TypeError", "IndexError", "ZeroDi
 _BUILTINS: dict = {name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
                    for name in _SAFE_BUILTIN_NAMES + list(_SAFE_EXCEPTIONS)}
 _BUILTINS.update(_SAFE_CONSTANTS)
+
+
+active_clock: ContextVar[Clock | None] = ContextVar("rectiflow_clock", default=None)
+
+
+class ClockDatetime(datetime):
+    """Stands in for `datetime` inside SpiffWorkflow's timer module so timers read the engine's clock."""
+
+    @classmethod
+    def now(cls, tz=None):
+        clock = active_clock.get()
+        if clock is None:
+            return datetime.now(tz)
+        now = clock.now()
+        return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+
+
+class ScriptDatetime:
+    """`datetime` as scripts see it: it makes plain datetime values (stored like any task data); now(), today()
+    and utcnow() read the engine's clock. It also answers as the module, `datetime.datetime.utcnow()` and
+    `datetime.timedelta(...)`, as the spiff-example-cli tutorial writes it. Attributes with an underscore stay
+    out of reach (RestrictedPython's safer_getattr)."""
+
+    def __new__(cls, *args, **kwargs):
+        return datetime(*args, **kwargs)
+
+    @staticmethod
+    def now(tz=None) -> datetime:
+        return datetime.fromisoformat(ClockDatetime.now(tz).isoformat())  # a plain datetime, not the subclass
+
+    @staticmethod
+    def today() -> datetime:
+        return ScriptDatetime.now()
+
+    @staticmethod
+    def utcnow() -> datetime:
+        return ScriptDatetime.now(timezone.utc).replace(tzinfo=None)
+
+    fromisoformat = staticmethod(datetime.fromisoformat)
+    fromtimestamp = staticmethod(datetime.fromtimestamp)
+    strptime = staticmethod(datetime.strptime)
+    combine = staticmethod(datetime.combine)
+
+
+ScriptDatetime.datetime = ScriptDatetime
+ScriptDatetime.date = date
+ScriptDatetime.timedelta = timedelta
+ScriptDatetime.timezone = timezone
+
+# Names every script and expression sees unless the task data has a value of that name (the data wins).
+TIME_HELPERS = {"datetime": ScriptDatetime, "timedelta": timedelta}
 
 
 def _inplacevar(op: str, x, y):
@@ -88,7 +143,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """A SpiffWorkflow script environment that never calls plain eval/exec on diagram text."""
 
     def _base_globals(self, external_context: dict | None) -> dict:
-        env = {"__builtins__": _BUILTINS, **_GUARDS}
+        env = {"__builtins__": _BUILTINS, **_GUARDS, **TIME_HELPERS}
         env.update(self.globals)
         env.update(external_context or {})
         return env
@@ -103,7 +158,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         if not (script or "").strip():
             return True  # a script task with no script does nothing (SpiffArena's models have such placeholders)
         code = compile_checked(script, "exec")
-        injected = self._base_globals(external_context)
+        injected = {k: v for k, v in self._base_globals(external_context).items()
+                    if not (k in TIME_HELPERS and k in context)}
         clash = set(self.globals).intersection(context)
         if clash:
             raise ScriptNotAllowed(f"task data overwrites predefined names: {sorted(clash)}")

@@ -200,8 +200,9 @@ CATALOGUE: list[dict] = [
       match="get_group_members", reason="calls get_group_members(), a SpiffArena backend function",
       needs=["spiff-arena script function"]),
     E("sa-get_localtime", _in(f"{SA}/get_localtime", "get_localtime.bpmn", "get_localtime.json"), "Process_LocalTime",
-      "incident", match="get_localtime", tasks={"Activity_GetTimezone": {"timezone": "Asia/Shanghai"}},
-      reason="calls get_localtime(), a SpiffArena backend function", needs=["spiff-arena script function"]),
+      "incident", match="get_localtime", tasks={"Activity_GetTimezone": {"timezone": "Europe/Berlin"}},
+      reason="calls get_localtime(), a SpiffArena backend function (the form's enum offers US/Eastern, US/Pacific, "
+             "Europe/Berlin, Australia/ACT; the walk picks one of them)", needs=["spiff-arena script function"]),
     E("sa-hello_world", _in(f"{SA}/hello_world", "hello_world.bpmn"), "Process_HelloWorld",
       reason="a script and a user task without a form", needs=["user task"]),
     E("sa-human_task_metadata", _in(f"{SA}/human_task_metadata", "human_task_metadata.bpmn"),
@@ -489,9 +490,15 @@ CATALOGUE: list[dict] = [
 
     # ============================================================================== spiff-example-cli tutorial
     E("cli-top_level_multi", _in(CLI, "top_level_multi.bpmn", "call_activity_multi.bpmn") + TUTORIAL_DMN
-      + TUTORIAL_FORMS, "order_product", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
-      reason="the tutorial's full order: lanes, a multi-instance call activity, DMN prices and shipping, timers, "
-             "a QA process started by message", needs=["bundle", "dmn", "lanes", "multi-instance", "call activity"]),
+      + TUTORIAL_FORMS, "order_product",
+      tasks={**TUTORIAL_ORDER, "Activity_1mvycv2": [{"continue_shopping": "N"}, {"continue_shopping": "Y"}]},
+      role_map=TUTORIAL_ROLES,
+      reason="the tutorial's full order: lanes, a looped call activity, DMN prices and shipping, timers, "
+             "a QA process started by message. Its loopCondition `continue_shopping == 'N'` was written when "
+             "SpiffWorkflow ended a standard loop once the condition held; since v3.1.2 (commit 0446b7e3 'reverse "
+             "loop condition check', its standard_loop.bpmn test now says `not done`) the loop repeats WHILE it "
+             "holds, as BPMN says. So under SpiffWorkflow 3.2, upstream and here, 'N' selects another product and "
+             "'Y' ends the loop: the walk shops twice", needs=["bundle", "dmn", "lanes", "multi-instance", "call activity"]),
     E("cli-events", _in(CLI, "events.bpmn", "call_activity.bpmn") + TUTORIAL_DMN + TUTORIAL_FORMS, "order_product",
       tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
       reason="the tutorial's events chapter: transaction, cancel, escalation, timers, message to QA",
@@ -503,8 +510,12 @@ CATALOGUE: list[dict] = [
       "order_product", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
       reason="the tutorial's signal chapter", needs=["bundle", "dmn", "lanes", "signal"]),
     E("cli-data_output", _in(CLI, "events.bpmn", "data_output.bpmn") + TUTORIAL_DMN + TUTORIAL_FORMS,
-      "order_product", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
-      reason="customize_product with data outputs (data_output.bpmn) called from the events order",
+      "order_product", "incident", match="product_price", tasks=TUTORIAL_ORDER, role_map=TUTORIAL_ROLES,
+      reason="customize_product with data outputs (data_output.bpmn) called from the events order: the callee "
+             "declares only product_name and product_quantity as outputs, and SpiffWorkflow's "
+             "CallActivity.update_data copies only declared outputs back (its docs, bpmn/data.rst: 'the "
+             "customizations have been removed'), so product_price, set by the callee's DMN, never reaches the "
+             "caller and 'Calculate Order Total' fails naming it, in SpiffWorkflow as here",
       needs=["bundle", "dmn", "data object"]),
     E("cli-top_level_script", _in(CLI, "top_level_script.bpmn", "call_activity_script.bpmn") + TUTORIAL_FORMS,
       "order_product", "incident", match=["lookup_product_info", "lookup_shipping_cost"], tasks=TUTORIAL_ORDER,

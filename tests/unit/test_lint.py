@@ -76,11 +76,43 @@ def test_no_end_event_is_one_finding_on_the_process():
     assert f.severity == ERROR and "end event" in f.fix
 
 
-def test_an_unconnected_task_is_unreachable():
+def test_an_unconnected_task_is_unreachable_but_only_warned_about():
+    # A shape with no sequence flow at all never runs and blocks nothing (SpiffArena runs such diagrams, e.g.
+    # multiinstance_with_subprocess_and_large_dataset's stray script task): a warning, not a refusal.
     src = diagram(GOOD + '    <bpmn:userTask id="orphan" name="孤立任务" />\n')
     f = only(lint({"a.bpmn": src}))
-    assert (f.code, f.element_id, f.element_name, f.line) == (
-        "unreachable", "orphan", "孤立任务", line_of(src, 'id="orphan"'))
+    assert (f.code, f.element_id, f.element_name, f.line, f.severity) == (
+        "unreachable", "orphan", "孤立任务", line_of(src, 'id="orphan"'), WARNING)
+
+
+def test_a_stray_multi_instance_script_beside_a_subprocess_is_only_warned_about():
+    body = ('    <bpmn:startEvent id="start" />\n'
+            '    <bpmn:subProcess id="sub" name="子流程">\n'
+            '      <bpmn:startEvent id="s_start" />\n'
+            '      <bpmn:scriptTask id="s_t" name="加一"><bpmn:script>n = 1</bpmn:script></bpmn:scriptTask>\n'
+            '      <bpmn:endEvent id="s_end" />\n'
+            '      <bpmn:sequenceFlow id="s1" sourceRef="s_start" targetRef="s_t" />\n'
+            '      <bpmn:sequenceFlow id="s2" sourceRef="s_t" targetRef="s_end" />\n'
+            '    </bpmn:subProcess>\n'
+            '    <bpmn:endEvent id="end" />\n'
+            '    <bpmn:scriptTask id="stray">\n'
+            '      <bpmn:multiInstanceLoopCharacteristics isSequential="true">\n'
+            '        <bpmn:loopDataInputRef>items</bpmn:loopDataInputRef>\n'
+            '        <bpmn:inputDataItem id="item" name="item" />\n'
+            '      </bpmn:multiInstanceLoopCharacteristics>\n'
+            '      <bpmn:script>x = item</bpmn:script>\n'
+            '    </bpmn:scriptTask>\n'
+            + flow("f1", "start", "sub") + flow("f2", "sub", "end"))
+    src = diagram(body)
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.severity) == ("unreachable", "stray", WARNING)
+    assert "no sequence flow" in f.message
+
+
+def test_an_unreachable_task_wired_to_the_end_is_refused():
+    src = diagram(GOOD + '    <bpmn:userTask id="island" name="孤岛" />\n' + flow("f9", "island", "end"))
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.severity) == ("unreachable", "island", ERROR)
 
 
 def test_a_loop_without_exit_cannot_reach_the_end():
@@ -562,3 +594,28 @@ def test_a_message_to_an_outside_pool_needs_no_catcher():
                      '    <bpmn:participant id="bank" name="银行" />\n'
                      '    <bpmn:messageFlow id="mf" sourceRef="end" targetRef="bank" />\n  </bpmn:collaboration>\n')
     assert lint({"a.bpmn": _thrower().replace(MESSAGE, MESSAGE + collaboration)}) == []
+
+
+def test_a_repeated_multi_instance_data_item_id_is_only_warned_about():
+    # SpiffWorkflow reads a data item by its name; a copied task repeats its id (the XSD's xs:ID says no).
+    def mi(tid: str) -> str:
+        return (f'    <bpmn:scriptTask id="{tid}" name="逐个">\n'
+                '      <bpmn:multiInstanceLoopCharacteristics isSequential="true">\n'
+                '        <bpmn:loopDataInputRef>items</bpmn:loopDataInputRef>\n'
+                '        <bpmn:inputDataItem id="item" name="item" />\n'
+                '      </bpmn:multiInstanceLoopCharacteristics>\n'
+                '      <bpmn:script>x = item</bpmn:script>\n    </bpmn:scriptTask>\n')
+    body = ('    <bpmn:startEvent id="start" />\n' + mi("a") + mi("b") + '    <bpmn:endEvent id="end" />\n'
+            + flow("f1", "start", "a") + flow("f2", "a", "b") + flow("f3", "b", "end"))
+    src = diagram(body)
+    f = only(lint({"a.bpmn": src}))
+    assert (f.code, f.element_id, f.severity) == ("xsd", "b", WARNING)
+    assert "xs:ID" in f.message and "unique id" in f.fix
+
+
+def test_a_repeated_flow_node_id_is_still_refused():
+    body = ('    <bpmn:startEvent id="start" />\n    <bpmn:userTask id="t" name="甲" />\n'
+            '    <bpmn:userTask id="t" name="乙" />\n    <bpmn:endEvent id="end" />\n'
+            + flow("f1", "start", "t") + flow("f2", "t", "end"))
+    findings = lint({"a.bpmn": diagram(body)})
+    assert any(f.code == "xsd" and f.severity == ERROR and "xs:ID" in f.message for f in findings), findings

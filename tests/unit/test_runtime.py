@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -60,3 +61,79 @@ def test_a_timer_behind_an_event_based_gateway_has_a_due_time_and_fires_on_the_e
     assert [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
             if t.task_spec.bpmn_id in ("timed_out", "finished")] == ["timed_out"]
     assert runtime.next_timer_at(workflow) is None
+
+
+SCRIPTED_DATE_DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="http://rectiflow.test">
+  <bpmn:process id="waits" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="set_date"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>due = (datetime.now() + timedelta(hours=3)).isoformat()</bpmn:script></bpmn:scriptTask>
+    <bpmn:intermediateCatchEvent id="at_due"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">due</bpmn:timeDate>
+      </bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="set_date"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="set_date" targetRef="at_due"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="at_due" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_script_computes_a_timer_date_with_datetime_and_timedelta_on_the_engine_clock():
+    clock = FixedClock(T0)
+    runtime = BpmnRuntime(clock)
+    workflow = _workflow(runtime, SCRIPTED_DATE_DIAGRAM)
+    assert runtime.next_timer_at(workflow) == T0 + timedelta(hours=3)
+    clock.advance(hours=3, seconds=1)
+    runtime.fire_timers(workflow)
+    assert workflow.completed
+
+
+STANDARD_LOOP_DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="http://rectiflow.test">
+  <bpmn:process id="waits" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:subProcess id="pick"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:standardLoopCharacteristics>
+        <bpmn:loopCondition xsi:type="bpmn:tFormalExpression">more == 'Y'</bpmn:loopCondition>
+      </bpmn:standardLoopCharacteristics>
+      <bpmn:startEvent id="s"><bpmn:outgoing>g1</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:userTask id="choose"><bpmn:incoming>g1</bpmn:incoming><bpmn:outgoing>g2</bpmn:outgoing></bpmn:userTask>
+      <bpmn:endEvent id="e"><bpmn:incoming>g2</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="g1" sourceRef="s" targetRef="choose"/>
+      <bpmn:sequenceFlow id="g2" sourceRef="choose" targetRef="e"/>
+    </bpmn:subProcess>
+    <bpmn:userTask id="after"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="pick"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="pick" targetRef="after"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_standard_loop_repeats_while_its_condition_holds_and_ends_through_stored_compacted_state():
+    # SpiffWorkflow 3.2 repeats a standard loop WHILE loopCondition is true (BPMN's reading; the tutorial's
+    # top_level_multi was written for the older exit-when-true one). Each step is stored and restored, so
+    # compact_loop_history runs between iterations: the iterations are siblings under the loop task, not a chain,
+    # so it leaves them (and the loop's count) alone.
+    runtime = BpmnRuntime(FixedClock(T0))
+    parsed = parse_diagram(STANDARD_LOOP_DIAGRAM, DEFAULT_BPMN_DIR, "waits.bpmn")
+    definition = SimpleNamespace(id=-4711, spec_json=runtime.dump_spec(parsed.spec, parsed.subprocess_specs))
+    workflow = _workflow(runtime, STANDARD_LOOP_DIAGRAM)
+    answers = ["Y", "Y", "N"]
+    for answer in answers:
+        workflow = runtime.load(definition, runtime.dump(workflow))
+        [task] = runtime.ready_user_tasks(workflow)
+        assert task.task_spec.bpmn_id == "choose"
+        runtime.run_task(workflow, task, {"more": answer})
+    workflow = runtime.load(definition, runtime.dump(workflow))
+    [task] = runtime.ready_user_tasks(workflow)
+    assert task.task_spec.bpmn_id == "after"
+    runtime.run_task(workflow, task, {})
+    assert workflow.completed
