@@ -4,14 +4,17 @@ instance, and after an administrator fixes the data a retry moves the instance o
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine.org import accounts, tokens
 from engine.org.models import OrgNode
 from engine.process.models import HumanTask
 from tests.incident_diagrams import APPROVE, ENTER, PRICE, diagram
+from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
 
@@ -176,3 +179,32 @@ def test_a_script_failure_is_a_422_and_an_incident_and_a_fix_and_retry_move_the_
     moved = api.call("designer", "GET", f"/process-instances/{instance_id}").get_json()
     assert moved["variables"]["total"] == 42 and moved["active"] == ["approve"]
     assert [i["status"] for i in moved["incidents"]] == ["resolved"]
+
+
+ISSUE10_ROUTES = {
+    "/definitions": {"get", "post"}, "/definitions/validate": {"post"}, "/definitions/{definition_id}/files": {"get"},
+    "/definitions/{definition_id}/files/{name}": {"get"}, "/definitions/{definition_id}/migration": {"post"},
+    "/messages": {"post"}, "/incidents": {"get"}, "/incidents/{incident_id}/retry": {"post"},
+    "/process-instances": {"get", "post"}, "/process-instances/{instance_id}": {"get"},
+    "/process-instances/{instance_id}/cancel": {"post"}, "/process-instances/{instance_id}/variables": {"patch"},
+}
+ISSUE10_COMMANDS = [("bpmn", "deploy"), ("bpmn", "lint"), ("bpmn", "validate"), ("bpmn", "migrate"), ("start",),
+                    ("cancel",), ("tasks",), ("fire-timers",), ("timer-starts",), ("message", "send"),
+                    ("messages", "list"), ("incidents", "list"), ("incidents", "retry")]
+
+
+def test_the_openapi_document_readme_and_help_describe_every_route_and_command_of_issue_10(api):
+    paths = api.client.get("/api/v1/openapi.json").get_json()["paths"]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for path, methods in ISSUE10_ROUTES.items():
+        documented = paths[f"/api/v1{path}"]
+        for method in methods:
+            operation = documented[method]
+            assert operation.get("summary") or operation.get("description"), (method, path)
+        assert path.split("/{")[0] in readme, path
+    for words in ISSUE10_COMMANDS:
+        got = CliRunner().invoke(main, [*words, "--help"])
+        assert got.exit_code == 0 and "Usage:" in got.output, words
+        assert f"`rectiflow {' '.join(words)}" in readme or f"alias `{words[-1]}`" in readme \
+            or f"/ `{' '.join(words)}" in readme or f"/ `{words[0]} {words[-1]}" in readme, words
+    assert "--at" in CliRunner().invoke(main, ["fire-timers", "--help"]).output
