@@ -17,6 +17,7 @@ from tests.incident_diagrams import APPROVE, ENTER, PRICE, diagram
 from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
+from .ui_fixtures import app, login  # noqa: F401
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_order"
@@ -208,3 +209,34 @@ def test_the_openapi_document_readme_and_help_describe_every_route_and_command_o
         assert f"`rectiflow {' '.join(words)}" in readme or f"alias `{words[-1]}`" in readme \
             or f"/ `{' '.join(words)}" in readme or f"/ `{words[0]} {words[-1]}" in readme, words
     assert "--at" in CliRunner().invoke(main, ["fire-timers", "--help"]).output
+
+
+TIMED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_hourly"
+    targetNamespace="http://example.org/timers">
+  <bpmn:process id="hourly" name="\xe6\xaf\x8f\xe5\xb0\x8f\xe6\x97\xb6\xe7\xbb\x9f\xe8\xae\xa1" isExecutable="true">
+    <bpmn:startEvent id="tick"><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="t1"><bpmn:timeDuration>"PT1H"</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:startEvent>
+    <bpmn:scriptTask id="count" name="count"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>total = visits + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="tick" targetRef="count" />
+    <bpmn:sequenceFlow id="f2" sourceRef="count" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_failed_timer_start_is_an_incident_the_designer_sees_on_the_incidents_page(api, login, services, clock):
+    assert api.call("designer", "POST", "/definitions", content_type="multipart/form-data",
+                    data={"file": (io.BytesIO(TIMED), "hourly.bpmn")}).status_code == 201
+    clock.advance(hours=1)
+    sweep = services.fire_timer_starts()
+    assert len(sweep.failed) == 1 and "visits" in sweep.failed[0]
+    [incident] = api.call("designer", "GET", "/incidents").get_json()
+    assert (incident["kind"], incident["element_id"], incident["variable"], incident["process_key"]) == (
+        "start", "count", "visits", "hourly")
+    assert incident["instance_id"] == sweep.started[0]
+    page = login("designer").get("/incidents").get_data(as_text=True)
+    assert f'data-testid="incident-{incident["id"]}"' in page and "每小时统计" in page and "visits" in page
