@@ -353,6 +353,7 @@ def signal_campaigns(advance: Advance) -> None:
 # from, the messages between a campaign and its units, and the self-check's completion checks.
 CAMPAIGN_CONTRACT = Contract(
     subject="campaigns (engine/campaigns)",
+    started_through="open a campaign on the page /campaigns/new or POST /api/v1/campaigns",
     user_tasks=("joint_inspection", "supervision_check"),  # phase.ENTERED_ON_COMPLETION, pages' FINDING_TASKS
     elements=("self_check_opens", "collect_returns", "rectification_wait"),  # the waits the campaign page shows
     sends=(SELF_CHECK_SENT_MESSAGE,),
@@ -361,6 +362,7 @@ CAMPAIGN_CONTRACT = Contract(
 )
 SELF_CHECK_CONTRACT = Contract(
     subject="campaigns (engine/campaigns)",
+    started_through="its campaign sends the self-check to each unit (/campaigns)",
     user_tasks=tuple(SELF_CHECK_TASK_CHECKS),
     message_starts=(SELF_CHECK_SENT_MESSAGE,),
     sends=(SELF_CHECK_RETURNED_MESSAGE,),

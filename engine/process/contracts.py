@@ -42,6 +42,8 @@ class Contract:
     stages: tuple[str, ...] = ()  # `stage` values that some user task must still carry
     # {task id or ANY_TASK: {property name: required value, or None for any value}}
     properties: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # where its instances start instead of 发起流程 (a page and an API route); empty: no start of its own to name
+    started_through: str = ""
 
 
 @dataclass

@@ -59,8 +59,9 @@ class Message:
         return subject_of(self.payload)
 
 
-# Payload keys that name a message's subject, most specific first: a task message opens the task.
-SUBJECT_KEYS = (("task", "task_id"), ("hazard", "hazard_id"))
+# Payload keys that name a message's subject, most specific first: a task message opens the task, an incident
+# message (incident_opened) the incidents page.
+SUBJECT_KEYS = (("task", "task_id"), ("hazard", "hazard_id"), ("incident", "incident_id"))
 
 
 def subject_of(payload: dict) -> tuple[str, int] | None:

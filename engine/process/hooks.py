@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 
 from sqlalchemy.orm import Session
 
-from engine.infra.errors import WorkflowFailed
+from engine.infra.errors import InvalidFormData, WorkflowFailed
 from engine.org.models import User
 from engine.process.contracts import Contract
 from engine.process.models import HumanTask, ProcessInstance
@@ -129,6 +129,14 @@ class Hooks:
         """The contracts registered for a process key (empty when nothing relies on it)."""
         return list(self.contracts.get(process_key, ()))
 
+    def subject_owned(self, process_key: str) -> str | None:
+        """Where a subject-owned process starts instead of the catalogue (its subject's page and API), or None when
+        no subject relies on it: such processes are neither offered in 发起流程 nor started by key."""
+        contracts = self.contracts_for(process_key)
+        if not contracts:
+            return None
+        return "; ".join(c.started_through for c in contracts if c.started_through) or "its subject's own page"
+
     # -- what the core calls ------------------------------------------------------------------------
     def describe(self, session: Session, business_keys) -> dict[str, dict]:
         """The subject labels of these business keys, one describer call per kind present."""
@@ -194,3 +202,9 @@ class Hooks:
     def routed(self, advance: Advance) -> None:
         for listener in self.routed_listeners:
             listener(advance)
+
+
+def subject_owned_refusal(process_key: str, where: str) -> InvalidFormData:
+    """The 422 for starting a subject-owned process by key (API or 发起流程): it names where it starts instead."""
+    return InvalidFormData(f"process {process_key!r} is started through its own page, not by key: {where}",
+                           [{"field": "key", "message": f"subject-owned process; {where}"}])

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, undefer
 from engine.infra.db import Base
 from engine.infra.errors import NotFound
 from engine.org.models import User
+from engine.process.hooks import Hooks, subject_owned_refusal
 from engine.process.lifecycle import InstanceState, TaskState, offered_clause, open_clause
 from engine.process.models import Event, HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.services import ADMIN_ROLE, DESIGNER_ROLES, starter_roles
@@ -77,16 +78,22 @@ def latest_definitions(s: Session) -> list[ProcessDefinition]:
         .options(undefer(ProcessDefinition.source_xml)).order_by(ProcessDefinition.name, ProcessDefinition.key)))
 
 
-def catalogue(s: Session, user: User) -> list[CatalogueEntry]:
-    """发起流程: every latest process with a none start event that this user's roles may start."""
+def catalogue(s: Session, user: User, hooks: Hooks | None = None) -> list[CatalogueEntry]:
+    """发起流程: every latest process with a none start event that this user's roles may start, except the
+    subject-owned ones (a registered contract, `hooks`): those start through their subject's own page."""
     roles = _roles(user)
     return [CatalogueEntry(d, start_form(d)) for d in latest_definitions(s)
-            if has_none_start_event(d) and starter_roles(d) & roles]
+            if has_none_start_event(d) and starter_roles(d) & roles
+            and not (hooks and hooks.subject_owned(d.key))]
 
 
-def startable(s: Session, user: User, key: str) -> CatalogueEntry:
-    """One catalogue entry; NotFound when the process is not deployed or not in this user's catalogue."""
-    entry = next((e for e in catalogue(s, user) if e.definition.key == key), None)
+def startable(s: Session, user: User, key: str, hooks: Hooks | None = None) -> CatalogueEntry:
+    """One catalogue entry; NotFound when the process is not deployed or not in this user's catalogue,
+    InvalidFormData (naming where it starts) when a subject owns it."""
+    where = hooks.subject_owned(key) if hooks else None
+    if where:
+        raise subject_owned_refusal(key, where)
+    entry = next((e for e in catalogue(s, user, hooks) if e.definition.key == key), None)
     if entry is None:
         raise NotFound(f"process {key!r} is not in your catalogue")
     return entry

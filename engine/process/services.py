@@ -38,7 +38,7 @@ from engine.process.diagrams import BundleReport, check_bundle
 from engine.process.events import record_event
 from engine.process.findings import Finding, refuse
 from engine.process.forms import validate_form_data
-from engine.process.hooks import Completion, Hooks
+from engine.process.hooks import Completion, Hooks, subject_owned_refusal
 from engine.process.incidents import (
     Failure,
     admin_covers,
@@ -316,12 +316,16 @@ class Services:
 
         Who may start it: the roles in the process property `candidateStarterRoles` (comma-separated), by default
         process designers and administrators. A business key may not name a registered subject kind (`hazard:3`):
-        those instances are started by their subject's own verb."""
+        those instances are started by their subject's own verb, and so are the subject-owned processes (a subject
+        registered a contract for them: hazards, campaigns, self-checks, patrols), refused here naming their page."""
         with self.uow() as uow:
             s = uow.session
             now = self.clock.now()
             user = accounts.get_user(s, user_id)
             definition = self.latest_definition(s, key)
+            where = self.hooks.subject_owned(key)
+            if where:
+                raise subject_owned_refusal(key, where)
             if not starter_roles(definition) & {g.role for g in user.grants}:
                 raise NotAllowed(f"you may not start process {key!r}")
             if business_key and self.hooks.names_subject(business_key):

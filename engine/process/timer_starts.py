@@ -21,8 +21,10 @@ A timer's instance has no starter: its data gets the deploying designer's organi
 bureau_id), so lanes find their candidates there. SpiffWorkflow would run a cycle start event's repetitions
 inside one instance; here each slot is a new instance started at that event (`BpmnRuntime.start_by_timer`), as
 BPMN means it.
-A slot whose start fails (a script error) is rolled back, then skipped with the error kept on the row and a
-`TimerStartFailed` event, so one broken diagram cannot stall the sweep.
+A slot whose steps after the start fail (a script error) keeps its instance as the timer left it (its start
+event fired, nothing after it run) with a `start` incident on it, so the designer sees it on 流程故障 and an
+administrator may fix the data and retry; the error is also kept on the row with a `TimerStartFailed` event.
+Any other failure rolls the slot back and skips it the same way, so one broken diagram cannot stall the sweep.
 """
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import (
     ForeignKey,
     Integer,
@@ -53,11 +58,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.infra.db import Base, UTCDateTime, is_postgres
-from engine.infra.errors import RectiflowError
+from engine.infra.errors import RectiflowError, ScriptNotAllowed
 from engine.org import accounts
 from engine.org.models import User
 from engine.process.events import record_event
+from engine.process.incidents import describe_failure, record_incident
 from engine.process.models import ProcessDefinition
+from engine.process.runtime import _open_timer_start
 from engine.process.scripting import evaluate_expression
 
 KINDS = {TimeDateEventDefinition: "date", DurationTimerEventDefinition: "duration", CycleTimerEventDefinition: "cycle"}
@@ -260,6 +267,10 @@ def fire_due(services, limit: int = 100) -> TimerStartSweep:
                 _record_failure(services, row_id, failure, now)
                 sweep.failed.append(failure.text)
                 continue
+            except _StepsFailed as failed:  # started, then stopped with an incident: counted as both
+                sweep.started.append(failed.instance_id)
+                sweep.failed.append(failed.text)
+                continue
             if instance_id is None:
                 break
             sweep.started.append(instance_id)
@@ -270,6 +281,27 @@ class _SlotFailed(Exception):
     def __init__(self, slot: datetime, text: str):
         super().__init__(text)
         self.slot, self.text = slot, text
+
+
+class _StepsFailed(Exception):
+    """The slot's instance was stored where its timer left it, with an incident (already committed)."""
+
+    def __init__(self, instance_id: int, text: str):
+        super().__init__(text)
+        self.instance_id, self.text = instance_id, text
+
+
+def _caught_by_timer(runtime, definition: ProcessDefinition, data: dict, start_event: str,
+                     slot: datetime) -> BpmnWorkflow:
+    """A new workflow whose timer start event `start_event` has fired and nothing after it has run: what is kept
+    when the steps after the start fail, so a retry (engine steps from the stored state) runs them again."""
+    spec, subprocess_specs = runtime.specs_for(definition)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=runtime.script_engine)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    with runtime.engine_time():
+        _open_timer_start(workflow, start_event, slot)
+    return workflow
 
 
 def _lock_row(s: Session, row_id: int) -> TimerStart | None:
@@ -298,18 +330,34 @@ def _fire_slot(services, row_id: int, now: datetime) -> int | None:
                 return None  # another sweep started this slot first
             data = {**_deployer_context(s, definition), "timer_start_event": row.start_event,
                     "timer_scheduled_at": slot.isoformat()}
-            workflow = services.runtime.start_by_timer(definition, data, row.start_event, slot)
+            failed = None
+            try:
+                workflow = services.runtime.start_by_timer(definition, data, row.start_event, slot)
+            except (SpiffWorkflowException, ScriptNotAllowed) as exc:
+                # The steps after the start failed: keep the instance where the timer left it, with an incident.
+                failed = exc
+                workflow = _caught_by_timer(services.runtime, definition, data, row.start_event, slot)
             projector = services.projector(s, now, None)
             instance = projector.new_instance(definition, None)
             record_event(s, now, "ProcessStarted", None, instance_id=instance.id, key=definition.key,
                          version=definition.version, business_key=None, trigger="timer",
                          start_event=row.start_event, scheduled_at=slot.isoformat())
             projector.persist(instance, workflow)
-            s.execute(update(TimerStart).where(TimerStart.id == row.id).values(last_instance_id=instance.id))
+            values = {"last_instance_id": instance.id}
+            if failed is not None:
+                failure = describe_failure(failed)
+                text = f"{definition.key}/{row.start_event} at {slot.isoformat()}: {failure.message}"[:2000]
+                values["last_error"] = text
+                record_incident(s, now, instance.id, "start", failure, workflow_data=data)
+                record_event(s, now, "TimerStartFailed", None, instance_id=instance.id, key=row.process_key,
+                             start_event=row.start_event, scheduled_at=slot.isoformat(), error=text)
+            s.execute(update(TimerStart).where(TimerStart.id == row.id).values(**values))
             uow.commit()
         except Exception as exc:  # rolled back; the slot is skipped with the error kept
             text = f"{definition.key}/{row.start_event} at {slot.isoformat()}: {getattr(exc, 'message', None) or exc}"
             raise _SlotFailed(slot, text[:2000]) from exc
+        if failed is not None:
+            raise _StepsFailed(instance.id, text)
         return instance.id
 
 

@@ -45,6 +45,7 @@ _WRITTEN_BY_DIAGRAM = tuple(k for k in _TEXT_FIELDS + _DATE_FIELDS if k not in
     "responsible_unit_id", "closed")
 HAZARD_CONTRACT = Contract(
     subject="rectification (engine/rectification/hazards.py)",
+    started_through="report a hazard on the page 隐患上报 (/hazards/new) or POST /api/v1/hazards",
     start_fields=_START_FIELDS,
     data_keys=_WRITTEN_BY_DIAGRAM,
     stages=tuple(s for s in STAGE_ORDER if s not in ("discover", "archive")),  # a hazard's status is its task's stage

@@ -53,7 +53,8 @@ log = logging.getLogger("rectiflow.schedules")
 PATROL_PROCESS = "patrol"
 # Schedules send a patrol to a role by the diagram's lanes (patrol_roles): the default role and the school-level
 # security office must keep a lane; the start data (targets, due_at, patrol_role) is the schedule's own.
-PATROL_CONTRACT = Contract(subject="schedules (engine/schedules)", lanes=("department_staff", "security_office"))
+PATROL_CONTRACT = Contract(subject="schedules (engine/schedules)", lanes=("department_staff", "security_office"),
+                           started_through="a patrol schedule starts it (/schedules or POST /api/v1/schedules)")
 MANAGER_ROLES = {"security_office", "admin"}
 CAMPAIGN_STAGES = (("self_check", 0.4), ("joint_inspection", 0.6), ("rectification", 0.8), ("supervision", 1.0))
 MIN_CAMPAIGN_DAYS = len(CAMPAIGN_STAGES)

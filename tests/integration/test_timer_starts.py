@@ -16,8 +16,9 @@ from engine.infra.clock import FixedClock
 from engine.infra.db import make_engine, make_session_factory
 from engine.infra.errors import WorkflowFailed
 from engine.infra.timezone import CHINA
-from engine.process.models import Event, HumanTask, ProcessInstance
+from engine.process.models import Event, HumanTask, Incident, OutboxMessage, ProcessInstance
 from engine.process.timer_starts import TimerStart, first_slot, parse_cycle, timer_text
+from tests.admins import add_admin
 from web.cli.main import main
 
 FOREIGN = Path(__file__).resolve().parents[3] / "shared" / "foreign-bpmn"
@@ -216,19 +217,34 @@ def test_a_timer_started_task_reaches_the_lane_at_the_deploying_designers_school
     assert instances(services, "weekly_check") == [("completed", None)]
 
 
-def test_a_failing_start_is_rolled_back_kept_as_an_error_and_does_not_stall_the_sweep(services, clock):
-    deploy(services, key="broken", expression='"R2/PT1H"', script="seen = no_such_variable")
+def test_a_failing_start_keeps_its_instance_with_an_incident_and_does_not_stall_the_sweep(services, world, clock):
+    source = DIAGRAM.format(key="broken", kind="timeCycle", expression='"R2/PT1H"',
+                            script="seen = no_such_variable").encode("utf-8")
+    services.deploy_definition(source, "broken.bpmn", world.users.designer)
     deploy(services, key="fine", expression='"R1/PT1H"')
     clock.advance(hours=1)
     sweep = services.fire_timer_starts()
-    assert len(sweep.started) == 1 and len(sweep.failed) == 1
+    assert len(sweep.started) == 2 and len(sweep.failed) == 1
     assert "broken/tick" in sweep.failed[0] and "no_such_variable" in sweep.failed[0]
-    assert instances(services, "broken") == [] and len(instances(services, "fine")) == 1
+    # The broken slot's instance waits where its timer left it (nothing after the start ran), with an incident.
+    assert instances(services, "broken") == [("running", None)] and len(instances(services, "fine")) == 1
     row = schedule(services, "broken")
-    assert "no_such_variable" in row.last_error and row.remaining == 1 and row.started == 0
+    assert "no_such_variable" in row.last_error and row.remaining == 1 and row.started == 1
     with services.uow() as uow:
         failed = uow.session.scalars(select(Event).where(Event.kind == "TimerStartFailed")).all()
-    assert [e.data["key"] for e in failed] == ["broken"]
+        [incident] = uow.session.scalars(select(Incident)).all()
+        assert [e.data["key"] for e in failed] == ["broken"]
+        assert (incident.kind, incident.status, incident.element_id, incident.element_name, incident.variable) == (
+            "start", "open", "note", "记录", "no_such_variable")
+        assert incident.instance_id == row.last_instance_id and incident.org_id == world.orgs.school
+        told = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "incident_opened")).all()
+        assert [m.recipient_id for m in told] == [world.users.designer]
+
+    # An administrator fixes the data and retries: the instance moves on to its end; the next slot runs as usual.
+    admin = add_admin(services, world)
+    services.set_instance_variables(incident.instance_id, admin, {"no_such_variable": "修好了"})
+    assert services.retry_incident(incident.id, admin).status == "resolved"
+    assert instances(services, "broken") == [("completed", "修好了")]
 
 
 def test_an_unreadable_timer_is_reported_once_and_kept_on_its_row(services, clock):

@@ -4,10 +4,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
+from engine.infra.errors import WorkflowFailed
 from engine.process import bell, delivery
-from engine.process.models import InAppNotification, OutboxMessage
+from engine.process.models import HumanTask, InAppNotification, Incident, OutboxMessage
 from notifications.inapp import InAppNotifier
+from tests.admins import add_admin
+from tests.incident_diagrams import APPROVE, ENTER, PRICE, diagram
 
 from .ui_fixtures import app, login  # noqa: F401
 
@@ -99,3 +103,31 @@ def test_someone_elses_notification_answers_404_and_stays_unread(login, services
     assert login("staff").post(f"/notifications/{theirs}/open").status_code == 404
     with services.uow() as uow:
         assert uow.session.get(InAppNotification, theirs).read_at is None
+
+
+def test_an_incident_notification_opens_the_incidents_page_at_that_incident(login, services, world):
+    services.deploy_definition(diagram("purchase", "采购申请", [ENTER, PRICE, APPROVE], ["enter", "approve"]),
+                               "purchase.bpmn", world.users.designer)
+    instance = services.start_process("purchase", world.users.designer, {})
+    with services.uow() as uow:
+        task = uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+    with pytest.raises(WorkflowFailed):
+        services.complete_task(task.id, world.users.security, {})
+    _deliver(services)
+    note = _latest(services, world.users.designer)
+    with services.uow() as uow:
+        incident = uow.session.scalars(select(Incident)).one()
+    assert (note.kind, note.subject_kind, note.subject_id) == ("incident_opened", "incident", incident.id)
+
+    client = login("designer")
+    opened = client.post(f"/notifications/{note.id}/open")
+    assert opened.status_code == 303 and opened.location.endswith(f"/incidents#incident-{incident.id}")
+    page = client.get("/incidents").get_data(as_text=True)
+    assert f'id="incident-{incident.id}"' in page
+
+    # Resolved meanwhile: it opens the full list (全部) from that incident on.
+    admin = add_admin(services, world)
+    services.set_instance_variables(instance.id, admin, {"amount": 2})
+    services.retry_incident(incident.id, admin)
+    again = client.post(f"/notifications/{note.id}/open")
+    assert again.location.endswith(f"/incidents?status=all&before={incident.id + 1}#incident-{incident.id}")

@@ -143,9 +143,13 @@ def migrate_instances(args, definition_id):
 @blp.alt_response(403, description="your roles may not start this process (`candidateStarterRoles`)",
                   schema=ApiErrorSchema)
 @blp.alt_response(404, description="no process with this key is deployed", schema=ApiErrorSchema)
-@blp.alt_response(422, description="the start form's data is invalid, or the process could not start",
-                  schema=ApiErrorSchema)
+@blp.alt_response(422, description="the start form's data is invalid, the process could not start, or it is "
+                  "subject-owned (hazards, campaigns, self-checks, patrols: `errors[0].field` is `key` and the "
+                  "message names the page and route that start it)", schema=ApiErrorSchema)
 def start_process(args):
-    """Start the latest version of a deployed process; its first user tasks appear in their inboxes."""
+    """Start the latest version of a deployed process; its first user tasks appear in their inboxes.
+
+    The processes a subject owns (a registered contract: hazard_rectification, campaign, unit_self_check, patrol)
+    are not started by key: they start through their own pages and routes, which the 422 names."""
     # The instance comes back with its definition loaded (sessions keep attributes after commit).
     return services().start_process(args["key"], g.api_user_id, args["data"], args["business_key"])

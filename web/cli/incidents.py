@@ -26,7 +26,7 @@ def _when(value) -> str:
 
 @click.group("incidents")
 def incidents_cmd() -> None:
-    """Incidents: failed scripts, conditions, DMN and service tasks, timers and message steps of instances."""
+    """Incidents: failed scripts, conditions, DMN and service tasks, timers, timer starts and message steps."""
 
 
 @incidents_cmd.command("list")

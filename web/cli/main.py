@@ -268,7 +268,10 @@ def complete_cmd(obj: _Context, task_id: int, username: str, data_json: str) -> 
 @click.option("--business-key", default=None, help="An identifier of your own for this instance.")
 @click.pass_obj
 def start_cmd(obj: _Context, key: str, username: str, data_json: str, business_key: str | None) -> None:
-    """Start the latest deployed version of process KEY; its first user tasks go to their inboxes."""
+    """Start the latest deployed version of process KEY; its first user tasks go to their inboxes.
+
+    Subject-owned processes (hazard_rectification, campaign, unit_self_check, patrol) start through their own
+    pages and routes instead (the refusal names them)."""
     try:
         data = json.loads(data_json)
     except json.JSONDecodeError as exc:
@@ -302,7 +305,10 @@ def cancel_cmd(obj: _Context, instance_id: int, reason: str, username: str) -> N
 @click.pass_obj
 def fire_timers_cmd(obj: _Context, at: str | None) -> None:
     """Fire the BPMN timers that are due and start the processes whose timer start event is due, now or at
-    --at (the scheduler does this on its own)."""
+    --at (the scheduler does this on its own).
+
+    A timer start whose steps fail keeps its instance with an incident (`rectiflow incidents list`): it is
+    counted as started and as failed."""
     services = at_time(obj.services, at)
     sweep = services.fire_due_timers()
     starts = services.fire_timer_starts()

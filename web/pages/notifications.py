@@ -16,9 +16,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
-from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
+from engine.infra.errors import InvalidFormData, NotAllowed, NotFound, RectiflowError
 from engine.org.models import User
 from engine.process import bell, candidates, escalation, lifecycle
+from engine.process.incidents import get_incident
 from engine.process.models import CHANNELS, DELIVERY_MODES, HumanTask
 from engine.rectification.models import Hazard
 from engine.rectification.visibility import can_view_hazard, can_view_task
@@ -95,8 +96,20 @@ def _hazard_page(s: Session, user: User, hazard_id: int) -> str | None:
     return url_for("hazards.detail", hazard_id=hazard.id) if hazard and can_view_hazard(s, user, hazard) else None
 
 
+def _incident_page(s: Session, user: User, incident_id: int) -> str | None:
+    """流程故障 with this incident on top (open ones in the default list, resolved ones under 全部), in my scope."""
+    try:
+        incident = get_incident(s, user, incident_id)
+    except (NotFound, NotAllowed):
+        return None
+    anchor = f"#incident-{incident.id}"
+    if incident.status == "open":
+        return url_for("incidents.index") + anchor
+    return url_for("incidents.index", status="all", before=incident.id + 1) + anchor
+
+
 # Subject kind (as the engine stores it on a notification) → the page that shows it, or None when I may not see it.
-SUBJECT_PAGES = {"task": _task_page, "hazard": _hazard_page}
+SUBJECT_PAGES = {"task": _task_page, "hazard": _hazard_page, "incident": _incident_page}
 
 
 def subject_url(s: Session, user: User, opened: bell.Opened) -> str | None:

@@ -22,7 +22,7 @@ def catalogue():
     """Every latest deployed process the signed-in user may start."""
     with services().uow() as uow:
         s = uow.session
-        entries = instance_views.catalogue(s, db_user(s))
+        entries = instance_views.catalogue(s, db_user(s), services().hooks)
         return render_template("processes/catalogue.html", entries=entries)
 
 
@@ -42,9 +42,12 @@ def start(key: str):
     with svc.uow() as uow:
         s = uow.session
         try:
-            entry = instance_views.startable(s, db_user(s), key)
+            entry = instance_views.startable(s, db_user(s), key, svc.hooks)
         except NotFound:
             abort(404)
+        except InvalidFormData:  # a subject-owned process: it starts through its own page
+            flash(_("该流程由其业务页面发起，不在发起流程中：%(where)s", where=svc.hooks.subject_owned(key)), "danger")
+            return redirect(url_for("processes.catalogue"), 303)
         if request.method == "GET":
             return _render_start(entry)
         data = parse_form(entry.start_form, request.form)
@@ -58,7 +61,7 @@ def start(key: str):
         # Everything typed stays in the form; the engine's message goes to the field it names, else on top.
         errors = engine_errors(exc.errors) if isinstance(exc, InvalidFormData) else {"__form__": error_text(exc)}
         with svc.uow() as uow:
-            entry = instance_views.startable(uow.session, db_user(uow.session), key)
+            entry = instance_views.startable(uow.session, db_user(uow.session), key, svc.hooks)
             return _render_start(entry, data, errors, business_key, 403 if isinstance(exc, NotAllowed) else 422)
     flash(_("流程已发起"), "success")
     return redirect(url_for("processes.instance", instance_id=instance.id), 303)
