@@ -249,12 +249,21 @@ def waiting_messages(workflow) -> dict[str, str]:
         for ed in getattr(definition, "event_definitions", None) or [definition]:
             if not isinstance(ed, _BaseMessageDefinition):
                 continue
-            keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
+            # The keys of the message's correlation properties, and of those the catch sets on its process
+            # (spiffworkflow:processVariableCorrelation): a sender names the conversation by either.
+            keys = {k for prop in (*ed.correlation_properties, *getattr(ed, "process_correlations", ()))
+                    for k in prop.correlation_keys}
             # SpiffWorkflow correlates a catch by its own (sub)process's correlations: a receive task inside a
             # subprocess sets them there (spiffworkflow:processVariableCorrelation), not on the top workflow.
             own = {**top, **task.workflow.correlations}
             waiting[ed.name] = correlation_text({k: own[k] for k in sorted(keys) if k in own})
     return waiting
+
+
+def _definitions(task_spec) -> list:
+    """A task spec's event definitions: its own, or those a MultipleEventDefinition (event gateway) holds."""
+    definition = getattr(task_spec, "event_definition", None)
+    return list(getattr(definition, "event_definitions", None) or [definition])
 
 
 def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
@@ -264,10 +273,11 @@ def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
     if cached is None:
         spec, subprocess_specs = runtime.specs_for(definition)
         specs = [spec, *subprocess_specs.values()]
+        # An event-based gateway holds the messages of the catch events after it (they keep a none definition).
         cached = _catching[key] = any(
-            isinstance(getattr(ts, "event_definition", None), _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
+            isinstance(ed, _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
             and "Throw" not in type(ts).__name__ and "End" not in type(ts).__name__ and "Send" not in type(ts).__name__
-            for sp in specs for ts in sp.task_specs.values())
+            for sp in specs for ts in sp.task_specs.values() for ed in _definitions(ts))
     return cached
 
 

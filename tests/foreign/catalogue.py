@@ -239,8 +239,10 @@ CATALOGUE: list[dict] = [
       messages=[{"name": "A", "payload": {}}], reason="a manual task with a message boundary event A",
       needs=["message"]),
     E("sa-message-receive", _in(f"{SA}/message", "message-receive.bpmn"), "Process_from_local_tests_nmkz3hh",
-      start_data={"uid": 7}, messages=[{"name": "A", "correlation": {"uid": 7}, "payload": {"uid": 7}}],
-      reason="a receive task correlated on uid", needs=["message"]),
+      messages=[{"name": "B", "correlation": {"uid": 1}, "payload": {"uid": 1}}],
+      reason="a receive task in a subprocess waits for B, its processVariableCorrelation setting uid to 1 (upstream "
+             "test_receive_message_will_have_correlation_keys: the waiting receive is {MainCorrelationKey: {uid: 1}}; "
+             "message A is declared but nothing catches it)", needs=["message"]),
     E("sa-message_send_receive", _in(f"{SA}/message", "message_send_receive.bpmn"), "message_send_process",
       "refuse", match="invoice_form.json", reason="names a form invoice_form.json that the folder does not have",
       needs=["spiff form"]),
