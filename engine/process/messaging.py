@@ -66,6 +66,7 @@ from engine.process.models import (
 from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
 
 DELIVERY_MODES = ("inline", "deferred")
+CONTEXT_KEYS = ("starter_id", "org_id", "school_id", "bureau_id")  # a person's start context (Services.start_process)
 delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
 _start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
 _catching: dict[tuple[str, str], bool] = {}  # (key, sha256) -> has message catch events other than start events
@@ -125,8 +126,17 @@ def route_events(projector, instance: ProcessInstance, workflow, events: list) -
                                  next_attempt_at=projector.now)
         s.add(message)
         s.flush()
-        _route(projector, message, thrown, instance.id)
+        _route(projector, message, thrown, instance.id, _sender_context(workflow, payload))
     return _sync_subscriptions(s, projector.runtime, instance, workflow)
+
+
+def _sender_context(workflow, payload: dict) -> dict | None:
+    """The organisation an instance a message starts inherits from the instance that threw it: the sender's start
+    context (starter, organisation), unless the payload names an organisation itself (a campaign sends each unit's)."""
+    if any(key in payload for key in CONTEXT_KEYS):
+        return None
+    start = workflow.task_tree.data
+    return {key: start[key] for key in CONTEXT_KEYS if key in start} or None
 
 
 def send_message(projector, name: str, correlations: dict, payload: dict,
