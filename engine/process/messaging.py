@@ -66,6 +66,9 @@ from engine.process.models import (
 from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
 
 DELIVERY_MODES = ("inline", "deferred")
+# What a diagram expression SpiffWorkflow evaluates outside a task's run (a correlation property read from a
+# payload on catch) raises: the restricted evaluator lets these through unwrapped.
+EXPRESSION_ERRORS = (NameError, KeyError, TypeError, AttributeError, ValueError)
 CONTEXT_KEYS = ("starter_id", "org_id", "school_id", "bureau_id")  # a person's start context (Services.start_process)
 delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
 _start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
@@ -201,6 +204,9 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
                 workflow.do_engine_steps()
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: {exc}") from None
+    except EXPRESSION_ERRORS as exc:  # a correlation property the payload lacks, read by SpiffWorkflow on catch
+        raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: "
+                             f"{type(exc).__name__}: {exc}") from None
     if not caught:
         message.status, message.last_error = "unmatched", f"instance {target_id} was not waiting for it"
         return False
@@ -219,6 +225,9 @@ def _start_instance(projector, definition: ProcessDefinition, message: ProcessMe
         workflow, failed = projector.runtime.start_by_message(definition, {**(start_data or {}), **payload}, thrown)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
+    except EXPRESSION_ERRORS as exc:  # e.g. a correlation property read from a payload that lacks it
+        raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: its start event could "
+                             f"not read the message ({type(exc).__name__}: {exc})") from None
     instance = projector.new_instance(definition, payload.get("business_key"))
     message.status, message.target_instance_id, message.delivered_at = "started", instance.id, projector.now
     # A business key naming an existing subject (a look-back's `hazard_reopened` carries `hazard:<id>`) makes
@@ -248,10 +257,11 @@ def _start_definition(s: Session, runtime, name: str) -> ProcessDefinition | Non
     return None
 
 
-def waiting_messages(workflow) -> dict[str, str]:
-    """Message name -> correlation text for every message catch event the workflow waits at."""
+def waiting_messages(workflow) -> dict[str, set[str]]:
+    """Message name -> the correlation texts of the message catch events the workflow waits at (several when
+    multi-instance subprocesses each wait for their own answer)."""
     top = workflow.correlations
-    waiting = {}
+    waiting: dict[str, set[str]] = {}
     # The event manager rather than waiting_events(): an event-based gateway reports itself there as one
     # nameless "MultipleEventDefinition", hiding the messages it waits for.
     for task in workflow.event_manager.tasks.values():
@@ -266,7 +276,7 @@ def waiting_messages(workflow) -> dict[str, str]:
             # SpiffWorkflow correlates a catch by its own (sub)process's correlations: a receive task inside a
             # subprocess sets them there (spiffworkflow:processVariableCorrelation), not on the top workflow.
             own = {**top, **task.workflow.correlations}
-            waiting[ed.name] = correlation_text({k: own[k] for k in sorted(keys) if k in own})
+            waiting.setdefault(ed.name, set()).add(correlation_text({k: own[k] for k in sorted(keys) if k in own}))
     return waiting
 
 
@@ -296,19 +306,17 @@ def _sync_subscriptions(s: Session, runtime, instance: ProcessInstance, workflow
     if not _catches_messages(runtime, instance.definition):
         return set()  # e.g. a hazard: never waits for a message, so no query per step
     waiting = {} if workflow.completed else waiting_messages(workflow)
-    rows = {row.name: row for row in s.scalars(
+    wanted = {(name, correlation) for name, correlations in waiting.items() for correlation in correlations}
+    rows = {(row.name, row.correlation): row for row in s.scalars(
         select(MessageSubscription).where(MessageSubscription.instance_id == instance.id))}
-    for name, row in rows.items():
-        if name not in waiting:
+    for pair, row in rows.items():
+        if pair not in wanted:
             s.delete(row)
-        elif row.correlation != waiting[name]:
-            row.correlation = waiting[name]
-    new = set(waiting) - set(rows)
-    for name in sorted(new):
-        s.add(MessageSubscription(instance_id=instance.id, name=name, correlation=waiting[name]))
-    if new or len(rows) != len(waiting):
+    for name, correlation in sorted(wanted - set(rows)):
+        s.add(MessageSubscription(instance_id=instance.id, name=name, correlation=correlation))
+    if wanted != set(rows):
         s.flush()
-    return new
+    return set(waiting) - {name for name, _ in rows}
 
 
 def _deliver_after_commit(s: Session, projector) -> None:

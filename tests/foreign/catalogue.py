@@ -720,7 +720,12 @@ CATALOGUE: list[dict] = [
       tasks={"First": {"do_step": True}}, reason="Camunda form tasks inside a subprocess",
       needs=["camunda form", "subprocess", "user task depth"]),
     E("sw-spiff-correlation", _in(f"{SW}/spiff/data", "correlation.bpmn"), "proc_1",
-      reason="spiff send/receive tasks correlated on process_id (one collaboration)",
+      tasks={"configure": [{"task_num": 0, "task_name": "subprocess 0", "extra_data": "unused data"},
+                           {"task_num": 1, "task_name": "subprocess 1", "extra_data": "unused data"}],
+             "prepare_response": [{"response": "No"}, {"response": "OK"}]},
+      reason="spiff send/receive tasks correlated on process_id (one collaboration): each of two multi-instance "
+             "subprocesses sends init_proc_2 with its task_num, which starts a proc_2 that answers it alone (upstream "
+             "CorrelationTest sets task_num/task_name on the Configure tasks, response 'OK' for num 1, 'No' for 0)",
       needs=["collaboration", "message"]),
     E("sw-spiff-correlation_two_conversations", _in(f"{SW}/spiff/data", "correlation_two_conversations.bpmn"),
       "message_send_process", "refuse", match=["import", "time"], reason="its scripts `import time`",
