@@ -7,6 +7,10 @@ SpiffWorkflow's Camunda package does). SpiffWorkflow's Spiff parser, which reads
 `spiffworkflow:messagePayload` (on the throw) and `spiffworkflow:messageVariable` (on the catch), so the payload
 would be lost and the catching process would wait on a variable it never gets.
 
+A plain BPMN throw (neither Spiff nor Camunda payload) of a message with correlation properties sends the
+variables those properties read (`messagePath` names), so the catcher can correlate it: SpiffWorkflow's BPMN
+package sends the whole task data there, its Spiff package (which reads every diagram here) nothing at all.
+
 `translate_messages(documents)` rewrites a bundle's diagrams in place before they are parsed: each Camunda throw
 gets a `spiffworkflow:messagePayload` with its expression, and each catch of a message that some throw in the
 bundle sends the Camunda way (and that names no variable of its own) gets a `spiffworkflow:messageVariable`. A
@@ -46,6 +50,20 @@ def _extension(definition, tag: str, text: str) -> None:
     etree.SubElement(extensions, f"{{{SPIFF_NS}}}{tag}").text = text
 
 
+def _correlation_names(documents: dict, message_id: str) -> list[str] | None:
+    """The variables the message's correlation properties read (`messagePath`), if each is a plain name."""
+    names = []
+    for root in documents.values():
+        for retrieval in root.xpath("//bpmn:correlationPropertyRetrievalExpression[@messageRef=$ref]",
+                                    namespaces=NS, ref=message_id):
+            for path in retrieval:
+                text = (path.text or "").strip() if isinstance(path.tag, str) else ""
+                if not text.isidentifier():
+                    return None
+                names.append(text)
+    return sorted(set(names))
+
+
 def translate_messages(documents: dict) -> list[Finding]:
     """Give Camunda message throws and their catches SpiffWorkflow's payload and variable, in place (see above)."""
     findings: list[Finding] = []
@@ -53,10 +71,18 @@ def translate_messages(documents: dict) -> list[Finding]:
     for root in documents.values():
         for definition in root.iter(f"{{{BPMN_NS}}}messageEventDefinition"):
             owner = definition.getparent()
-            if owner.tag not in THROWS or (definition.get(EXPRESSION) is None and definition.get(RESULT) is None):
+            if owner.tag not in THROWS:
                 continue
             name = _message_name(root, definition)
             if name is None or _has(definition, "messagePayload"):
+                continue
+            if definition.get(EXPRESSION) is None and definition.get(RESULT) is None:
+                # A plain BPMN throw: SpiffWorkflow's BPMN reading sends the task's data, its Spiff reading nothing,
+                # so a catcher reading a correlation property from the payload would fail. It sends what the
+                # message's correlation properties read (each a plain variable name).
+                names = _correlation_names(documents, definition.get("messageRef"))
+                if names:
+                    _extension(definition, "messagePayload", "{" + ", ".join(f"{n!r}: {n}" for n in names) + "}")
                 continue
             if definition.get(EXPRESSION) is not None:
                 _extension(definition, "messagePayload", definition.get(EXPRESSION))

@@ -539,10 +539,15 @@ CATALOGUE: list[dict] = [
       reason="an intermediate conditional event waiting on a data object set by a parallel task",
       needs=["conditional event"]),
     E("sw-correlation", _in(f"{SW}/bpmn/data", "correlation.bpmn"), "proc_1",
-      reason="a multi-instance subprocess talking to proc_2 by correlated messages (one collaboration)",
-      needs=["collaboration", "message"]),
+      tasks={"configure": [{"task_num": 0}, {"task_num": 1}], "rename_id": [{"init_id": 0}, {"init_id": 1}]},
+      reason="a multi-instance subprocess talking to proc_2 by correlated messages (one collaboration); upstream "
+             "CollaborationTest.testCorrelation sets task_num on each Configure task and init_id = task_num on "
+             "Rename Id", needs=["collaboration", "message"]),
     E("sw-correlation_two_conversations", _in(f"{SW}/bpmn/data", "correlation_two_conversations.bpmn"), "proc_1",
-      reason="two conversations with correlation keys (one collaboration)", needs=["collaboration", "message"]),
+      tasks={"configure": [{"task_num": 0}, {"task_num": 1}], "rename_id": [{"init_id": 0}, {"init_id": 1}],
+             "rename_id_2": [{"subprocess": 0}, {"subprocess": 1}]},
+      reason="two conversations with correlation keys (one collaboration); upstream testTwoCorrelationKeys sets "
+             "task_num, then init_id and subprocess = task_num in the responders", needs=["collaboration", "message"]),
     E("sw-custom_function_test", _in(f"{SW}/bpmn/data", "custom_function_test.bpmn",
       "custom_function_test_call_activity.bpmn"), "top_workflow", "incident", match="custom_function",
       reason="custom_function() is registered by the upstream test's script engine only",

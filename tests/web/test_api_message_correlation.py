@@ -283,3 +283,20 @@ def test_a_message_start_that_cannot_read_its_correlation_is_a_clear_422_naming_
     assert got.status_code == 422, got.get_json()
     message = got.get_json()["message"]
     assert "'ask'" in message and "responder" in message and "num" in message
+
+
+def test_a_plain_bpmn_throw_sends_the_variables_its_correlation_properties_read():
+    doc = etree.fromstring((HEAD + """
+  <bpmn:message id="m" name="M" />
+  <bpmn:correlationProperty id="cp" name="cp">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="m"><bpmn:messagePath>task_num</bpmn:messagePath>
+    </bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:intermediateThrowEvent id="a"><bpmn:messageEventDefinition messageRef="m" /></bpmn:intermediateThrowEvent>
+    <bpmn:intermediateCatchEvent id="c"><bpmn:messageEventDefinition messageRef="m" /></bpmn:intermediateCatchEvent>
+  </bpmn:process>
+</bpmn:definitions>""").encode())
+    assert translate_messages({"x.bpmn": doc}) == []
+    ns = {"spiff": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
+    assert doc.xpath("//*[@id='a']//spiff:messagePayload/text()", namespaces=ns) == ["{'task_num': task_num}"]
+    assert doc.xpath("//*[@id='c']//spiff:messagePayload", namespaces=ns) == []  # a catch sends nothing
