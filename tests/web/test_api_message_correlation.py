@@ -75,7 +75,8 @@ CONVERSATIONS = HEAD + """
   <bpmn:message id="m_ask" name="ask" /><bpmn:message id="m_reply" name="reply" />
   <bpmn:collaboration id="c">
     <bpmn:participant id="p1" processRef="initiator" /><bpmn:participant id="p2" processRef="responder" />
-    <bpmn:correlationKey name="conv"><bpmn:correlationPropertyRef>num</bpmn:correlationPropertyRef></bpmn:correlationKey>
+    <bpmn:correlationKey name="conv"><bpmn:correlationPropertyRef>num</bpmn:correlationPropertyRef>
+    </bpmn:correlationKey>
   </bpmn:collaboration>
   <bpmn:correlationProperty id="num" name="num">
     <bpmn:correlationPropertyRetrievalExpression messageRef="m_ask"><bpmn:formalExpression>num</bpmn:formalExpression>
