@@ -34,7 +34,7 @@ from SpiffWorkflow.spiff.parser.task_spec import BusinessRuleTaskParser
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
 from engine.infra.errors import InvalidDiagram
-from engine.process import assignment, juel, lint
+from engine.process import assignment, camunda_messages, juel, lint
 from engine.process.bundles import Bundle
 from engine.process.findings import ERROR, WARNING, Finding, refuse
 from engine.process.operators import OPERATOR_NAMES
@@ -417,6 +417,7 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
         findings.append(Finding("no-diagram", "the bundle holds no .bpmn diagram", fix="add a .bpmn file"))
     for filename, root in bpmn_docs.items():
         findings.extend(juel.translate_document(root, filename))
+    findings.extend(camunda_messages.translate_messages(bpmn_docs))
     bundle_processes = {p.get("id") for root in bpmn_docs.values()
                         for p in root.xpath("//bpmn:process", namespaces=NS) if p.get("id")}
     forms = set()

@@ -45,7 +45,8 @@ from engine.process.scripting import evaluate_expression
 SENDER_PROPERTY = "messageSenderRoles"
 DEFAULT_SENDERS = frozenset({"process_designer", "admin"})  # as services.DESIGNER_ROLES
 MAX_NAME = 100
-_properties: dict[tuple[str, str, str], list] = {}  # (key, sha256, message) -> correlation properties catching it
+# (key, sha256, message) -> (correlation properties catching it, properties its catches set on their process)
+_properties: dict[tuple[str, str, str], tuple[list, list]] = {}
 
 
 @dataclass(frozen=True)
@@ -66,28 +67,32 @@ def sender_roles(definition: ProcessDefinition) -> set[str]:
     return {r.strip() for r in listed.split(",") if r.strip()} | set(DEFAULT_SENDERS)
 
 
-def _catching_properties(runtime, definition: ProcessDefinition, name: str) -> list:
+def _catching_properties(runtime, definition: ProcessDefinition, name: str, process: bool = False) -> list:
+    """The correlation properties of the definition's events for message `name`; with `process`, those its catch
+    events set on their process instead (spiffworkflow:processVariableCorrelation, read from the process data)."""
     cache_key = (definition.key, definition.sha256, name)
     cached = _properties.get(cache_key)
     if cached is None:
         spec, subprocess_specs = runtime.specs_for(definition)
-        cached = []
+        cached = ([], [])
         for sp in (spec, *subprocess_specs.values()):
             for ts in sp.task_specs.values():
                 ed = getattr(ts, "event_definition", None)
                 for d in getattr(ed, "event_definitions", None) or [ed]:
                     if isinstance(d, MessageEventDefinition) and d.name == name:
-                        cached.extend(d.correlation_properties)
+                        cached[0].extend(d.correlation_properties)
+                        cached[1].extend(getattr(d, "process_correlations", None) or [])
         _properties[cache_key] = cached
-    return cached
+    return cached[1] if process else cached[0]
 
 
-def correlation_properties(s, runtime, name: str) -> list:
-    """The correlation properties of every deployed process's events for message `name` (latest versions first)."""
+def correlation_properties(s, runtime, name: str, process: bool = False) -> list:
+    """The correlation properties of every deployed process's events for message `name` (latest versions first);
+    with `process`, the properties the catch events set on their own process (see `_catching_properties`)."""
     found = []
     for definition in s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
                                                                    ProcessDefinition.version.desc())):
-        found.extend(_catching_properties(runtime, definition, name))
+        found.extend(_catching_properties(runtime, definition, name, process))
     return found
 
 
@@ -107,7 +112,7 @@ def normalise_correlation(s, runtime, name: str, correlation, payload: dict) -> 
         if any(isinstance(v, dict) for v in correlation.values()):
             raise _bad("correlation", "give either {key: {property: value}} or {property: value}, not both")
         keys_of: dict[str, set[str]] = {}
-        for prop in props:
+        for prop in (*props, *correlation_properties(s, runtime, name, process=True)):
             keys_of.setdefault(prop.name, set()).update(prop.correlation_keys)
         for prop_name, value in correlation.items():
             if not keys_of.get(prop_name):

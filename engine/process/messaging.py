@@ -66,6 +66,10 @@ from engine.process.models import (
 from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
 
 DELIVERY_MODES = ("inline", "deferred")
+# What a diagram expression SpiffWorkflow evaluates outside a task's run (a correlation property read from a
+# payload on catch) raises: the restricted evaluator lets these through unwrapped.
+EXPRESSION_ERRORS = (NameError, KeyError, TypeError, AttributeError, ValueError)
+CONTEXT_KEYS = ("starter_id", "org_id", "school_id", "bureau_id")  # a person's start context (Services.start_process)
 delivery_mode = "inline"  # set by the composition root or a benchmark; see the module docstring
 _start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> its start events' messages
 _parallel_start_messages: dict[tuple[str, str], frozenset[str]] = {}  # (key, sha256) -> a parallel start's messages
@@ -126,8 +130,17 @@ def route_events(projector, instance: ProcessInstance, workflow, events: list) -
                                  next_attempt_at=projector.now)
         s.add(message)
         s.flush()
-        _route(projector, message, thrown, instance.id)
+        _route(projector, message, thrown, instance.id, _sender_context(workflow, payload))
     return _sync_subscriptions(s, projector.runtime, instance, workflow)
+
+
+def _sender_context(workflow, payload: dict) -> dict | None:
+    """The organisation an instance a message starts inherits from the instance that threw it: the sender's start
+    context (starter, organisation), unless the payload names an organisation itself (a campaign sends each unit's)."""
+    if any(key in payload for key in CONTEXT_KEYS):
+        return None
+    start = workflow.task_tree.data
+    return {key: start[key] for key in CONTEXT_KEYS if key in start} or None
 
 
 def send_message(projector, name: str, correlations: dict, payload: dict,
@@ -202,6 +215,9 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
                 workflow.do_engine_steps()
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: {exc}") from None
+    except EXPRESSION_ERRORS as exc:  # a correlation property the payload lacks, read by SpiffWorkflow on catch
+        raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: "
+                             f"{type(exc).__name__}: {exc}") from None
     if not caught:
         message.status, message.last_error = "unmatched", f"instance {target_id} was not waiting for it"
         return False
@@ -220,6 +236,9 @@ def _start_instance(projector, definition: ProcessDefinition, message: ProcessMe
         workflow, failed = projector.runtime.start_by_message(definition, {**(start_data or {}), **payload}, thrown)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: {exc}") from None
+    except EXPRESSION_ERRORS as exc:  # e.g. a correlation property read from a payload that lacks it
+        raise WorkflowFailed(f"message {message.name!r} could not start {definition.key!r}: its start event could "
+                             f"not read the message ({type(exc).__name__}: {exc})") from None
     instance = projector.new_instance(definition, payload.get("business_key"))
     message.status, message.target_instance_id, message.delivered_at = "started", instance.id, projector.now
     # A business key naming an existing subject (a look-back's `hazard_reopened` carries `hazard:<id>`) makes
@@ -265,10 +284,11 @@ def _start_message_names(spec) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(names), frozenset(parallel)
 
 
-def waiting_messages(workflow) -> dict[str, str]:
-    """Message name -> correlation text for every message catch event the workflow waits at."""
+def waiting_messages(workflow) -> dict[str, set[str]]:
+    """Message name -> the correlation texts of the message catch events the workflow waits at (several when
+    multi-instance subprocesses each wait for their own answer)."""
     top = workflow.correlations
-    waiting = {}
+    waiting: dict[str, set[str]] = {}
     # The event manager rather than waiting_events(): an event-based gateway reports itself there as one
     # nameless "MultipleEventDefinition", hiding the messages it waits for.
     for task in workflow.event_manager.tasks.values():
@@ -277,12 +297,21 @@ def waiting_messages(workflow) -> dict[str, str]:
         for ed in getattr(definition, "event_definitions", None) or [definition]:
             if not isinstance(ed, _BaseMessageDefinition) or ed in seen:
                 continue  # a parallel multiple event waits only for the messages it has not had yet
-            keys = {k for prop in ed.correlation_properties for k in prop.correlation_keys}
+            # The keys of the message's correlation properties, and of those the catch sets on its process
+            # (spiffworkflow:processVariableCorrelation): a sender names the conversation by either.
+            keys = {k for prop in (*ed.correlation_properties, *getattr(ed, "process_correlations", ()))
+                    for k in prop.correlation_keys}
             # SpiffWorkflow correlates a catch by its own (sub)process's correlations: a receive task inside a
             # subprocess sets them there (spiffworkflow:processVariableCorrelation), not on the top workflow.
             own = {**top, **task.workflow.correlations}
-            waiting[ed.name] = correlation_text({k: own[k] for k in sorted(keys) if k in own})
+            waiting.setdefault(ed.name, set()).add(correlation_text({k: own[k] for k in sorted(keys) if k in own}))
     return waiting
+
+
+def _definitions(task_spec) -> list:
+    """A task spec's event definitions: its own, or those a MultipleEventDefinition (event gateway) holds."""
+    definition = getattr(task_spec, "event_definition", None)
+    return list(getattr(definition, "event_definitions", None) or [definition])
 
 
 def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
@@ -292,10 +321,11 @@ def _catches_messages(runtime, definition: ProcessDefinition) -> bool:
     if cached is None:
         spec, subprocess_specs = runtime.specs_for(definition)
         specs = [spec, *subprocess_specs.values()]
+        # An event-based gateway holds the messages of the catch events after it (they keep a none definition).
         cached = _catching[key] = bool(_start_message_names(spec)[1]) or any(
-            isinstance(getattr(ts, "event_definition", None), _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
+            isinstance(ed, _BaseMessageDefinition) and type(ts).__name__ != "StartEvent"
             and "Throw" not in type(ts).__name__ and "End" not in type(ts).__name__ and "Send" not in type(ts).__name__
-            for sp in specs for ts in sp.task_specs.values())
+            for sp in specs for ts in sp.task_specs.values() for ed in _definitions(ts))
     return cached
 
 
@@ -304,19 +334,17 @@ def _sync_subscriptions(s: Session, runtime, instance: ProcessInstance, workflow
     if not _catches_messages(runtime, instance.definition):
         return set()  # e.g. a hazard: never waits for a message, so no query per step
     waiting = {} if workflow.completed else waiting_messages(workflow)
-    rows = {row.name: row for row in s.scalars(
+    wanted = {(name, correlation) for name, correlations in waiting.items() for correlation in correlations}
+    rows = {(row.name, row.correlation): row for row in s.scalars(
         select(MessageSubscription).where(MessageSubscription.instance_id == instance.id))}
-    for name, row in rows.items():
-        if name not in waiting:
+    for pair, row in rows.items():
+        if pair not in wanted:
             s.delete(row)
-        elif row.correlation != waiting[name]:
-            row.correlation = waiting[name]
-    new = set(waiting) - set(rows)
-    for name in sorted(new):
-        s.add(MessageSubscription(instance_id=instance.id, name=name, correlation=waiting[name]))
-    if new or len(rows) != len(waiting):
+    for name, correlation in sorted(wanted - set(rows)):
+        s.add(MessageSubscription(instance_id=instance.id, name=name, correlation=correlation))
+    if wanted != set(rows):
         s.flush()
-    return new
+    return set(waiting) - {name for name, _ in rows}
 
 
 def _deliver_after_commit(s: Session, projector) -> None:

@@ -245,7 +245,8 @@ class MessageSubscription(Base):
 
     __tablename__ = "message_subscriptions"
     __table_args__ = (
-        UniqueConstraint("instance_id", "name"),
+        # One row per conversation: each multi-instance child's receive waits for its own answer.
+        UniqueConstraint("instance_id", "name", "correlation", name="uq_message_subscriptions_instance_name_corr"),
         Index("ix_message_subscriptions_name_corr", "name", "correlation"),
     )
 

@@ -240,8 +240,10 @@ CATALOGUE: list[dict] = [
       messages=[{"name": "A", "payload": {}}], reason="a manual task with a message boundary event A",
       needs=["message"]),
     E("sa-message-receive", _in(f"{SA}/message", "message-receive.bpmn"), "Process_from_local_tests_nmkz3hh",
-      start_data={"uid": 7}, messages=[{"name": "A", "correlation": {"uid": 7}, "payload": {"uid": 7}}],
-      reason="a receive task correlated on uid", needs=["message"]),
+      messages=[{"name": "B", "correlation": {"uid": 1}, "payload": {"uid": 1}}],
+      reason="a receive task in a subprocess waits for B, its processVariableCorrelation setting uid to 1 (upstream "
+             "test_receive_message_will_have_correlation_keys: the waiting receive is {MainCorrelationKey: {uid: 1}}; "
+             "message A is declared but nothing catches it)", needs=["message"]),
     E("sa-message_send_receive", _in(f"{SA}/message", "message_send_receive.bpmn"), "message_send_process",
       "refuse", match="invoice_form.json", reason="names a form invoice_form.json that the folder does not have",
       needs=["spiff form"]),
@@ -553,10 +555,15 @@ CATALOGUE: list[dict] = [
       reason="an intermediate conditional event waiting on a data object set by a parallel task",
       needs=["conditional event"]),
     E("sw-correlation", _in(f"{SW}/bpmn/data", "correlation.bpmn"), "proc_1",
-      reason="a multi-instance subprocess talking to proc_2 by correlated messages (one collaboration)",
-      needs=["collaboration", "message"]),
+      tasks={"configure": [{"task_num": 0}, {"task_num": 1}], "rename_id": [{"init_id": 0}, {"init_id": 1}]},
+      reason="a multi-instance subprocess talking to proc_2 by correlated messages (one collaboration); upstream "
+             "CollaborationTest.testCorrelation sets task_num on each Configure task and init_id = task_num on "
+             "Rename Id", needs=["collaboration", "message"]),
     E("sw-correlation_two_conversations", _in(f"{SW}/bpmn/data", "correlation_two_conversations.bpmn"), "proc_1",
-      reason="two conversations with correlation keys (one collaboration)", needs=["collaboration", "message"]),
+      tasks={"configure": [{"task_num": 0}, {"task_num": 1}], "rename_id": [{"init_id": 0}, {"init_id": 1}],
+             "rename_id_2": [{"subprocess": 0}, {"subprocess": 1}]},
+      reason="two conversations with correlation keys (one collaboration); upstream testTwoCorrelationKeys sets "
+             "task_num, then init_id and subprocess = task_num in the responders", needs=["collaboration", "message"]),
     E("sw-custom_function_test", _in(f"{SW}/bpmn/data", "custom_function_test.bpmn",
       "custom_function_test_call_activity.bpmn"), "top_workflow", "incident", match="custom_function",
       reason="custom_function() is registered by the upstream test's script engine only",
@@ -740,7 +747,12 @@ CATALOGUE: list[dict] = [
       tasks={"First": {"do_step": True}}, reason="Camunda form tasks inside a subprocess",
       needs=["camunda form", "subprocess", "user task depth"]),
     E("sw-spiff-correlation", _in(f"{SW}/spiff/data", "correlation.bpmn"), "proc_1",
-      reason="spiff send/receive tasks correlated on process_id (one collaboration)",
+      tasks={"configure": [{"task_num": 0, "task_name": "subprocess 0", "extra_data": "unused data"},
+                           {"task_num": 1, "task_name": "subprocess 1", "extra_data": "unused data"}],
+             "prepare_response": [{"response": "No"}, {"response": "OK"}]},
+      reason="spiff send/receive tasks correlated on process_id (one collaboration): each of two multi-instance "
+             "subprocesses sends init_proc_2 with its task_num, which starts a proc_2 that answers it alone (upstream "
+             "CorrelationTest sets task_num/task_name on the Configure tasks, response 'OK' for num 1, 'No' for 0)",
       needs=["collaboration", "message"]),
     E("sw-spiff-correlation_two_conversations", _in(f"{SW}/spiff/data", "correlation_two_conversations.bpmn"),
       "message_send_process", "refuse", match=["import", "time"], reason="its scripts `import time`",

@@ -243,6 +243,14 @@ def _newest_instance(walker: Walker, keys: list[str], after: int) -> int | None:
             .order_by(ProcessInstance.id.desc())).first()
 
 
+def _started_since(walker: Walker, keys: list[str], after: int) -> set[int]:
+    """Instances of the bundle's processes started after `after` (by the walk, or by a message it caused)."""
+    with walker.services.uow() as uow:
+        return set(uow.session.scalars(
+            select(ProcessInstance.id).join(ProcessDefinition)
+            .where(ProcessDefinition.key.in_(keys), ProcessInstance.id > after)))
+
+
 def _max_instance_id(walker: Walker) -> int:
     with walker.services.uow() as uow:
         return uow.session.scalars(select(ProcessInstance.id).order_by(ProcessInstance.id.desc())).first() or 0
@@ -343,6 +351,9 @@ def walk(entry: dict, walker: Walker) -> Outcome:
             return _check_final(out, entry, state)
         if status not in ("running", None):
             return _failed_run(out, entry, "end", f"the instance ended as {status!r}")
+        # Instances the walked ones started by messages (another pool of the collaboration, a callee's approver):
+        # upstream runs the whole collaboration, so their tasks are worked too.
+        instance_ids |= _started_since(walker, keys, before)
         tasks = _open_tasks(walker, instance_ids)
         if tasks:
             task_id = min(tasks)
