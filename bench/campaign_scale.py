@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=30)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--mode", choices=("inline", "deferred", "both"), default="both")
-    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="An existing database used to create a throwaway one.")
     args = parser.parse_args()
     for mode in (("inline", "deferred") if args.mode == "both" else (args.mode,)):

@@ -189,7 +189,7 @@ def run(label: str, url: str, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="steps per throughput run (default 200)")
-    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="PostgreSQL database to create a scratch database in")
     args = parser.parse_args()
     print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())

@@ -5,7 +5,7 @@ p50/p95 for: the inbox list, the task page (API and HTML), and completing a task
 
     .venv/bin/python bench/http_latency.py [--hazards 300] [--requests 200]
 
-Needs PostgreSQL (RECTIFLOW_BENCH_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test) and the
+Needs PostgreSQL (RECTIFLOW_BENCH_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) and the
 `bench` extra (gunicorn).
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ from engine.org import (
 from engine.process.models import HumanTask  # noqa: E402
 from engine.rectification.hazards import report_hazard
 
-PG_ADMIN_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CATEGORIES = ("消防", "安防/治安", "实训实验室", "食品卫生", "交通")
 PASSWORD = "bench-pass"
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 
-DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 @contextmanager
