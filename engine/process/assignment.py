@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from engine.infra.errors import ScriptNotAllowed
@@ -429,6 +430,21 @@ def _camunda_form(reader: _TaskReader) -> str | None:
                    "the bundle; the task shows no form fields", "add a JSON Schema form to the bundle and name it "
                    "in formKey, or use camunda:formData", severity=WARNING)
     return None
+
+
+def camunda_start_form(spec, root: etree._Element, filename: str, available_forms=None) -> tuple[str | None, Assignment]:
+    """The start form a Camunda diagram puts on its none start event (`camunda:formData` turned into a JSON Schema,
+    or a `camunda:formKey` naming a JSON file); the generated schema and any findings are in the Assignment."""
+    result = Assignment()
+    for task_spec in spec.task_specs.values():
+        if type(task_spec).__name__ != "StartEvent" or not isinstance(task_spec.event_definition, NoneEventDefinition):
+            continue
+        elems = root.xpath("//bpmn:startEvent[@id=$id]", namespaces={"bpmn": BPMN_NS}, id=task_spec.bpmn_id)
+        if elems:
+            ref = _camunda_form(_TaskReader(task_spec, filename, elems[0], result, available_forms))
+            if ref:
+                return ref, result
+    return None, result
 
 
 def form_data_schema(form_data: etree._Element, reader: _TaskReader) -> dict | None:

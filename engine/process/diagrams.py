@@ -488,6 +488,10 @@ def _build(parser, process_id: str, filename: str, bundle: Bundle, documents: di
     task_meta = meta.task_meta
     start_form = _start_form(root, process_id)
     forms = dict(meta.forms)  # forms generated from Camunda formData
+    if start_form is None:  # a Camunda start event's formData or .json formKey
+        start_form, start = assignment.camunda_start_form(spec, root, filename, available)
+        forms.update(start.forms)
+        findings.extend(start.findings)
     refs = [(m.get("form"), m["bpmn_id"], True) for m in task_meta.values()]
     refs += [(m.get("ui_form"), m["bpmn_id"], False) for m in task_meta.values()]
     refs.append((start_form, process_id, True))

@@ -327,3 +327,27 @@ def test_camundas_react_example_runs_with_its_tasks_in_the_starters_inbox(servic
             rows = list(uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)))
     with services.uow() as uow:
         assert uow.session.get(ProcessInstance, instance.id).status == "completed"
+
+
+def test_a_camunda_start_event_form_data_becomes_the_start_form(services, world):
+    """camunda:formData on the none start event is the process's start form: the catalogue shows it, start checks it."""
+    source = CAMUNDA.replace(
+        '<bpmn:startEvent id="start">',
+        '<bpmn:startEvent id="start"><bpmn:extensionElements><camunda:formData>'
+        '<camunda:formField id="approver" label="Approver" type="string">'
+        '<camunda:validation><camunda:constraint name="required" /></camunda:validation></camunda:formField>'
+        '<camunda:formField id="prio" label="Priority" type="long" defaultValue="50" />'
+        '</camunda:formData></bpmn:extensionElements>')
+    definition = services.deploy_definition(source.encode(), "invoice.bpmn", world.users.designer,
+                                            role_map={"accounting": "security_office"})
+    ref = definition.forms["__start__"]
+    assert ref == "formData/start.json"
+    assert definition.forms[ref]["required"] == ["approver"]
+    assert definition.forms[ref]["properties"]["prio"] == {"type": "integer", "title": "Priority", "default": 50}
+    with pytest.raises(InvalidFormData) as refused:
+        services.start_process("camunda_invoice", world.users.designer, {"prio": 10})
+    assert refused.value.field == "approver"
+    instance = services.start_process("camunda_invoice", world.users.designer, {"approver": "head", "prio": 10})
+    with services.uow() as uow:
+        task = uow.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id))
+    assert (task.bpmn_id, task.assignee_id) == ("approve", world.users.head)
