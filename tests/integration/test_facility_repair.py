@@ -67,8 +67,8 @@ def test_a_repair_request_walks_every_inbox_to_the_end(services, world):
     assert approve.id in [t.id for t in inbox(services, u.head)]
     assert approve.id not in [t.id for t in inbox(services, u.security)]
     with pytest.raises(NotAllowed):
-        services.complete_task(approve.id, u.staff, {"approved": True})
-    services.complete_task(approve.id, u.head, {"approved": True})
+        services.complete_task(approve.id, u.staff, {"repair_approved": True})
+    services.complete_task(approve.id, u.head, {"repair_approved": True})
 
     # The security office of the school dispatches it to the unit that repairs it.
     dispatch = only_open_task(services, instance.id)
@@ -111,9 +111,9 @@ def test_a_rejected_request_needs_an_opinion_and_ends_without_dispatch(services,
     instance = services.start_process("facility_repair", u.staff, {**REPORT, "urgency": "normal"})
     approve = only_open_task(services, instance.id)
     with pytest.raises(InvalidFormData) as refused:
-        services.complete_task(approve.id, u.head, {"approved": False})
+        services.complete_task(approve.id, u.head, {"repair_approved": False})
     assert "approval_opinion" in {e["field"] for e in refused.value.errors}
-    services.complete_task(approve.id, u.head, {"approved": False, "approval_opinion": "已列入暑期维修计划"})
+    services.complete_task(approve.id, u.head, {"repair_approved": False, "approval_opinion": "已列入暑期维修计划"})
     assert status(services, instance.id) == "completed"
     with services.uow() as uow:
         bpmn_ids = list(uow.session.scalars(select(HumanTask.bpmn_id).where(HumanTask.instance_id == instance.id)))

@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 DECISION_LABELS = {
     "accepted": ("验收通过", "验收不通过，退回整改"),
     "approved": ("同意销号", "不同意，退回整改"),
+    "repair_approved": ("同意报修", "不予报修"),  # bpmn/forms/approve_repair.json
 }
 # Strings longer than this get a textarea.
 TEXTAREA_OVER = 200
