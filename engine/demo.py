@@ -75,6 +75,7 @@ def build_demo(services) -> list[tuple[str, str, str]]:
     _demo_hazards(services, ids, unit_ids)
     _demo_campaign(services, ids, unit_ids)
     install_set(services, school.id, ids["security"])  # seed 004's recurring inspections (schedules.py)
+    _demo_repair(services, ids)
     return logins
 
 
@@ -188,3 +189,9 @@ def _demo_campaign(services, ids: dict[str, int], units: dict[str, int]) -> None
     campaigns.record_item_results(ids["security"], campaign.id, units["baowei"],
                                   [{"item_id": i, "result": "checked"} for i in items["baowei"][:2]])
 
+
+def _demo_repair(services, ids: dict[str, int]) -> None:
+    """设施报修, the general process with no subject code, started as 发起流程 does: 刘院长 has it to approve."""
+    services.start_process("facility_repair", ids["staff_jd"], {
+        "location": "机电实训楼二楼东侧楼梯间", "facility": "应急照明灯",
+        "description": "断电测试时不亮，疑似蓄电池失效", "urgency": "urgent"}, "报修-001")
