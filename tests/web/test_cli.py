@@ -37,6 +37,9 @@ def test_demo_builds_an_inbox_a_user_can_work_from_the_terminal(cli):
     ok_data = {"grade": "general", "responsible_unit_id": 6, "responsible_person": "陈后勤", "deadline": "2026-12-01"}
     assert f"completed task {task_id}" in cli("complete", task_id, "--user", "security", "--data", json.dumps(ok_data))
     assert "制定整改方案" in cli("tasks", "--user", "head_hq", "--view", "groups")
+    # The demo's 设施报修 (a process no subject owns) waits for the reporter's head, and only him.
+    assert "审核报修" in cli("tasks", "--user", "head_jd", "--view", "groups")
+    assert "审核报修" not in cli("tasks", "--user", "head_hq", "--view", "groups")
 
 
 def test_bpmn_commands_validate_deploy_and_list(cli, tmp_path):
