@@ -6,12 +6,8 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 
-# A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox.
-DECISION_LABELS = {
-    "accepted": ("验收通过", "验收不通过，退回整改"),
-    "approved": ("同意销号", "不同意，退回整改"),
-    "repair_approved": ("同意报修", "不予报修"),  # bpmn/forms/approve_repair.json
-}
+# A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox. The form
+# names the buttons: `"oneOf": [{"const": true, "title": "验收通过"}, {"const": false, "title": "退回整改"}]`.
 # Strings longer than this get a textarea.
 TEXTAREA_OVER = 200
 _checker = FormatChecker()
@@ -33,16 +29,17 @@ class Field:
 
     @property
     def labels(self) -> tuple[str, str]:
-        """The two button labels of a decision field."""
-        return DECISION_LABELS.get(self.name, (self.title, f"{self.title}：否"))
+        """The two button labels of a decision field: the titles of its `true` and `false` options, else its title."""
+        titles = dict(self.options)
+        return titles.get("True") or self.title, titles.get("False") or f"{self.title}：否"
 
 
 def _widget(name: str, prop: dict, required: bool) -> str:
     kind = prop.get("type")
-    if "oneOf" in prop or "enum" in prop:
-        return "select"
     if kind == "boolean":
         return "decision" if required and "default" not in prop else "checkbox"
+    if "oneOf" in prop or "enum" in prop:
+        return "select"
     if kind == "integer" and name.endswith("_unit_id"):
         return "unit"
     if kind in ("integer", "number"):
@@ -74,7 +71,7 @@ def form_fields(schema: dict | None, values: dict | None = None, errors: dict | 
         f = Field(name=name, title=prop.get("title") or name, widget=widget, required=name in required,
                   value=values.get(name, prop.get("default")), max_length=prop.get("maxLength"),
                   error=errors.get(name), description=prop.get("description"))
-        if widget == "select":
+        if widget in ("select", "decision"):
             f.options = _options(prop)
         elif widget == "unit":
             f.options = [(str(u.id), u.name) for u in (units or [])]
