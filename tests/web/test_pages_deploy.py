@@ -143,6 +143,13 @@ def test_a_bpmn_and_its_json_form_deploy_together_and_the_new_version_is_listed(
     assert 'data-testid="version-2"' in versions and 'data-testid="version-1"' in versions
     assert f"/api/v1/definitions/{definition.id}/files/purchase_form.bpmn" in versions
     assert f"/processes/purchase_form/instances?definition={definition.id}" in versions
+
+    # A finding that does not refuse is shown with what was deployed.
+    odd = changed.replace(b'<bpmn:userTask id="approve"', b'<bpmn:userTask colour="red" id="approve"')
+    html = _post(designer, {"purchase_form.bpmn": odd, FLAT_FORM: FORM_BYTES}).get_data(as_text=True)
+    warnings = re.search(r'data-testid="warnings">(.*?)</table>', html, re.S).group(1)
+    assert _findings(html) == [("warning", "xsd")] and "colour" in warnings and "<code>approve</code>" in warnings
+    assert ">v3<" in html and "1 other element(s) added, removed or changed" in html
     assert designer.get("/deploy/no_such_process").status_code == 404
 
 
