@@ -20,9 +20,10 @@ from web.api import init_api
 from web.composition import build_services
 
 # Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
-# 隐患问题统计表, schedules the 巡查计划 (recurring inspections).
+# 隐患问题统计表, schedules the 巡查计划 (recurring inspections), deploy the designers' 流程部署.
 from web.pages import (
     campaigns,
+    deploy,
     hazards,
     inbox,
     incidents,
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents):
+                   processes, incidents, deploy):
         app.register_blueprint(module.bp)
     init_templating(app)
     init_api(app)

@@ -28,6 +28,7 @@ from web.api.schemas import (
     StartProcessArgs,
     ValidationReportSchema,
 )
+from web.bundle_uploads import bundle_from_files
 
 
 class _FormAndFilesParser(FlaskParser):
@@ -45,7 +46,7 @@ MEDIA_TYPES = {".bpmn": "application/xml", ".dmn": "application/xml", ".json": "
 
 
 def _bundle(args) -> Bundle:
-    return Bundle.from_uploads((f.filename or "", f.stream.read()) for f in args["file"])
+    return bundle_from_files(args["file"])
 
 
 @blp.route("/definitions")

@@ -1,12 +1,11 @@
 """marshmallow schemas: what the API accepts and returns (and what the OpenAPI document says it does)."""
 from __future__ import annotations
 
-import json
-
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
 from engine.rectification.visibility import TASK_VIEWS
+from web.bundle_uploads import json_object
 
 
 class Strict(ma.Schema):
@@ -95,15 +94,10 @@ class JSONObject(ma.fields.Field):
     """A form field holding a JSON object as text (multipart bodies carry no JSON of their own)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, dict):
-            return value
         try:
-            loaded = json.loads(value)
-        except (TypeError, ValueError):
-            raise ma.ValidationError("not valid JSON") from None
-        if not isinstance(loaded, dict):
-            raise ma.ValidationError("must be a JSON object")
-        return loaded
+            return json_object(value)  # the same rule as the 流程部署 page's role map (web.bundle_uploads)
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from None
 
 
 class DefinitionUploadArgs(ma.Schema):
