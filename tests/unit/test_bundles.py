@@ -1,21 +1,13 @@
 """Reading bundles: names that stay inside, types, limits, zips with a top folder, files from disk."""
 from __future__ import annotations
 
-import io
-import zipfile
 
 import pytest
 
 from engine.infra.errors import InvalidDiagram
 from engine.process.bundles import MAX_FILE_BYTES, Bundle, safe_name
+from tests.zips import zip_of
 
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("name, normal", [("a.bpmn", "a.bpmn"), ("./forms/x.json", "forms/x.json"),
@@ -32,7 +24,7 @@ def test_names_that_could_leave_the_bundle_are_refused(name):
 
 
 def test_a_zip_with_one_top_folder_loses_it_and_skips_other_types():
-    bundle = Bundle.from_zip(_zip({"proc/a.bpmn": b"<a/>", "proc/forms/f.json": b"{}", "proc/notes.md": b"#",
+    bundle = Bundle.from_zip(zip_of({"proc/a.bpmn": b"<a/>", "proc/forms/f.json": b"{}", "proc/notes.md": b"#",
                                    "__MACOSX/proc/._a.bpmn": b"junk"}))
     assert list(bundle.files) == ["a.bpmn", "forms/f.json"]
     assert "notes.md" in bundle.skipped
@@ -40,7 +32,7 @@ def test_a_zip_with_one_top_folder_loses_it_and_skips_other_types():
 
 def test_uploads_are_one_zip_or_several_allowed_files():
     assert list(Bundle.from_uploads([("a.bpmn", b"<a/>"), ("b.dmn", b"<b/>")]).files) == ["a.bpmn", "b.dmn"]
-    for uploads, message in (([("a.zip", _zip({"a.bpmn": b"<a/>"})), ("b.bpmn", b"<b/>")], "not both"),
+    for uploads, message in (([("a.zip", zip_of({"a.bpmn": b"<a/>"})), ("b.bpmn", b"<b/>")], "not both"),
                              ([("a.txt", b"x")], "only .bpmn, .dmn and .json"),
                              ([("a.bpmn", b"<a/>"), ("a.bpmn", b"<b/>")], "two files with this name"),
                              ([("a.bpmn", b"x" * (MAX_FILE_BYTES + 1))], "larger than"),

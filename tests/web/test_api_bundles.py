@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +18,7 @@ from tests.integration.test_bundles import (
     process,
     user_task,
 )
+from tests.zips import zip_of
 from web.cli.main import main
 
 from .api_fixtures import api, api_app  # noqa: F401
@@ -36,13 +36,6 @@ def discount_bpmn() -> bytes:
 FILES = {"discount.bpmn": discount_bpmn(), "rules/discount.dmn": DISCOUNT_DMN,
          "forms/ok.json": json.dumps(FORM).encode()}
 
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 def _post(api, path: str, files: dict[str, bytes], user: str = "designer", **form):
@@ -67,7 +60,7 @@ def test_several_files_deploy_as_one_bundle_and_the_decision_runs(api, services,
 def test_a_zip_deploys_and_its_files_download_as_uploaded(api):
     members = {f"discounting/{name}": content for name, content in FILES.items()}
     members["discounting/README.md"] = b"# notes"
-    got = _post(api, "/definitions", {"discounting.zip": _zip(members)})
+    got = _post(api, "/definitions", {"discounting.zip": zip_of(members)})
     assert got.status_code == 201, got.get_json()
     body = got.get_json()
     assert [f["code"] for f in body["findings"] if f["severity"] == "warning"] == ["file-skipped"]
@@ -84,14 +77,14 @@ def test_a_zip_deploys_and_its_files_download_as_uploaded(api):
 @pytest.mark.parametrize("members, message", [
     ({"../evil.bpmn": b"<x/>"}, "points outside the bundle"),
     ({"/etc/evil.bpmn": b"<x/>"}, "not a relative path"),
-    ({"a.bpmn": FILES["discount.bpmn"], "inner.zip": _zip({"b.bpmn": b"<x/>"})}, "zip inside the zip"),
+    ({"a.bpmn": FILES["discount.bpmn"], "inner.zip": zip_of({"b.bpmn": b"<x/>"})}, "zip inside the zip"),
     ({f"f{i}.json": b"{}" for i in range(MAX_FILES + 1)}, f"more than {MAX_FILES}"),
     ({"big.bpmn": b" " * (MAX_FILE_BYTES + 1)}, f"more than {MAX_FILE_BYTES}"),
 ], ids=["dotdot", "absolute", "nested", "too-many", "too-large"])
 def test_a_dangerous_or_oversized_zip_is_refused_clearly_and_nothing_is_deployed(api, members, message):
     before = len(api.call("designer", "GET", "/definitions").get_json())
     for path in ("/definitions", "/definitions/validate"):
-        got = _post(api, path, {"bundle.zip": _zip(members)})
+        got = _post(api, path, {"bundle.zip": zip_of(members)})
         assert got.status_code == 422, got.get_json()
         assert got.get_json()["code"] == "invalid_diagram" and message in got.get_json()["message"]
     assert len(api.call("designer", "GET", "/definitions").get_json()) == before

@@ -6,7 +6,6 @@ import html as htmllib
 import io
 import json
 import re
-import zipfile
 
 from sqlalchemy import select
 
@@ -17,6 +16,7 @@ from engine.process import deployments
 from engine.process.models import ProcessDefinition
 from engine.rectification.attachments import EvidenceStore
 from tests.web.catalogue_helpers import DIAGRAM, FORM_REF, START_FORM
+from tests.zips import zip_of
 from web.app import create_app
 
 from .ui_fixtures import app, login  # noqa: F401
@@ -48,13 +48,6 @@ def _post(client, files: dict[str, bytes], action: str = "deploy", **form):
     data = {"file": [(io.BytesIO(content), name) for name, content in files.items()], "action": action, **form}
     return client.post("/deploy", data=data, content_type="multipart/form-data")
 
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 def _findings(html: str) -> list[str]:
@@ -155,7 +148,7 @@ def test_a_bpmn_and_its_json_form_deploy_together_and_the_new_version_is_listed(
 
 def test_a_zip_deploys_and_the_same_zip_again_keeps_the_version(services, world, login):
     designer = login("designer")
-    archive = _zip({"purchase/purchase_form.bpmn": DIAGRAM.encode(), f"purchase/{FORM_REF}": FORM_BYTES})
+    archive = zip_of({"purchase/purchase_form.bpmn": DIAGRAM.encode(), f"purchase/{FORM_REF}": FORM_BYTES})
     first = _post(designer, {"purchase.zip": archive})
     assert first.status_code == 200
     assert 'data-testid="deployed-purchase_form"' in first.get_data(as_text=True)
