@@ -164,27 +164,10 @@ def missing(contract: Contract, provided: Provided, filename: str | None = None)
     for element_id in contract.elements:
         if element_id not in provided.elements:
             add("contract-element", f"element {element_id!r} is missing", element_id)
-    for key in contract.data_keys:
-        if key not in provided.data_keys:
-            add("contract-data-key", f"no form field or script writes the data key {key!r}")
-    for key in contract.start_fields:
-        if key not in provided.start_fields:
-            add("contract-start-field", f"the start form has no field {key!r}")
-    for name in contract.sends:
-        if name not in provided.sends:
-            add("contract-message-sent", f"nothing throws the message {name!r}")
-    for name in contract.catches:
-        if name not in provided.catches:
-            add("contract-message-caught", f"nothing catches the message {name!r}")
-    for name in contract.message_starts:
-        if name not in provided.message_starts:
-            add("contract-message-start", f"no start event starts on the message {name!r}")
-    for lane in contract.lanes:
-        if lane not in provided.lanes:
-            add("contract-lane", f"no user task is left in the lane {lane!r}")
-    for stage in contract.stages:
-        if stage not in provided.stages:
-            add("contract-stage", f"no user task carries the stage {stage!r}")
+    for field_name, code, message in _PLAIN_CHECKS:
+        for name in getattr(contract, field_name):
+            if name not in getattr(provided, field_name):
+                add(code, message.format(name=name))
     for task_id, wanted in contract.properties.items():
         tasks = (list(provided.user_tasks.values()) if task_id == ANY_TASK
                  else [provided.user_tasks[task_id]] if task_id in provided.user_tasks else [])
@@ -196,6 +179,18 @@ def missing(contract: Contract, provided: Provided, filename: str | None = None)
                 add("contract-property", f"{where} lacks the property {expected}",
                     None if task_id == ANY_TASK else task_id)
     return out
+
+
+# What a contract lists and a diagram must still provide, with the finding when it does not: (field, code, message).
+_PLAIN_CHECKS = (
+    ("data_keys", "contract-data-key", "no form field or script writes the data key {name!r}"),
+    ("start_fields", "contract-start-field", "the start form has no field {name!r}"),
+    ("sends", "contract-message-sent", "nothing throws the message {name!r}"),
+    ("catches", "contract-message-caught", "nothing catches the message {name!r}"),
+    ("message_starts", "contract-message-start", "no start event starts on the message {name!r}"),
+    ("lanes", "contract-lane", "no user task is left in the lane {name!r}"),
+    ("stages", "contract-stage", "no user task carries the stage {name!r}"),
+)
 
 
 def check_contracts(contracts: Iterable[Contract], parsed, filename: str | None = None) -> list[Finding]:
