@@ -167,10 +167,14 @@ def read_manifest(source: Path) -> dict:
         raise BackupError(f"{source} is not a Rectiflow backup: {MANIFEST_NAME} is missing") from None
     except ValueError as exc:
         raise BackupError(f"{source / MANIFEST_NAME} is not valid JSON: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"unknown backup format {manifest.get('format')!r} (this release reads {FORMAT})")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{source / MANIFEST_NAME} is not a backup manifest of format {FORMAT}")
     for name in (DUMP_NAME, UPLOADS_NAME):
-        expected = manifest["files"][name]
+        try:
+            expected = manifest["files"][name]
+            expected["bytes"], expected["sha256"]  # noqa: B018
+        except (KeyError, TypeError):
+            raise BackupError(f"{source / MANIFEST_NAME} does not describe {name}: the backup is damaged") from None
         path = source / name
         if not path.is_file():
             raise BackupError(f"{path} is missing from the backup")
