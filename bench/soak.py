@@ -5,7 +5,7 @@ demo school in it (`rectiflow demo` data: units, a user for every role, hazards 
 recurring inspections), starts gunicorn with 4 sync workers and `rectiflow scheduler`, and drives, over the
 REST API with each demo user's token:
 
-- reporters (staff_jd, staff_hq, grid_hq) posting hazards;
+- reporters (staff_jd, staff_hq, grid_hq) posting hazards, unit staff uploading a photo before they rectify;
 - the security office registering (some major, some fixed on the spot), accepting (some sent back) and closing;
   unit heads planning and explaining overdue work, unit staff rectifying, the bureau reviewing major reports and
   the leader approving closure: each takes a task from its inbox (`mine`, then `groups`), claims it half of the
@@ -69,6 +69,7 @@ from engine.infra.timezone import CHINA  # noqa: E402
 from engine.org import tokens  # noqa: E402
 from engine.org.models import OrgNode, User  # noqa: E402
 from engine.process.models import Event, OutboxMessage  # noqa: E402
+from engine.rectification.models import Attachment  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL", DEFAULT_ADMIN_URL)
 CATEGORIES = ("安防/治安", "消防", "交通", "食品卫生")
@@ -242,10 +243,18 @@ class Api:
     def __init__(self, base: str, token: str, stats: Stats):
         self.base, self.token, self.stats = base, token, stats
 
-    def call(self, method: str, path: str, label: str, body: dict | None = None) -> tuple[int | None, object]:
-        data = json.dumps(body).encode() if body is not None else None
+    def call(self, method: str, path: str, label: str, body: dict | None = None,
+             upload: tuple[str, bytes] | None = None) -> tuple[int | None, object]:
+        """One request (a JSON body, or `upload` = (filename, bytes) as a multipart `file`); (status, JSON)."""
+        content_type, data = "application/json", json.dumps(body).encode() if body is not None else None
+        if upload is not None:
+            boundary = uuid.uuid4().hex
+            content_type = f"multipart/form-data; boundary={boundary}"
+            data = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{upload[0]}"\r\n'
+                    f"Content-Type: application/octet-stream\r\n\r\n").encode() + upload[1] + (
+                f"\r\n--{boundary}--\r\n").encode()
         request = urllib.request.Request(self.base + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+            "Authorization": f"Bearer {self.token}", "Content-Type": content_type})
         started = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -292,6 +301,10 @@ def work(api: Api, stats: Stats, wanted: tuple[str, ...], units: list[int], stop
             status, _ = api.call("POST", f"/api/v1/tasks/{task['id']}/claim", "POST /tasks/<id>/claim")
             if status != 200:
                 continue
+        if task["bpmn_id"] in ("rectify", "onsite_fix") and task["hazard_id"]:  # a photo of the work, as evidence
+            photo = b"\x89PNG\r\n\x1a\n" + rnd.randbytes(2048)
+            api.call("POST", f"/api/v1/hazards/{task['hazard_id']}/attachments?task_id={task['id']}",
+                     "POST /hazards/<id>/attachments", upload=("整改照片.png", photo))
         status, _ = api.call("POST", f"/api/v1/tasks/{task['id']}/complete", "POST /tasks/<id>/complete",
                              {"data": answer(task["bpmn_id"], rnd, units)})
         if status == 200:
@@ -452,13 +465,14 @@ def main() -> None:
             scheduler_code = stop(scheduler, signal.SIGINT)
             stop(server)
         verdict = report(stats, engine, first_event, world, elapsed, deadlocks, rss, scheduler_rss, workers,
-                         workers_end, scheduler_alive, scheduler_code, gunicorn_log, scheduler_log, made, load_middle)
+                         workers_end, scheduler_alive, scheduler_code, gunicorn_log, scheduler_log, made, load_middle,
+                         uploads)
         engine.dispose()
     sys.exit(0 if verdict else 1)
 
 
 def report(stats, engine, first_event, world, elapsed, deadlocks, rss, scheduler_rss, workers, workers_end,
-           scheduler_alive, scheduler_code, gunicorn_log, scheduler_log, made, load_middle) -> bool:
+           scheduler_alive, scheduler_code, gunicorn_log, scheduler_log, made, load_middle, uploads) -> bool:
     total = sum(sum(c.values()) for c in stats.statuses.values())
     print(f"\n{total} requests in {elapsed:.0f} s ({total / elapsed:.1f}/s)")
     for label in sorted(stats.latency):
@@ -476,6 +490,8 @@ def report(stats, engine, first_event, world, elapsed, deadlocks, rss, scheduler
         kinds = conn.execute(select(Event.kind, func.count()).where(Event.id > first_event)
                              .group_by(Event.kind).order_by(func.count().desc())).all()
         outbox = dict(conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+        evidence_keys = list(conn.execute(select(Attachment.storage_key)).scalars())
+    missing_files = [k for k in evidence_keys if not (Path(uploads) / k).is_file()]
     events_per_task = dict(completed)
     acknowledged = Counter(stats.acknowledged)
     lost = [t for t in acknowledged if events_per_task.get(t, 0) == 0]
@@ -503,6 +519,7 @@ def report(stats, engine, first_event, world, elapsed, deadlocks, rss, scheduler
     print(f"made overdue for the escalation sweep: {made['tasks']} tasks; scheduler alive at the end: "
           f"{scheduler_alive}, exit code after SIGINT: {scheduler_code}")
     print("events since the start: " + ", ".join(f"{k}={n}" for k, n in kinds[:12]))
+    print(f"evidence files: {len(evidence_keys)} attachment rows, {len(missing_files)} without their file")
     print("outbox rows: " + ", ".join(f"{k}={n}" for k, n in sorted(outbox.items())))
 
     flat = True
@@ -524,6 +541,7 @@ def report(stats, engine, first_event, world, elapsed, deadlocks, rss, scheduler
         "0 transport errors": not stats.transport_errors and not worker_timeouts,
         "0 deadlocks": deadlocks == 0 and log_deadlocks == 0 and stats.deadlocks_in_responses == 0,
         "0 lost or duplicated steps": not lost and not duplicated,
+        "every evidence file stored": not missing_files,
         "flat worker memory": flat and workers == workers_end,
         "scheduler ran throughout": scheduler_alive,
         "work was done": len(acknowledged) > 0 and stats.races["rounds"] > 0,
