@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from datetime import datetime, timedelta, timezone
 
 import click
+from apscheduler.schedulers import SchedulerNotRunningError
 
 from engine.infra.clock import FixedClock
 from engine.infra.timezone import CHINA
@@ -49,9 +52,9 @@ _DAYS_AHEAD = click.option("--days-ahead", type=float, default=None,
                            help="Pretend it is this many days from now (demo: move the clock forward).")
 
 
-def build_scheduler(services, notifiers, blocking: bool = True):
+def build_scheduler(services, notifiers, blocking: bool = True, stop: threading.Event | None = None):
     """An APScheduler with the escalation, BPMN timer and timer-start sweeps, outbox and message delivery, the daily
-    digest."""
+    digest. Once `stop` is set, outbox delivery takes no new rows and gives back those claimed but not sent."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -75,8 +78,8 @@ def build_scheduler(services, notifiers, blocking: bool = True):
             log.info("timer starts: %d started; %s", len(result.started), "; ".join(result.failed[:20]))
 
     def deliver():
-        run = delivery.deliver_pending(services, notifiers)
-        if run.sent or run.failed or run.retried:
+        run = delivery.deliver_pending(services, notifiers, stop=stop)
+        if run.sent or run.failed or run.retried or run.released:
             log.info("delivery: %s", run)
 
     def messages():
@@ -119,26 +122,61 @@ def build_scheduler(services, notifiers, blocking: bool = True):
     return scheduler
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_on_signals(scheduler, stop: threading.Event) -> threading.Thread:
+    """On SIGTERM or SIGINT: set `stop` (delivery finishes the send in flight and releases the rest), then shut the
+    scheduler down, waiting for running jobs, in a thread (a signal handler must not block). Returns that thread."""
+    def shut_down():
+        try:
+            scheduler.shutdown(wait=True)
+        except SchedulerNotRunningError:
+            pass  # stopped before it started
+
+    stopper = threading.Thread(target=shut_down, name="scheduler-stop")
+
+    def handle(signum, frame):
+        if stop.is_set():
+            return  # already stopping: a second signal changes nothing
+        log.info("%s: stopping; running jobs finish, claimed notifications not yet sent go back to pending",
+                 signal.Signals(signum).name)
+        stop.set()
+        stopper.start()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handle)
+    return stopper
+
+
 @click.command("scheduler")
 @click.pass_obj
 def scheduler_cmd(obj) -> None:
     """Run the background jobs (escalation, BPMN timers and timer start events, notification and message delivery,
     daily digest,
     campaigns' statistics tables on their report dates,
-    recurring inspections) until stopped."""
+    recurring inspections) until stopped.
+
+    SIGTERM or SIGINT (Ctrl-C) stops it gracefully: no new notifications are taken, the send in flight finishes,
+    notifications claimed but not yet sent go back to pending, running jobs finish; then it exits with status 0."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     services = obj.services
     notifiers = build_notifiers(services)
-    scheduler = build_scheduler(services, notifiers)
+    stop = threading.Event()
+    scheduler = build_scheduler(services, notifiers, stop=stop)
+    stopper = stop_on_signals(scheduler, stop)
     click.echo(f"scheduler running: channels={','.join(sorted(notifiers))}; jobs="
-               f"{', '.join(job.id for job in scheduler.get_jobs())}; Ctrl-C to stop")
+               f"{', '.join(job.id for job in scheduler.get_jobs())}; SIGTERM or Ctrl-C to stop")
     try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        click.echo("stopping: waiting for running jobs to finish")
+        if not stop.is_set():
+            scheduler.start()  # returns once the stopper has shut it down
     finally:
-        if scheduler.running:
+        stop.set()
+        if stopper.is_alive():
+            stopper.join()
+        elif scheduler.running:
             scheduler.shutdown(wait=True)
+    click.echo("scheduler stopped")
 
 
 @click.command("escalate")
