@@ -314,14 +314,23 @@ def failed_messages(s: Session, limit: int = 100) -> list[OutboxMessage]:
     return list_outbox(s, "failed", limit)
 
 
-def retry_failed(services, message_id: int, user: User | None = None) -> bool:
+def _asking(s: Session, user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    user = s.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def retry_failed(services, message_id: int, user_id: int | None = None) -> bool:
     """Queue a failed message again (attempts from zero, due now); False when it is not failed (nothing done).
 
-    `user`: the administrator asking (NotFound for a row outside their organisations); None: the operator."""
+    `user_id`: the administrator asking (NotFound for a row outside their organisations); None: the operator."""
     with services.uow() as uow:
         s = uow.session
         stmt = update(OutboxMessage).where(and_(OutboxMessage.id == message_id, OutboxMessage.status == "failed"))
-        scope = _admin_scope(s, user)
+        scope = _admin_scope(s, _asking(s, user_id))
         if scope is not None:
             if s.scalar(select(OutboxMessage.id).where(OutboxMessage.id == message_id, scope)) is None:
                 raise NotFound(f"outbox message {message_id} does not exist")
@@ -331,12 +340,12 @@ def retry_failed(services, message_id: int, user: User | None = None) -> bool:
         return bool(result.rowcount)
 
 
-def retry_all_failed(services, user: User | None = None) -> int:
-    """Queue every failed message (in the administrator's organisations) again; how many."""
+def retry_all_failed(services, user_id: int | None = None) -> int:
+    """Queue every failed message (in the organisations of administrator `user_id`; None: all) again; how many."""
     with services.uow() as uow:
         s = uow.session
         stmt = update(OutboxMessage).where(OutboxMessage.status == "failed")
-        scope = _admin_scope(s, user)
+        scope = _admin_scope(s, _asking(s, user_id))
         if scope is not None:
             stmt = stmt.where(scope)
         result = s.execute(stmt.values(status="pending", attempts=0, next_attempt_at=services.clock.now()),

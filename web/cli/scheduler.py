@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -240,4 +241,59 @@ def notifications_cmd(obj, username: str) -> None:
             click.echo(f" {mark} {item.created_at.astimezone(CHINA):%m-%d %H:%M}  {item.title}{about}")
 
 
-COMMANDS = (scheduler_cmd, escalate_cmd, deliver_cmd, escalated_cmd, notifications_cmd)
+@click.group("outbox")
+def outbox_cmd() -> None:
+    """The notification outbox: see the rows delivery gave up on, and queue them again."""
+
+
+def _when(value) -> str:
+    return value.astimezone(CHINA).strftime("%m-%d %H:%M") if value else "-"
+
+
+@outbox_cmd.command("list")
+@click.option("--state", "state", type=click.Choice(delivery.OUTBOX_STATES + ("all",)), default="failed",
+              show_default=True, help="Only rows in this state (failed: delivery gave up; the error is shown).")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.pass_obj
+def outbox_list(obj, state: str, limit: int) -> None:
+    """List outbox rows newest first, with channel, kind, recipient, attempts, next try and last error."""
+    with obj.services.uow() as uow:
+        rows = delivery.list_outbox(uow.session, None if state == "all" else state, limit)
+        for row in rows:
+            to = (f"user {row.recipient_id}" if row.recipient_id is not None
+                  else f"{row.recipient_role or '-'}@org {row.recipient_org_id or '-'}")
+            click.echo(f"{row.id:>7}  {row.channel or '(event)':<8} {row.kind:<24} {row.status:<10} to={to} "
+                       f"attempts={row.attempts} created={_when(row.created_at)} "
+                       f"next={_when(row.next_attempt_at if row.status == 'pending' else None)}")
+            if row.last_error:
+                click.secho(f"         error: {row.last_error}", fg="red" if row.status == "failed" else "yellow")
+        if not rows:
+            click.echo("no outbox rows" + ("" if state == "all" else f" in state {state}"))
+
+
+@outbox_cmd.command("retry")
+@click.argument("message_ids", metavar="ID...", type=int, nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Queue every failed row again.")
+@click.pass_obj
+def outbox_retry(obj, message_ids: tuple[int, ...], all_failed: bool) -> None:
+    """Queue failed outbox rows again (attempts from zero) for the next delivery (`deliver` or the scheduler).
+
+    Exit status 2 when a given ID is not a failed row (the others are still queued)."""
+    services = obj.services
+    if all_failed == bool(message_ids):
+        raise click.UsageError("give the IDs of failed rows, or --all-failed (not both)")
+    if all_failed:
+        click.echo(f"{delivery.retry_all_failed(services)} failed row(s) queued again")
+        return
+    missed = []
+    for message_id in message_ids:
+        if delivery.retry_failed(services, message_id):
+            click.echo(f"outbox {message_id} queued again")
+        else:
+            missed.append(message_id)
+            click.secho(f"outbox {message_id} is not failed; nothing to retry", fg="red", err=True)
+    if missed:
+        sys.exit(2)
+
+
+COMMANDS = (scheduler_cmd, escalate_cmd, deliver_cmd, escalated_cmd, notifications_cmd, outbox_cmd)
