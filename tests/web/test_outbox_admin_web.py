@@ -1,0 +1,127 @@
+"""`rectiflow outbox list|retry` and the 发送失败的通知 page: administrators see failed rows and queue them again."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from engine.infra.config import Settings
+from engine.org import accounts
+from engine.org.models import OrgNode
+from engine.process.models import OutboxMessage
+from web.app import create_app
+from web.cli.main import main
+
+from .ui_fixtures import app, login  # noqa: F401
+
+
+def _row(services, status="failed", error="SMTPRecipientsRefused: <b>bad</b> address", **recipient) -> int:
+    with services.uow() as uow:
+        row = OutboxMessage(created_at=services.clock.now(), kind="task_overdue", channel="email", status=status,
+                            attempts=5 if status == "failed" else 0, next_attempt_at=services.clock.now(),
+                            last_error=error if status == "failed" else None,
+                            payload={"task_id": 7, "name": "落实整改"}, **recipient)
+        uow.session.add(row)
+        uow.commit()
+        return row.id
+
+
+def _status(services, row_id) -> tuple[str, int]:
+    with services.uow() as uow:
+        row = uow.session.get(OutboxMessage, row_id)
+        return row.status, row.attempts
+
+
+@pytest.fixture
+def cli(database_url):
+    runner = CliRunner()
+
+    def run(*args, code=0):
+        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_outbox_list_shows_failed_rows_with_their_error_and_retry_queues_them(services, world, cli):
+    failed = [_row(services, recipient_id=world.users.staff) for _ in range(3)]
+    pending = _row(services, "pending", recipient_id=world.users.head)
+    listing = cli("outbox", "list")
+    assert all(f"{i:>7}  email" in listing for i in failed) and f"{pending:>7}" not in listing
+    assert "error: SMTPRecipientsRefused" in listing and "attempts=5" in listing
+    assert f"{pending:>7}" in cli("outbox", "list", "--state", "pending")
+    assert "no outbox rows in state sent" in cli("outbox", "list", "--state", "sent")
+
+    assert f"outbox {failed[0]} queued again" in cli("outbox", "retry", str(failed[0]))
+    assert _status(services, failed[0]) == ("pending", 0)
+    out = cli("outbox", "retry", str(failed[0]), str(failed[1]), code=2)
+    assert f"outbox {failed[0]} is not failed" in out and f"outbox {failed[1]} queued again" in out
+    assert "1 failed row(s) queued again" in cli("outbox", "retry", "--all-failed")
+    assert {_status(services, i) for i in failed} == {("pending", 0)}
+    assert "no outbox rows in state failed" in cli("outbox", "list")
+    assert "--all-failed" in cli("outbox", "retry", code=2)
+    assert "outbox" in cli("--help") and "--all-failed" in cli("outbox", "retry", "--help")
+
+
+@pytest.fixture
+def admin(services, world):
+    with services.uow() as uow:
+        school = uow.session.get(OrgNode, world.orgs.school)
+        accounts.add_user(uow.session, "admin1", "管理员", "pw-admin1", school, services.clock.now(),
+                          roles=[("admin", school)])
+        uow.commit()
+    return "admin1"
+
+
+def test_the_failed_notifications_page_is_for_administrators_in_their_scope(services, world, login, admin):
+    mine = _row(services, recipient_id=world.users.staff)
+    foreign = _row(services, recipient_id=world.users.outsider)
+    for name in ("staff", "designer", "security"):
+        client = login(name)
+        assert client.get("/outbox").status_code == 403
+        assert client.post(f"/outbox/{mine}/retry").status_code == 403
+        assert client.post("/outbox/retry-all").status_code == 403
+        assert 'data-testid="nav-outbox"' not in client.get("/inbox").get_data(as_text=True)
+    assert _status(services, mine)[0] == "failed"
+
+    client = login(admin)
+    page = client.get("/outbox")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "private, no-store"
+    assert 'data-testid="nav-outbox"' in html and "发送失败的通知" in html
+    assert f'data-testid="outbox-{mine}"' in html and f'data-testid="outbox-{foreign}"' not in html
+    assert "SMTPRecipientsRefused: &lt;b&gt;bad&lt;/b&gt; address" in html, "the error, escaped"
+    assert "staff" in html and f'action="/outbox/{mine}/retry"' in html
+
+    assert client.post(f"/outbox/{foreign}/retry").status_code == 404
+    assert _status(services, foreign)[0] == "failed"
+    done = client.post(f"/outbox/{mine}/retry", follow_redirects=True)
+    assert "已重新加入发送队列" in done.get_data(as_text=True) and 'data-testid="no-failed-outbox"' in \
+        done.get_data(as_text=True)
+    assert _status(services, mine) == ("pending", 0)
+    again = client.post(f"/outbox/{mine}/retry", follow_redirects=True).get_data(as_text=True)
+    assert "该通知不是发送失败状态" in again
+
+    other = _row(services, recipient_role="department_staff", recipient_org_id=world.orgs.college)
+    assert "已将 1 条通知重新加入发送队列" in client.post("/outbox/retry-all", follow_redirects=True).get_data(
+        as_text=True)
+    assert _status(services, other)[0] == "pending" and _status(services, foreign)[0] == "failed"
+
+    client.post("/language", data={"lang": "en"})
+    assert "Failed notifications" in client.get("/outbox").get_data(as_text=True)
+
+
+def test_the_page_asks_for_a_csrf_token(services, world, admin):
+    mine = _row(services, recipient_id=world.users.staff)
+    client = create_app(Settings(secret_key="test-secret"), services=services, config={"TESTING": True}).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/login", data={"username": admin, "password": "pw-admin1", "csrf_token": token}
+                       ).status_code == 302
+    assert client.post(f"/outbox/{mine}/retry").status_code == 400
+    html = client.get("/outbox").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert client.post(f"/outbox/{mine}/retry", data={"csrf_token": token}).status_code == 303
+    assert _status(services, mine)[0] == "pending"
