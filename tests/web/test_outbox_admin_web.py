@@ -5,14 +5,17 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from openapi_spec_validator import validate
+from sqlalchemy import select
 
 from engine.infra.config import Settings
-from engine.org import accounts
-from engine.org.models import OrgNode
+from engine.org import accounts, tokens
+from engine.org.models import OrgNode, User
 from engine.process.models import OutboxMessage
 from web.app import create_app
 from web.cli.main import main
 
+from .api_fixtures import api_app  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401
 
 
@@ -125,3 +128,37 @@ def test_the_page_asks_for_a_csrf_token(services, world, admin):
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     assert client.post(f"/outbox/{mine}/retry", data={"csrf_token": token}).status_code == 303
     assert _status(services, mine)[0] == "pending"
+
+
+def test_the_outbox_api_lists_and_retries_failed_rows_for_administrators(services, world, admin, api_app):
+    mine = _row(services, recipient_id=world.users.staff)
+    foreign = _row(services, recipient_id=world.users.outsider)
+    with services.uow() as uow:
+        admin_id = uow.session.scalar(select(User.id).where(User.username == admin))
+    headers = {name: {"Authorization": f"Bearer {tokens.create_token(services, user_id, 'tests')[1]}"}
+               for name, user_id in (("admin", admin_id), ("staff", world.users.staff),
+                                     ("designer", world.users.designer))}
+    client = api_app.test_client()
+    for name in ("staff", "designer"):
+        assert client.get("/api/v1/outbox", headers=headers[name]).status_code == 403
+        assert client.post(f"/api/v1/outbox/{mine}/retry", headers=headers[name]).status_code == 403
+    listing = client.get("/api/v1/outbox", headers=headers["admin"])
+    assert listing.status_code == 200
+    [row] = listing.get_json()
+    assert (row["id"], row["status"], row["attempts"]) == (mine, "failed", 5)
+    assert row["last_error"].startswith("SMTPRecipientsRefused")
+    assert client.get("/api/v1/outbox?state=bogus", headers=headers["admin"]).status_code == 422
+
+    assert client.post(f"/api/v1/outbox/{foreign}/retry", headers=headers["admin"]).status_code == 404
+    retried = client.post(f"/api/v1/outbox/{mine}/retry", headers=headers["admin"])
+    assert retried.status_code == 200 and (retried.get_json()["status"], retried.get_json()["attempts"]) == (
+        "pending", 0)
+    again = client.post(f"/api/v1/outbox/{mine}/retry", headers=headers["admin"])
+    assert again.status_code == 409 and again.get_json()["code"] == "conflict"
+    assert client.post("/api/v1/outbox/2147483648/retry", headers=headers["admin"]).status_code == 404
+    assert [r["id"] for r in client.get("/api/v1/outbox?state=pending", headers=headers["admin"]).get_json()] \
+        == [mine]
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    validate(spec)
+    assert {"/outbox", "/outbox/{message_id}/retry"} <= {p.removeprefix("/api/v1") for p in spec["paths"]}
