@@ -1,7 +1,8 @@
-"""SIGTERM stops `rectiflow scheduler` gracefully: the send in flight finishes, the rest of the batch is released.
+"""SIGTERM stops `rectiflow scheduler` (and a one-off `rectiflow deliver`) gracefully: the send in flight
+finishes, the rest of the batch is released.
 
-A real `rectiflow scheduler` process delivers a batch of e-mails to a local SMTP server that takes a while per
-message; it is sent SIGTERM mid-batch. It must exit 0, leave no row 'failed' ("outcome unknown") or 'sending',
+A real `rectiflow scheduler` (or `deliver`) process delivers a batch of e-mails to a local SMTP server that takes a
+while per message; it is sent SIGTERM mid-batch. It must exit 0, leave no row 'failed' ("outcome unknown") or 'sending',
 give the rows it had claimed but not sent back to 'pending', and a later run sends each of those exactly once.
 """
 from __future__ import annotations
@@ -74,14 +75,15 @@ def _rows(services) -> list[OutboxMessage]:
                                         .order_by(OutboxMessage.id)))
 
 
+@pytest.mark.parametrize("command", ["scheduler", "deliver"])
 def test_sigterm_mid_batch_finishes_the_send_in_flight_and_releases_the_rest(
-        services, world, clock, slow_smtp, database_url):
+        services, world, clock, slow_smtp, database_url, command):
     box, port = slow_smtp
     ids = _pending_emails(services, world, clock)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RECTIFLOW_DATABASE_URL": database_url,
            "RECTIFLOW_SMTP_HOST": "127.0.0.1", "RECTIFLOW_SMTP_PORT": str(port)}
     env.pop("RECTIFLOW_TEST_PG_URL", None)
-    process = subprocess.Popen([sys.executable, "-c", "from web.cli.main import main; main()", "scheduler"],
+    process = subprocess.Popen([sys.executable, "-c", "from web.cli.main import main; main()", command],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -95,7 +97,10 @@ def test_sigterm_mid_batch_finishes_the_send_in_flight_and_releases_the_rest(
             process.kill()
             process.communicate()
     assert process.returncode == 0, output
-    assert "stopping" in output and "scheduler stopped" in output, output
+    if command == "scheduler":
+        assert "SIGTERM: stopping" in output and "scheduler stopped" in output, output
+    else:
+        assert "(stopped by a signal)" in output, output
 
     rows = _rows(services)
     by_status: dict[str, list[OutboxMessage]] = {}

@@ -202,12 +202,20 @@ def escalate_cmd(obj, run_now: bool, dry_run: bool, at: datetime | None, days_ah
 @_DAYS_AHEAD
 @click.pass_obj
 def deliver_cmd(obj, digest: bool, at: datetime | None, days_ahead: float | None) -> None:
-    """Send the pending notifications once (in-app, webhook, and e-mail when RECTIFLOW_SMTP_HOST is set)."""
+    """Send the pending notifications once (in-app, webhook, and e-mail when RECTIFLOW_SMTP_HOST is set).
+
+    SIGTERM or SIGINT (Ctrl-C) stops it after the send in flight; the rest go back to pending (`released`)."""
     services = _at(obj.services, at, days_ahead)
     digests = delivery.build_digests(services) if digest else 0
-    run = delivery.deliver_pending(services, build_notifiers(services))
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in STOP_SIGNALS}
+    try:
+        run = delivery.deliver_pending(services, build_notifiers(services), stop=stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     click.echo(f"digests={digests} fanned_out={run.fanned_out} sent={run.sent} retried={run.retried} "
-               f"failed={run.failed}")
+               f"failed={run.failed} released={run.released}" + (" (stopped by a signal)" if run.stopped else ""))
 
 
 @click.command("escalated")
