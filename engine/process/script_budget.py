@@ -13,7 +13,10 @@ signals) and need no tracer:
   than `max_int_digits` digits. `range()` over more than `max_items` numbers, the padding, `replace`, `join`
   and `expandtabs` methods of strings and `list.extend` are estimated the same way, and so are f-string widths.
   After the evaluation, the task data (or the expression's value) as it would be written out is measured too, at
-  most `max_data_units` strings' characters and containers' items in all (shared parts counted each time).
+  most `max_data_units` strings' characters and containers' items in all (shared parts counted each time). As a
+  backstop for many values each within the budget (a loop keeping a million-item list per step), the clock check
+  also reads the worker's resident memory every few milliseconds (Linux /proc): at most `max_memory_growth_mb`
+  more than when the evaluation began.
 
 Going over either budget raises ScriptBudgetExceeded (a ScriptNotAllowed); the script engine hands it to
 SpiffWorkflow as the task's WorkflowTaskException, so it becomes an incident, or WorkflowFailed (HTTP 422).
@@ -25,6 +28,7 @@ import ast
 import itertools
 import math
 import operator
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -45,6 +49,7 @@ class ScriptLimits:
     time_seconds: float = 2.0
     max_items: int = 1_000_000  # characters of a string or bytes, items of a list or tuple, numbers of a range
     max_int_digits: int = 10_000
+    max_memory_growth_mb: int = 256  # the backstop: how much the worker's resident memory may grow during one run
 
     @property
     def max_int_bits(self) -> int:
@@ -185,7 +190,7 @@ _OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": oper
               ">>": operator.rshift, "&": operator.and_, "|": operator.or_, "^": operator.xor}
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?([a-zA-Z%])")
-_GUARDED_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join"}
+_GUARDED_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join", "translate"}
 
 
 def _kind(value) -> str:
@@ -209,15 +214,17 @@ class BudgetRun:
         self.source = source
         self.deadline = time.monotonic() + self.limits.time_seconds
         self.exceeded: ScriptBudgetExceeded | None = None
+        self.memory_at_start = _resident_bytes()
+        self.next_memory_check = 0.0
 
     # The names the compiled code refers to (put into its globals next to RestrictedPython's guards).
     def globals(self, getattr_) -> dict:
         def guarded_getattr(obj, name, default=None):
             value = getattr_(obj, name, default)
-            if name in _GUARDED_METHODS and isinstance(obj, (str, bytes)):
+            if name in _GUARDED_METHODS and isinstance(obj, (str, bytes)) or name == "extend" and isinstance(obj, list):
                 return _Method(self, obj, name, value)
-            if name == "extend" and isinstance(obj, list):
-                return _Method(self, obj, name, value)
+            if obj in (str, bytes, list) and (name in _GUARDED_METHODS or name == "extend"):
+                return lambda target, *args, **kwargs: guarded_getattr(target, name)(*args, **kwargs)  # str.ljust(s, n)
             return value
 
         return {TICK: self.tick, BINOP: self.binop, "_getattr_": guarded_getattr, "_inplacevar_": self.inplace}
@@ -229,9 +236,20 @@ class BudgetRun:
     def tick(self) -> bool:
         if self.exceeded is not None:
             raise self.exceeded
-        if time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if now > self.deadline:
             self._fail(f"exceeded its time budget of {self.limits.time_seconds:g} s")
+        if now >= self.next_memory_check and self.memory_at_start is not None:
+            self.next_memory_check = now + MEMORY_CHECK_SECONDS
+            self._check_memory()
         return True
+
+    def _check_memory(self) -> None:
+        # Many values each within the size budget can still add up (a loop keeping a million-item list per step).
+        grown = (_resident_bytes() or 0) - self.memory_at_start
+        if grown > self.limits.max_memory_growth_mb * 2 ** 20:
+            self._fail(f"exceeded its size budget: its values took {grown // 2 ** 20:,} MB of the worker's memory "
+                       f"(at most {self.limits.max_memory_growth_mb:,} MB)")
 
     def _fail(self, text: str):
         self.exceeded = ScriptBudgetExceeded(f"BPMN {self.what} {text}: {excerpt(self.source)}")
@@ -244,6 +262,8 @@ class BudgetRun:
     def _check_items(self, n: int, like) -> None:
         if n > self.limits.max_items:
             self._too_big(_kind(like).format(n=n) + f" (at most {self.limits.max_items:,})")
+        if n > self.limits.max_items // 16 and self.memory_at_start is not None:
+            self._check_memory()  # a big value is about to be made: is there room left?
 
     def _check_bits(self, bits: float) -> None:
         if bits > self.limits.max_int_bits:
@@ -333,6 +353,9 @@ class BudgetRun:
             tabsize = args[0] if args else kwargs.get("tabsize", 8)
             if _is_int(tabsize):
                 self._check_items(len(obj) + obj.count("\t" if isinstance(obj, str) else b"\t") * tabsize, obj)
+        elif name == "translate" and isinstance(obj, str) and args and isinstance(args[0], dict):
+            longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+            self._check_items(len(obj) * max(longest, 1), obj)
         elif name == "replace" and len(args) >= 2:
             old, new = args[0], args[1]
             count = args[2] if len(args) > 2 else kwargs.get("count", -1)
@@ -406,6 +429,19 @@ class _Method:
 
     def __call__(self, *args, **kwargs):
         return self._run.method(self._obj, self._name, self._bound, args, kwargs)
+
+
+MEMORY_CHECK_SECONDS = 0.005
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident_bytes() -> int | None:
+    """This process's resident memory (Linux /proc), or None where it cannot be read (the backstop is off)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def excerpt(source: str) -> str:

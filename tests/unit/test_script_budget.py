@@ -8,9 +8,11 @@ from datetime import datetime, timezone
 import pytest
 
 from engine.infra.clock import FixedClock
+from engine.infra.config import Settings
 from engine.infra.errors import ScriptBudgetExceeded, ScriptNotAllowed
 from engine.process.script_budget import ScriptLimits, limits
 from engine.process.scripting import RestrictedEnvironment, active_clock, configure_budget
+from web.composition import build_services
 
 env = RestrictedEnvironment()
 GENEROUS = 30  # seconds: a refused payload must come back, not hang; how fast is not what these tests measure
@@ -52,7 +54,17 @@ SIZE_PAYLOADS = [
     ("l = [1]\nwhile True:\n    l.extend(l)", "a list of 1,048,576 items"),
     ("x = []\nfor i in range(60):\n    x = [x, x]", "data of more than 10,000,000 characters and items"),
     ("try:\n    x = 'a' * 10**10\nexcept:\n    x = 'caught'", "a string of 10,000,000,000 characters"),
+    ("x = str.ljust('a', 10**9)", "a string of 1,000,000,000 characters"),
+    ("x = ('a' * 1000000).translate({97: 'b' * 1000})", "a string of 1,000,000,000 characters"),
 ]
+
+
+@pytest.mark.parametrize("source", ["x = [[0] * 1000000 for i in range(10**6)]",
+                                    "x = [('a' * 999999) for i in range(10**6)]"])
+def test_many_values_within_the_budget_still_stop_at_the_memory_backstop(source):
+    message = _refused(env.execute, source)
+    assert message.startswith("BPMN script exceeded its size budget: its values took ")
+    assert "MB of the worker's memory (at most 256 MB)" in message
 
 
 @pytest.mark.parametrize("source, made", SIZE_PAYLOADS, ids=[p[0] for p in SIZE_PAYLOADS])
@@ -120,6 +132,23 @@ def test_the_time_budget_works_outside_the_main_thread(short_budget):
 
 def test_the_default_budgets_are_two_seconds_and_a_million():
     assert (limits().time_seconds, limits().max_items, limits().max_int_digits) == (2.0, 1_000_000, 10_000)
+
+
+def test_the_settings_set_the_budgets_when_the_services_are_built():
+    settings = Settings.from_env({"RECTIFLOW_DATABASE_URL": "sqlite://", "RECTIFLOW_SCRIPT_TIME_BUDGET": "0.25",
+                                  "RECTIFLOW_SCRIPT_SIZE_BUDGET": "1000"})
+    assert (settings.script_time_budget, settings.script_size_budget) == (0.25, 1000)
+    before = limits()
+    try:
+        build_services(settings)
+        assert (limits().time_seconds, limits().max_items) == (0.25, 1000)
+        assert "a string of 1,001 characters (at most 1,000)" in _refused(env.execute, "x = 'a' * 1001")
+        with pytest.raises(ScriptNotAllowed, match="size budget"):  # compiled code is checked again
+            env.execute("x = " + repr("a" * 1001), {})
+        assert "time budget of 0.25 s" in _refused(env.execute, "while True: pass")
+    finally:
+        configure_budget(before)
+    env.execute("x = " + repr("a" * 1001), {})
 
 
 def test_ordinary_scripts_and_conditions_still_work():
