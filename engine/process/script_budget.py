@@ -223,7 +223,7 @@ class BudgetRun:
             value = getattr_(obj, name, default)
             if name in _GUARDED_METHODS and isinstance(obj, (str, bytes)) or name == "extend" and isinstance(obj, list):
                 return _Method(self, obj, name, value)
-            if obj in (str, bytes, list) and (name in _GUARDED_METHODS or name == "extend"):
+            if (obj is str or obj is bytes or obj is list) and (name in _GUARDED_METHODS or name == "extend"):
                 return lambda target, *args, **kwargs: guarded_getattr(target, name)(*args, **kwargs)  # str.ljust(s, n)
             return value
 
