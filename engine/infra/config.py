@@ -24,6 +24,9 @@ class Settings:
     # Evidence files live on disk, named by content hash; the database keeps only their metadata.
     upload_dir: Path = Path("uploads")
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Every BPMN script and expression: seconds it may run, characters/items a string or list it makes may have.
+    script_time_budget: float = 2.0
+    script_size_budget: int = 1_000_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -42,5 +45,9 @@ class Settings:
             values["upload_dir"] = Path(env["RECTIFLOW_UPLOAD_DIR"])
         if env.get("RECTIFLOW_MAX_UPLOAD_BYTES"):
             values["max_upload_bytes"] = int(env["RECTIFLOW_MAX_UPLOAD_BYTES"])
+        if env.get("RECTIFLOW_SCRIPT_TIME_BUDGET"):
+            values["script_time_budget"] = float(env["RECTIFLOW_SCRIPT_TIME_BUDGET"])
+        if env.get("RECTIFLOW_SCRIPT_SIZE_BUDGET"):
+            values["script_size_budget"] = int(env["RECTIFLOW_SCRIPT_SIZE_BUDGET"])
         values.update(overrides)
         return cls(**values)
