@@ -64,6 +64,7 @@ from engine.process.models import (
     ProcessMessage,
 )
 from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
+from engine.process.runtime import advance
 
 DELIVERY_MODES = ("inline", "deferred")
 # What a diagram expression SpiffWorkflow evaluates outside a task's run (a correlation property read from a
@@ -213,7 +214,7 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
         with projector.runtime.engine_time():
             caught = workflow.event_manager.catch(thrown, internal=False)
             if caught:
-                workflow.do_engine_steps()
+                advance(workflow)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: {exc}") from None
     except EXPRESSION_ERRORS as exc:  # a correlation property the payload lacks, read by SpiffWorkflow on catch

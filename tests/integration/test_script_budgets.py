@@ -139,3 +139,37 @@ def test_a_runaway_condition_after_a_user_task_becomes_an_incident(services, wor
     assert "'失控条件' (gw) failed: BPMN expression " + reason in message
     assert (incident.kind, incident.status, incident.element_id) == ("task", "open", "gw")
     assert "BPMN expression " + reason in incident.message
+
+
+def _endless_loop() -> bytes:
+    """Each script is quick, but the gateway always sends the token back: the process never waits."""
+    return b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_loop"
+    targetNamespace="http://example.org/loop">
+  <bpmn:process id="endless" name="\xe6\x97\xa0\xe5\xb0\xbd\xe5\xbe\xaa\xe7\x8e\xaf" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="init" name="init"><bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:script>n = 0</bpmn:script></bpmn:scriptTask>
+    <bpmn:scriptTask id="step" name="step"><bpmn:incoming>f1</bpmn:incoming><bpmn:incoming>f_again</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:script>n = n + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="gw" name="again" default="f_again">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f_done</bpmn:outgoing><bpmn:outgoing>f_again</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:endEvent id="end"><bpmn:incoming>f_done</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="init" />
+    <bpmn:sequenceFlow id="f1" sourceRef="init" targetRef="step" />
+    <bpmn:sequenceFlow id="f2" sourceRef="step" targetRef="gw" />
+    <bpmn:sequenceFlow id="f_done" sourceRef="gw" targetRef="end">
+      <bpmn:conditionExpression>n &lt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_again" sourceRef="gw" targetRef="step" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_diagram_that_loops_without_waiting_stops_at_the_step_budget(services, world, monkeypatch):
+    """No single script is slow: the loop through the gateway is what never ends, and one advance is bounded."""
+    monkeypatch.setattr("engine.process.runtime.STEP_BUDGET", 500)
+    services.deploy_definition(_endless_loop(), "endless.bpmn", world.users.designer)
+    message = _start_refused(services, world, "endless")
+    assert "the process ran 500 steps without waiting" in message
