@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         RECTIFLOW_PRODUCTION=os.environ.get("RECTIFLOW_ENV") == "production",
     )
+    app.config.update(auth.sign_in_config(settings, app.config["RECTIFLOW_PRODUCTION"]))
     app.config.update(config or {})
     services = services or build_services(settings, clock)
     if services.evidence_store is None:  # services built by a caller (tests) without a store
@@ -81,12 +82,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["rectiflow"] = services
     app.extensions["rectiflow_settings"] = settings
 
-    auth.login_manager.init_app(app)
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
                    processes, incidents, deploy):
         app.register_blueprint(module.bp)
+    auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     init_templating(app)
     init_api(app)
     _register_error_pages(app)
@@ -105,6 +106,7 @@ def _register_error_pages(app: Flask) -> None:
     app.register_error_handler(403, page(403))
     app.register_error_handler(404, page(404))
     app.register_error_handler(413, page(413))
+    app.register_error_handler(429, page(429))  # Flask-Limiter on failed sign-ins (keeps its Retry-After header)
     app.register_error_handler(NotAllowed, page(403))
     app.register_error_handler(NotFound, page(404))
     app.register_error_handler(CSRFError, page(400))
