@@ -8,6 +8,7 @@ from flask import Flask, render_template, request, session
 from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _register_error_pages(app)
     app.after_request(_security_headers)
     _validate_config(app)
+    if settings.proxy_hops:  # the client's address (sign-in throttling) and scheme from the trusted proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     return app
 
 

@@ -42,6 +42,9 @@ class Settings:
     login_rate_limit: str = "10 per minute;50 per hour"
     lockout_failures: int = 5  # consecutive failures that lock an account…
     lockout_minutes: int = 15  # …for this long
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none); the per-address limit
+    # needs the client's address, not the proxy's.
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -66,7 +69,7 @@ class Settings:
                 values[name] = _flag(raw)
         if env.get("RECTIFLOW_SESSION_HOURS"):
             values["session_hours"] = float(env["RECTIFLOW_SESSION_HOURS"])
-        for name in ("remember_days", "lockout_failures", "lockout_minutes"):
+        for name in ("remember_days", "lockout_failures", "lockout_minutes", "proxy_hops"):
             if env.get(f"RECTIFLOW_{name.upper()}"):
                 values[name] = int(env[f"RECTIFLOW_{name.upper()}"])
         if env.get("RECTIFLOW_RATELIMIT_STORAGE_URI"):
