@@ -117,9 +117,8 @@ def load_user(sign_in_id: str) -> WebUser | None:
         return None
     user_id, version, issued = parsed
     now = services().clock.now()
-    if issued > now.timestamp() + 60 or now.timestamp() - issued > current_app.config["REMEMBER_COOKIE_DURATION"] \
-            .total_seconds():
-        return None
+    if now.timestamp() - issued > current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
+        return None  # no sign-in outlives the remember-me lifetime (the issue time is signed with the cookie)
     with services().uow() as uow:
         user = uow.session.get(User, user_id)
         if user is None or not user.active or user.session_version != version:

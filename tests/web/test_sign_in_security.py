@@ -75,6 +75,8 @@ def test_successful_sign_ins_do_not_use_up_the_allowance(app, world):
     for _ in range(15):
         assert _post_login(client, "staff", "pw-staff").status_code == 302
         client.post("/logout")
+    # Only failures count: the address still has its ten, and then it is throttled.
+    assert [_post_login(client, f"nobody{i}", "guess").status_code for i in range(11)] == [401] * 10 + [429]
 
 
 def test_an_account_is_locked_after_five_failures_and_unlocks_after_fifteen_minutes(app, services, world):
