@@ -9,6 +9,7 @@ Failed sign-ins are throttled per client address by Flask-Limiter and counted pe
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -61,7 +62,7 @@ class WebUser(UserMixin):
     locale: str
     grants: tuple[tuple[str, int], ...]
     session_version: int = 0
-    issued: int = 0  # when this sign-in began (epoch seconds, the engine's clock)
+    issued: int = 0  # when this sign-in began (epoch seconds, wall clock)
 
     def get_id(self) -> str:
         """The sign-in's id for the session and the remember cookie (see the module docstring)."""
@@ -116,8 +117,8 @@ def load_user(sign_in_id: str) -> WebUser | None:
     if parsed is None:
         return None
     user_id, version, issued = parsed
-    now = services().clock.now()
-    if now.timestamp() - issued > current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
+    # Wall-clock time, like Flask's own session age check: the engine's clock may be a demo's or a test's.
+    if time.time() - issued > current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
         return None  # no sign-in outlives the remember-me lifetime (the issue time is signed with the cookie)
     with services().uow() as uow:
         user = uow.session.get(User, user_id)
@@ -196,7 +197,7 @@ def _check(username: str, password: str) -> WebUser | None:
                      "reason": f"连续 {conf.lockout_failures} 次登录失败，账号已锁定 {conf.lockout_minutes} 分钟。"
                                f"如果不是您本人操作，请联系管理员并在解锁后修改密码。"},
                     user_id=locked.id)
-        web_user = _web_user(result.user, int(now.timestamp())) if result.user is not None else None
+        web_user = _web_user(result.user, int(time.time())) if result.user is not None else None
         uow.commit()
     return web_user
 
