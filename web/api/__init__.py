@@ -46,8 +46,9 @@ def init_api(app: Flask) -> Api:
     )
     api = RectiflowApi(app, spec_kwargs={
         "info": {"description": "隐患排查整治 (campus safety-hazard rectification) REST API. Authenticate with "
-                                "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`) or a "
-                                "browser session plus the X-CSRFToken header on writes."},
+                                "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`; tokens "
+                                "expire after 90 days unless `--expires-in-days` says otherwise, then answer 401) "
+                                "or a browser session plus the X-CSRFToken header on writes."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
