@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import OperationalError
@@ -46,7 +46,7 @@ class AuditChainBroken(RectiflowError):
 
 def _json_value(value):
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.astimezone(timezone.utc).isoformat()
     raise TypeError(f"cannot encode {type(value).__name__} in an audit hash")
 
 

@@ -3,10 +3,11 @@ after the fact shows any change made behind the triggers (`rectiflow audit verif
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from engine.process import audit
@@ -135,11 +136,22 @@ def test_a_sealed_event_cannot_be_resealed_or_unsealed(services, logged):
             conn.execute(text(statement), {"id": logged[2], "h": "f" * 64})
 
 
-def test_sealing_may_not_change_anything_else(services, logged):
+@pytest.mark.parametrize("column", audit.HASHED)
+def test_sealing_may_not_change_anything_else(services, logged, column):
     engine = _app_engine(services)
+    with engine.connect() as conn:
+        row = conn.execute(select(*audit._READ).where(Event.id == logged[-1])).mappings().one()
+        some = {name: conn.scalar(text(f"SELECT MIN(id) FROM {table}")) for name, table in (
+            ("actor_id", "users"), ("instance_id", "process_instances"), ("hazard_id", "hazards"),
+            ("task_id", "human_tasks"))}
+    other = {"id": row["id"] + 100000, "occurred_at": row["occurred_at"] + timedelta(seconds=1), "kind": "Forged",
+             "data": {"forged": True}}.get(column, None if row[column] is not None else some.get(column))
+    assert other != row[column]
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
-        conn.execute(text("UPDATE events SET prev_hash = :h, hash = :h, kind = 'Forged' WHERE id = :id"),
-                     {"id": logged[0], "h": "a" * 64})
+        conn.execute(update(Event.__table__).where(Event.id == row["id"])
+                     .values(prev_hash="a" * 64, hash="b" * 64, **{column: other}))
+    with engine.begin() as conn:  # the same seal with nothing else changed is allowed
+        conn.execute(update(Event.__table__).where(Event.id == row["id"]).values(prev_hash="a" * 64, hash="b" * 64))
 
 
 def test_verify_passes_on_a_sealed_log_and_counts_the_unsealed(services, logged, database_url):
