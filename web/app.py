@@ -29,6 +29,7 @@ from web.pages import (
     incidents,
     notices,
     notifications,
+    outbox,
     processes,
     profile,
     schedules,
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy):
+                   processes, incidents, deploy, outbox):
         app.register_blueprint(module.bp)
     init_templating(app)
     init_api(app)
@@ -116,7 +117,7 @@ def _security_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices", "/campaigns",
-                                 "/schedules")):
+                                 "/schedules", "/outbox")):
         # Pages about hazards are personal and scoped: never kept by shared caches.
         response.headers.setdefault("Cache-Control", "private, no-store")
     return response

@@ -191,9 +191,10 @@ def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int
         message.target_instance_id = targets[0]
         _deliver_after_commit(s, projector)
         return [targets[0]]
-    # Inline: lock the target before this transaction writes any row that references it. A foreign key to
-    # the target row takes a KEY SHARE lock on it, and upgrading that to FOR UPDATE while another sender
-    # queues for the same row deadlocks (seen in bench/campaign_scale.py with 4 clients).
+    # Inline: lock the target before this transaction writes any row that references it (the engine's lock
+    # order, engine/process/instances.py). A foreign key to the target row takes a KEY SHARE lock on it; when
+    # the instance lock was FOR UPDATE, upgrading to it while another sender queued for the same row deadlocked
+    # (seen in bench/campaign_scale.py with 4 clients). It is FOR NO KEY UPDATE now, which key shares do not block.
     return [target_id for target_id in targets if deliver(projector, message, target_id, thrown)]
 
 

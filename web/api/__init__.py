@@ -13,6 +13,7 @@ from web.api import (
     look_back,
     messages,
     notices,
+    outbox,
     schedules,
     statistics,
     tasks,
@@ -52,7 +53,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages):
+                   incidents, messages, outbox):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     # Unknown API paths answer in JSON too, not with the pages' HTML 404.
