@@ -236,9 +236,11 @@ class LookBacks:
             self._supersede(s, previous, user_id, hazard.id, now)
         hazard.closed_at, hazard.reopened_at = None, now
         hazard.repeat_count = (hazard.repeat_count or 0) + 1
-        reopened = record_event(s, now, "HazardReopened", user_id, instance_id=previous, hazard_id=hazard.id,
-                                campaign_id=campaign.id, repeat_count=hazard.repeat_count, note=note,
-                                deadline=due.isoformat(), previous_instance_id=previous)
+        # Written before the new run starts (so it precedes the new run's events) and never changed afterwards:
+        # events are append-only (engine/process/audit.py), so it belongs to the run being reopened.
+        record_event(s, now, "HazardReopened", user_id, instance_id=previous, hazard_id=hazard.id,
+                     campaign_id=campaign.id, repeat_count=hazard.repeat_count, note=note,
+                     deadline=due.isoformat(), previous_instance_id=previous)
         school = s.get(OrgNode, hazard.school_id)
         payload = {
             "business_key": f"hazard:{hazard.id}",  # binds the new run to this hazard row (messaging.py)
@@ -254,7 +256,6 @@ class LookBacks:
         if message.status != "started" or hazard.instance_id == previous:
             raise WorkflowFailed(f"no deployed process starts on the message {REOPEN_MESSAGE!r}: deploy the current "
                                  "hazard_rectification.bpmn")
-        reopened.instance_id = hazard.instance_id
         return hazard.instance_id
 
     @staticmethod

@@ -13,7 +13,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from engine.infra.clock import FixedClock
 from engine.infra.timezone import CHINA
 from engine.org import accounts
-from engine.process import bell, delivery, escalation
+from engine.process import audit, bell, delivery, escalation
 from engine.reports import snapshots as statistics_reports
 from engine.schedules.service import run_due_schedules
 from notifications.channels import build_notifiers
@@ -21,7 +21,7 @@ from notifications.channels import build_notifiers
 log = logging.getLogger("rectiflow.scheduler")
 
 # Job intervals in seconds: the sweeps read only indexed due rows, so running them often costs little.
-INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15, "messages": 10}
+INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15, "messages": 10, "audit_seal": 60}
 DIGEST_HOUR = 8  # China time
 
 
@@ -120,6 +120,19 @@ def build_scheduler(services, notifiers, blocking: bool = True, stop: threading.
             log.info("inspections: %s", "; ".join(result.actions[:20]))
 
     scheduler.add_job(inspections, "interval", seconds=60, id="inspection_schedules", next_run_time=first, **common)
+
+    def seal():
+        # The audit log's hash chain (engine/process/audit.py): the events written since the last run.
+        try:
+            run = audit.seal_events(services.session_factory)
+        except audit.AuditChainBroken as exc:
+            log.error("audit: %s", exc.message)
+            return
+        if run.sealed or run.busy:
+            log.info("audit: %d events sealed%s", run.sealed, " (table busy: the rest next run)" if run.busy else "")
+
+    scheduler.add_job(seal, "interval", seconds=INTERVALS["audit_seal"], id="audit_seal", next_run_time=first,
+                      **common)
     return scheduler
 
 
@@ -156,7 +169,7 @@ def scheduler_cmd(obj) -> None:
     """Run the background jobs (escalation, BPMN timers and timer start events, notification and message delivery,
     daily digest,
     campaigns' statistics tables on their report dates,
-    recurring inspections) until stopped.
+    recurring inspections, sealing the audit log's hash chain) until stopped.
 
     SIGTERM or SIGINT (Ctrl-C) stops it gracefully: no new notifications are taken, the send in flight finishes,
     notifications claimed but not yet sent go back to pending, running jobs finish; then it exits with status 0."""
