@@ -5,14 +5,14 @@ Triggers on PostgreSQL and SQLite refuse every UPDATE and DELETE of an event row
 migration role) can still disable the triggers; the application's role must not own it (README, "The audit log").
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
