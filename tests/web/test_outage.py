@@ -70,7 +70,7 @@ def test_a_signed_in_user_gets_the_outage_page_when_the_database_goes_away(servi
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
         _assert_outage_page(client.get("/inbox"))
-        _assert_outage_page(client.get("/hazards/ledger"))
+        _assert_outage_page(client.get("/ledger"))
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
