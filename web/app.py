@@ -121,8 +121,8 @@ def _security_headers(response):
         # API answers are personal and change with every write: no browser or proxy may keep one.
         if "no-store" not in response.headers.get("Cache-Control", ""):
             response.headers["Cache-Control"] = "no-store"
-    elif request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices", "/campaigns",
-                                 "/schedules")):
+    elif request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices",
+                                   "/campaigns", "/schedules")):
         # Pages about hazards are personal and scoped: never kept by shared caches.
         response.headers.setdefault("Cache-Control", "private, no-store")
     return response

@@ -87,7 +87,8 @@ def _inject(tmp_path, clock, bpmn_dir) -> dict:
             jidian = s.scalars(select(OrgNode).where(OrgNode.name == "机电工程学院")).one()
             jidian.name = payload("org")  # an organisation name (admins import them)
             s.get(User, ids["staff_jd"]).display_name = payload("user")  # a person's display name
-            template = s.scalars(select(ChecklistTemplate).where(ChecklistTemplate.name == "seed001_twelve_areas")).one()
+            template = s.scalars(select(ChecklistTemplate).where(
+                ChecklistTemplate.name == "seed001_twelve_areas")).one()
             items = s.scalars(select(ChecklistItem).where(ChecklistItem.template_id == template.id)
                               .order_by(ChecklistItem.id)).all()
             for item in items[:3]:  # checklist items (uploaded spreadsheets)
@@ -95,8 +96,8 @@ def _inject(tmp_path, clock, bpmn_dir) -> dict:
             items[0].category = payload("itemcategory")
             campaign = s.scalars(select(Campaign).order_by(Campaign.id)).first()
             campaign.title = payload("campaign")
-            for result in s.scalars(select(ItemResult).join(CampaignUnit, CampaignUnit.id == ItemResult.campaign_unit_id)
-                                    .where(CampaignUnit.campaign_id == campaign.id)):
+            answers = select(ItemResult).join(CampaignUnit, CampaignUnit.id == ItemResult.campaign_unit_id)
+            for result in s.scalars(answers.where(CampaignUnit.campaign_id == campaign.id)):
                 result.note = payload("itemnote")  # a unit's answers to the checklist
             unit_id, campaign_id = jidian.id, campaign.id
             uow.commit()

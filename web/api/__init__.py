@@ -46,7 +46,9 @@ def init_api(app: Flask) -> Api:
     api = RectiflowApi(app, spec_kwargs={
         "info": {"description": "隐患排查整治 (campus safety-hazard rectification) REST API. Authenticate with "
                                 "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`) or a "
-                                "browser session plus the X-CSRFToken header on writes."},
+                                "browser session plus the X-CSRFToken header on writes. Every answer carries "
+                                "`Cache-Control: no-store`; while the database cannot be reached, any operation "
+                                "answers 503 `service_unavailable` with `Retry-After`."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
