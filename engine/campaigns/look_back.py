@@ -192,7 +192,9 @@ class LookBacks:
             lock_instance(s, instance_id)
         stmt = select(Hazard).where(Hazard.id == hazard_id).execution_options(populate_existing=True)
         if is_postgres(s):
-            stmt = stmt.with_for_update()  # one re-inspection of a hazard at a time
+            # One re-inspection of a hazard at a time; NO KEY UPDATE like the instance lock before it, so events
+            # and tasks referencing the hazard are inserted meanwhile without waiting (engine.process.instances).
+            stmt = stmt.with_for_update(key_share=True)
         hazard = s.scalars(stmt).first()
         if hazard is None:
             raise NotFound(f"hazard {hazard_id} does not exist")

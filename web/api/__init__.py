@@ -13,6 +13,7 @@ from web.api import (
     look_back,
     messages,
     notices,
+    outbox,
     schedules,
     statistics,
     tasks,
@@ -45,8 +46,9 @@ def init_api(app: Flask) -> Api:
     )
     api = RectiflowApi(app, spec_kwargs={
         "info": {"description": "隐患排查整治 (campus safety-hazard rectification) REST API. Authenticate with "
-                                "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`) or a "
-                                "browser session plus the X-CSRFToken header on writes. Every answer carries "
+                                "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`; tokens "
+                                "expire after 90 days unless `--expires-in-days` says otherwise, then answer 401) "
+                                "or a browser session plus the X-CSRFToken header on writes. Every answer carries "
                                 "`Cache-Control: no-store`; while the database cannot be reached, any operation "
                                 "answers 503 `service_unavailable` with `Retry-After`."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
@@ -54,7 +56,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages):
+                   incidents, messages, outbox):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     # Unknown API paths answer in JSON too, not with the pages' HTML 404.
