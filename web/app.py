@@ -19,6 +19,7 @@ from engine.rectification.attachments import EvidenceStore
 from web import auth
 from web.api import init_api
 from web.composition import build_services
+from web.outage import init_outage_pages
 
 # Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
 # 隐患问题统计表, schedules the 巡查计划 (recurring inspections), deploy the designers' 流程部署.
@@ -114,6 +115,7 @@ def _register_error_pages(app: Flask) -> None:
     app.register_error_handler(NotAllowed, page(403))
     app.register_error_handler(NotFound, page(404))
     app.register_error_handler(CSRFError, page(400))
+    init_outage_pages(app)  # 503 + Retry-After while the database is down; the app's own 500 page
 
 
 def _security_headers(response):
@@ -121,8 +123,12 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices", "/campaigns",
-                                 "/schedules", "/outbox")):
+    if request.path.startswith("/api/"):
+        # API answers are personal and change with every write: no browser or proxy may keep one.
+        if "no-store" not in response.headers.get("Cache-Control", ""):
+            response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices",
+                                   "/campaigns", "/schedules", "/outbox")):
         # Pages about hazards are personal and scoped: never kept by shared caches.
         response.headers.setdefault("Cache-Control", "private, no-store")
     return response

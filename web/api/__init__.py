@@ -48,7 +48,9 @@ def init_api(app: Flask) -> Api:
         "info": {"description": "隐患排查整治 (campus safety-hazard rectification) REST API. Authenticate with "
                                 "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`; tokens "
                                 "expire after 90 days unless `--expires-in-days` says otherwise, then answer 401) "
-                                "or a browser session plus the X-CSRFToken header on writes."},
+                                "or a browser session plus the X-CSRFToken header on writes. Every answer carries "
+                                "`Cache-Control: no-store`; while the database cannot be reached, any operation "
+                                "answers 503 `service_unavailable` with `Retry-After`."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})

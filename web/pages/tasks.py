@@ -25,7 +25,7 @@ from web.auth import db_user, services
 from web.pages import evidence
 from web.pages.forms_render import engine_errors, form_errors, form_fields, parse_form
 from web.scope import units_of_school
-from web.templating import error_text
+from web.templating import error_text, translate
 
 bp = Blueprint("tasks", __name__)
 
@@ -139,7 +139,7 @@ def complete(task_id: int):
     except RectiflowError as exc:
         flash(_("提交未成功：%(m)s", m=error_text(exc)), "danger")
         return redirect(url_for("inbox.index")), 303
-    flash(_("“%(name)s”已办理", name=_(task.name)), "success")
+    flash(_("“%(name)s”已办理", name=translate(task.name)), "success")
     return redirect(url_for("inbox.index")), 303
 
 
