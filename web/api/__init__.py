@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from web.api import (
     campaigns,
@@ -18,10 +19,22 @@ from web.api import (
     tasks,
 )
 from web.api.auth import exempt_from_form_csrf
-from web.api.errors import error_response, register_error_handlers
-from web.api.schemas import ApiErrorSchema
+from web.api.errors import register_error_handlers
+from web.api.schemas import MAX_INT, ApiErrorSchema
 
 PREFIX = "/api/v1"
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` in API paths: 1 to the database's INTEGER maximum, so /hazards/2147483648 is a 404, not a 500.
+
+    flask-smorest documents it from min/max (minimum 1, maximum 2147483647) as for werkzeug's own converter.
+    """
+
+    def __init__(self, map, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(map, **kwargs)
 
 
 class RectiflowApi(Api):
@@ -34,7 +47,14 @@ class RectiflowApi(Api):
 
 
 def init_api(app: Flask) -> Api:
-    """Register the API blueprints, their auth and error handling, and the generated OpenAPI document."""
+    """Register the API blueprints, their auth and error handling, and the generated OpenAPI document.
+
+    Unknown API paths answer a JSON 404 and known ones asked with another method a JSON 405 with `Allow`
+    (werkzeug's routing errors, drawn by web.api.errors.handle_http_error for every path under the prefix).
+    """
+
+    # Every API route registered from here on (the blueprints below) reads ids with the bounded converter.
+    app.url_map.converters["int"] = DatabaseIntConverter
 
     app.config.update(
         API_TITLE="Rectiflow API",
@@ -55,13 +75,5 @@ def init_api(app: Flask) -> Api:
                    incidents, messages):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
-    # Unknown API paths answer in JSON too, not with the pages' HTML 404.
-    app.add_url_rule(f"{PREFIX}/<path:rest>", "api_not_found", _not_found,
-                     methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    if app.extensions.get("csrf") is not None:
-        app.extensions["csrf"].exempt(_not_found)
     return api
 
-
-def _not_found(rest: str):
-    return error_response(404, "not_found", f"no such API endpoint: /{rest}")
