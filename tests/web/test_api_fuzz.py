@@ -4,7 +4,10 @@ The app runs in-process (WSGI) on a SQLite copy of the migrated template, with t
 organisation, a reported hazard and a bearer token of a user who holds every role at the school (and the
 supervisor role at the bureau), so most operations get past authorisation and reach their real code.
 The pass is generic over the document: an operation added to the API is fuzzed without touching this file.
-Generation is derandomized (a fixed seed per operation) and small, so the run is reproducible and bounded.
+Generation is derandomized (hypothesis draws the same examples on every run) and small (MAX_EXAMPLES positive
+and as many negative examples per operation), so the run is reproducible and bounded (about a minute of CPU).
+Each operation runs as its own hypothesis test inside one pytest test (schemathesis' lazy pytest fixture
+loader needs a pytest private attribute that pytest 9.2 no longer has); every failure is collected and shown.
 """
 from __future__ import annotations
 
@@ -85,7 +88,14 @@ def _fuzz(operation, mode, headers) -> list[str]:
 
 def test_every_api_operation_answers_as_documented_and_never_500(fuzz_world):
     app, token = fuzz_world
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                # flask-smorest's catch-all "default" would make any status conform: every one must be named.
+                operation["responses"].pop("default", None)
+    schema = schemathesis.openapi.from_dict(document)
+    schema.app = app
     headers = {"Authorization": f"Bearer {token}"}
     failures, operations = [], 0
     for result in schema.get_all_operations():

@@ -1,6 +1,7 @@
 """The REST API under /api/v1 (flask-smorest), one blueprint per subject; OpenAPI at /api/v1/openapi.json."""
 from __future__ import annotations
 
+from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
@@ -37,6 +38,29 @@ class DatabaseIntConverter(IntegerConverter):
         super().__init__(map, **kwargs)
 
 
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}
+
+
+class CommonResponses(BasePlugin):
+    """Document the answers every operation can give, besides what its own decorators say: 401 without valid
+    credentials, 404 for an id in its path that does not exist (or is out of range), 400 for a body that is not
+    the JSON it names. An operation's own description of a status wins."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            common = {401: "no valid credentials (bearer token or session)"}
+            if "{" in (path or ""):
+                common[404] = "no such object for an id in the path, or one outside the caller's scope"
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                common[400] = "the body is not valid JSON"
+            for status, description in common.items():
+                if status not in responses and str(status) not in responses:
+                    responses[status] = _error(description)
+
+
 class RectiflowApi(Api):
     """flask-smorest's Api without its app-wide HTTPException handler: the pages keep their HTML error pages."""
 
@@ -68,6 +92,7 @@ def init_api(app: Flask) -> Api:
                                 "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`) or a "
                                 "browser session plus the X-CSRFToken header on writes."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "extra_plugins": [CommonResponses()],
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
