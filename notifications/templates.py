@@ -25,6 +25,7 @@ HEADLINES = {
     "digest": "每日提醒汇总",
     "incident_opened": "流程运行出错，需要处理",
     "process_notice": "流程通知",
+    "account_locked": "账号因连续登录失败已被临时锁定",
 }
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html"]),

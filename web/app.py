@@ -9,6 +9,7 @@ from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
@@ -32,6 +33,7 @@ from web.pages import (
     incidents,
     notices,
     notifications,
+    outbox,
     processes,
     profile,
     schedules,
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         RECTIFLOW_PRODUCTION=os.environ.get("RECTIFLOW_ENV") == "production",
     )
+    app.config.update(auth.sign_in_config(settings, app.config["RECTIFLOW_PRODUCTION"]))
     app.config.update(config or {})
     services = services or build_services(settings, clock)
     if services.evidence_store is None:  # services built by a caller (tests) without a store
@@ -84,17 +87,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["rectiflow"] = services
     app.extensions["rectiflow_settings"] = settings
 
-    auth.login_manager.init_app(app)
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy):
+                   processes, incidents, deploy, outbox):
         app.register_blueprint(module.bp)
+    auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     init_templating(app)
     init_api(app)
     _register_error_pages(app)
     app.after_request(_security_headers)
     _validate_config(app)
+    if settings.proxy_hops:  # the client's address (sign-in throttling) and scheme from the trusted proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     return app
 
 
@@ -110,6 +115,7 @@ def _register_error_pages(app: Flask) -> None:
     app.register_error_handler(403, page(403))
     app.register_error_handler(404, page(404))
     app.register_error_handler(413, page(413))
+    app.register_error_handler(429, page(429))  # Flask-Limiter on failed sign-ins (keeps its Retry-After header)
     app.register_error_handler(NotAllowed, page(403))
     app.register_error_handler(NotFound, page(404))
     app.register_error_handler(CSRFError, page(400))
@@ -121,7 +127,7 @@ def _security_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices", "/campaigns",
-                                 "/schedules")):
+                                 "/schedules", "/outbox")):
         # Pages about hazards are personal and scoped: never kept by shared caches.
         response.headers.setdefault("Cache-Control", "private, no-store")
     return response

@@ -1,21 +1,33 @@
-"""Sign-in and sign-out with Flask-Login; the signed-in user as the engine sees it."""
+"""Sign-in and sign-out with Flask-Login; the signed-in user as the engine sees it.
+
+A sign-in's id (what Flask-Login keeps in the session and the remember-me cookie) is
+"<user id>:<session version>:<issued at, epoch seconds>". Logout and a password change bump the user's session
+version, which ends every session and remember cookie of that user in every worker; the issue time bounds a
+remember cookie to REMEMBER_COOKIE_DURATION on the server too (the browser's expiry alone is not a limit).
+Failed sign-ins are throttled per client address by Flask-Limiter and counted per account in the database
+(engine/org/accounts.sign_in), which locks the account for a while and notifies its owner.
+"""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import (
     LoginManager,
     UserMixin,
@@ -24,11 +36,12 @@ from flask_login import (
     login_user,
     logout_user,
 )
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.infra.config import Settings
 from engine.org import accounts
 from engine.org.models import User
+from engine.process.outbox import enqueue
 from engine.process.services import Services
 
 bp = Blueprint("auth", __name__)
@@ -48,6 +61,12 @@ class WebUser(UserMixin):
     org_id: int
     locale: str
     grants: tuple[tuple[str, int], ...]
+    session_version: int = 0
+    issued: int = 0  # when this sign-in began (epoch seconds, wall clock)
+
+    def get_id(self) -> str:
+        """The sign-in's id for the session and the remember cookie (see the module docstring)."""
+        return f"{self.id}:{self.session_version}:{self.issued}"
 
     @property
     def roles(self) -> set[str]:
@@ -72,19 +91,68 @@ def db_user(session_: Session) -> User:
     return user
 
 
-def _web_user(user: User) -> WebUser:
+def settings() -> Settings:
+    """The settings create_app was built with."""
+    return current_app.extensions["rectiflow_settings"]
+
+
+def _web_user(user: User, issued: int) -> WebUser:
     return WebUser(id=user.id, username=user.username, display_name=user.display_name, org_id=user.org_id,
-                   locale=user.locale or "zh_CN", grants=tuple((g.role, g.org_id) for g in user.grants))
+                   locale=user.locale or "zh_CN", grants=tuple((g.role, g.org_id) for g in user.grants),
+                   session_version=user.session_version, issued=issued)
+
+
+def _parse_id(sign_in_id: str) -> tuple[int, int, int] | None:
+    parts = sign_in_id.split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None  # also ids from before session versions: those sessions end
+    user_id, version, issued = (int(p) for p in parts)
+    return user_id, version, issued
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> WebUser | None:
-    """Flask-Login's loader: the session's user, or None once they are deactivated."""
+def load_user(sign_in_id: str) -> WebUser | None:
+    """Flask-Login's loader (session and remember cookie): the user while the sign-in is live, else None."""
+    parsed = _parse_id(sign_in_id)
+    if parsed is None:
+        return None
+    user_id, version, issued = parsed
+    # Wall-clock time, like Flask's own session age check: the engine's clock may be a demo's or a test's.
+    if time.time() - issued > current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
+        return None  # no sign-in outlives the remember-me lifetime (the issue time is signed with the cookie)
     with services().uow() as uow:
-        user = uow.session.get(User, int(user_id))
-        if user is None or not user.active:
+        user = uow.session.get(User, user_id)
+        if user is None or not user.active or user.session_version != version:
             return None
-        return _web_user(user)
+        return _web_user(user, issued)
+
+
+def sign_in_config(settings_: Settings, production: bool) -> dict:
+    """Flask, Flask-Login and Flask-Limiter settings for sessions, cookies and sign-in throttling."""
+    return {
+        "SESSION_COOKIE_SECURE": production if settings_.session_cookie_secure is None
+        else settings_.session_cookie_secure,
+        "REMEMBER_COOKIE_SECURE": production if settings_.remember_cookie_secure is None
+        else settings_.remember_cookie_secure,
+        # Flask checks a session cookie's signature age against this even for non-permanent sessions.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings_.session_hours),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=settings_.remember_days),
+        "RATELIMIT_STORAGE_URI": settings_.ratelimit_storage_uri,
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }
+
+
+def init_sign_in(app: Flask, settings_: Settings) -> Limiter:
+    """Flask-Login and Flask-Limiter on failed sign-ins, for this app (see sign_in_config for the settings)."""
+    login_manager.init_app(app)
+    accounts.dummy_hash()  # computed now, so even the first unknown name costs exactly one scrypt check
+    # One limiter per app (its storage is per app); only failed attempts (401) use up an address's allowance.
+    limiter = Limiter(get_remote_address, app=app, default_limits=[])
+    app.view_functions["auth.login"] = limiter.limit(
+        settings_.login_rate_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 401,
+    )(login)
+    app.extensions["rectiflow_limiter"] = limiter
+    return limiter
 
 
 def _safe_next(target: str | None) -> str:
@@ -104,22 +172,45 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        with services().uow() as uow:
-            user = uow.session.scalars(select(User).where(User.username == username)).first()
-            ok = user is not None and user.active and accounts.check_password(user.password_hash, password)
-            web_user = _web_user(user) if ok else None
+        web_user = _check(username, password)
         if web_user is not None:
-            login_user(web_user, remember=bool(request.form.get("remember")))
-            session.permanent = True
+            # Not permanent: the cookie ends with the browser, and PERMANENT_SESSION_LIFETIME bounds it anyway.
+            login_user(web_user, remember=request.form.get("remember") == "1")
             return redirect(_safe_next(request.args.get("next")))
-        error = _("用户名或密码不正确")
+        # One answer for a wrong password, an unknown or inactive user and a locked account: nothing to enumerate.
+        error = _("用户名或密码不正确。连续 %(failures)s 次失败后账号将被锁定 %(minutes)s 分钟，锁定期间无法登录。",
+                  failures=settings().lockout_failures, minutes=settings().lockout_minutes)
     return render_template("auth/login.html", error=error, username=username), (401 if error else 200)
+
+
+def _check(username: str, password: str) -> WebUser | None:
+    """The signed-in user for a right password of an unlocked account, else None (recording the failure)."""
+    svc, conf = services(), settings()
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        result = accounts.sign_in(uow.session, username, password, now, max_failures=conf.lockout_failures,
+                                  lockout=timedelta(minutes=conf.lockout_minutes))
+        if result.locked_now is not None:
+            locked = result.locked_now
+            enqueue(uow.session, now, "account_locked",
+                    {"name": locked.username, "until": locked.locked_until.isoformat(),
+                     "reason": f"连续 {conf.lockout_failures} 次登录失败，账号已锁定 {conf.lockout_minutes} 分钟。"
+                               f"如果不是您本人操作，请联系管理员并在解锁后修改密码。"},
+                    user_id=locked.id)
+        web_user = _web_user(result.user, int(time.time())) if result.user is not None else None
+        uow.commit()
+    return web_user
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Sign out (POST with a CSRF token, so a link elsewhere cannot sign anyone out)."""
+    """Sign out (POST with a CSRF token): ends every session and remember cookie of this user."""
+    with services().uow() as uow:
+        user = uow.session.get(User, int(current_user.id))
+        if user is not None:
+            accounts.end_sessions(uow.session, user)
+            uow.commit()
     logout_user()
     flash(_("已退出登录"), "info")
     return redirect(url_for("auth.login"))

@@ -192,7 +192,9 @@ class LookBacks:
             lock_instance(s, instance_id)
         stmt = select(Hazard).where(Hazard.id == hazard_id).execution_options(populate_existing=True)
         if is_postgres(s):
-            stmt = stmt.with_for_update()  # one re-inspection of a hazard at a time
+            # One re-inspection of a hazard at a time; NO KEY UPDATE like the instance lock before it, so events
+            # and tasks referencing the hazard are inserted meanwhile without waiting (engine.process.instances).
+            stmt = stmt.with_for_update(key_share=True)
         hazard = s.scalars(stmt).first()
         if hazard is None:
             raise NotFound(f"hazard {hazard_id} does not exist")
@@ -234,9 +236,11 @@ class LookBacks:
             self._supersede(s, previous, user_id, hazard.id, now)
         hazard.closed_at, hazard.reopened_at = None, now
         hazard.repeat_count = (hazard.repeat_count or 0) + 1
-        reopened = record_event(s, now, "HazardReopened", user_id, instance_id=previous, hazard_id=hazard.id,
-                                campaign_id=campaign.id, repeat_count=hazard.repeat_count, note=note,
-                                deadline=due.isoformat(), previous_instance_id=previous)
+        # Written before the new run starts (so it precedes the new run's events) and never changed afterwards:
+        # events are append-only (engine/process/audit.py), so it belongs to the run being reopened.
+        record_event(s, now, "HazardReopened", user_id, instance_id=previous, hazard_id=hazard.id,
+                     campaign_id=campaign.id, repeat_count=hazard.repeat_count, note=note,
+                     deadline=due.isoformat(), previous_instance_id=previous)
         school = s.get(OrgNode, hazard.school_id)
         payload = {
             "business_key": f"hazard:{hazard.id}",  # binds the new run to this hazard row (messaging.py)
@@ -252,7 +256,6 @@ class LookBacks:
         if message.status != "started" or hazard.instance_id == previous:
             raise WorkflowFailed(f"no deployed process starts on the message {REOPEN_MESSAGE!r}: deploy the current "
                                  "hazard_rectification.bpmn")
-        reopened.instance_id = hazard.instance_id
         return hazard.instance_id
 
     @staticmethod

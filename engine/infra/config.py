@@ -13,6 +13,14 @@ def _default_database_url() -> str:
     return f"sqlite:///{Path.cwd() / 'rectiflow.sqlite3'}"
 
 
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the engine needs to be built; nothing connects at import time."""
@@ -24,6 +32,22 @@ class Settings:
     # Evidence files live on disk, named by content hash; the database keeps only their metadata.
     upload_dir: Path = Path("uploads")
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Every BPMN script and expression: seconds it may run, characters/items a string or list it makes may have.
+    script_time_budget: float = 2.0
+    script_size_budget: int = 1_000_000
+    # Sign-in and sessions (web/auth.py). Cookie `Secure` flags: None means on when RECTIFLOW_ENV=production.
+    session_cookie_secure: bool | None = None
+    remember_cookie_secure: bool | None = None
+    session_hours: float = 12  # a browser session ends this long after sign-in
+    remember_days: int = 14  # the opt-in remember-me cookie's lifetime, checked by the server too
+    # Failed sign-ins per client address (Flask-Limiter); memory:// is per worker, use redis://… for several.
+    ratelimit_storage_uri: str = "memory://"
+    login_rate_limit: str = "10 per minute;50 per hour"
+    lockout_failures: int = 5  # consecutive failures that lock an account…
+    lockout_minutes: int = 15  # …for this long
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none); the per-address limit
+    # needs the client's address, not the proxy's.
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -42,5 +66,22 @@ class Settings:
             values["upload_dir"] = Path(env["RECTIFLOW_UPLOAD_DIR"])
         if env.get("RECTIFLOW_MAX_UPLOAD_BYTES"):
             values["max_upload_bytes"] = int(env["RECTIFLOW_MAX_UPLOAD_BYTES"])
+        if env.get("RECTIFLOW_SCRIPT_TIME_BUDGET"):
+            values["script_time_budget"] = float(env["RECTIFLOW_SCRIPT_TIME_BUDGET"])
+        if env.get("RECTIFLOW_SCRIPT_SIZE_BUDGET"):
+            values["script_size_budget"] = int(env["RECTIFLOW_SCRIPT_SIZE_BUDGET"])
+        for name in ("session_cookie_secure", "remember_cookie_secure"):
+            raw = env.get(f"RECTIFLOW_{name.upper()}")
+            if raw:
+                values[name] = _flag(raw)
+        if env.get("RECTIFLOW_SESSION_HOURS"):
+            values["session_hours"] = float(env["RECTIFLOW_SESSION_HOURS"])
+        for name in ("remember_days", "lockout_failures", "lockout_minutes", "proxy_hops"):
+            if env.get(f"RECTIFLOW_{name.upper()}"):
+                values[name] = int(env[f"RECTIFLOW_{name.upper()}"])
+        if env.get("RECTIFLOW_RATELIMIT_STORAGE_URI"):
+            values["ratelimit_storage_uri"] = env["RECTIFLOW_RATELIMIT_STORAGE_URI"]
+        if env.get("RECTIFLOW_LOGIN_RATE_LIMIT"):
+            values["login_rate_limit"] = env["RECTIFLOW_LOGIN_RATE_LIMIT"]
         values.update(overrides)
         return cls(**values)

@@ -72,6 +72,12 @@ class ScriptNotAllowed(RectiflowError):
     code = "script_not_allowed"
 
 
+class ScriptBudgetExceeded(ScriptNotAllowed):
+    """A BPMN script or expression ran past its time budget or would have made a value past its size budget."""
+
+    code = "script_budget_exceeded"
+
+
 class WorkflowFailed(RectiflowError):
     """The BPMN engine raised while advancing; nothing was stored."""
 

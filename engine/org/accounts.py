@@ -1,14 +1,17 @@
-"""Organisation tree and user accounts: creation, password hashing, role grants."""
+"""Organisation tree and user accounts: creation, password hashing, role grants, sign-in checks and lockout."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.infra.errors import NotFound, RectiflowError
+from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import ORG_KINDS, ROLES, OrgNode, RoleGrant, User
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -31,6 +34,70 @@ def check_password(stored: str, password: str) -> bool:
         return False
     candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32, n=int(n), r=int(r), p=int(p))
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    # A hash of a random password nobody knows: checking against it costs the same scrypt work as a real account.
+    return hash_password(secrets.token_urlsafe(24))
+
+
+MIN_PASSWORD_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in attempt found: the user on success; on failure, the account it has just locked (if any)."""
+
+    user: User | None = None
+    locked_now: User | None = None
+
+
+def sign_in(session: Session, username: str, password: str, now: datetime, *, max_failures: int = 5,
+            lockout: timedelta = timedelta(minutes=15)) -> SignIn:
+    """Check a username and password, counting consecutive failures per account in the database.
+
+    Every attempt costs exactly one scrypt check, whether the user exists, is inactive, is locked or not, so the
+    answer time does not tell which names exist. After `max_failures` consecutive failures the account is locked
+    for `lockout` (even the right password is refused until then); a success resets the count. The caller commits.
+    """
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None or not user.active:
+        check_password(dummy_hash(), password)
+        return SignIn()
+    good = check_password(user.password_hash, password)
+    if user.locked_until is not None and user.locked_until > now:
+        return SignIn()
+    if good:
+        if user.failed_logins or user.locked_until is not None:
+            user.failed_logins, user.locked_until = 0, None
+        return SignIn(user=user)
+    # One atomic increment: concurrent failures in several workers each count, and only one of them locks.
+    failures = session.execute(update(User).where(User.id == user.id)
+                               .values(failed_logins=User.failed_logins + 1)
+                               .returning(User.failed_logins)).scalar_one()
+    if failures < max_failures:
+        return SignIn()
+    user.failed_logins, user.locked_until = 0, now + lockout
+    return SignIn(locked_now=user)
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every browser session and remember-me cookie of the user (their ids carry the old version)."""
+    session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
+    session.refresh(user, ["session_version"])
+
+
+def change_password(session: Session, user: User, old: str, new: str) -> None:
+    """Replace the user's password after checking the current one; ends all their sessions."""
+    if not check_password(user.password_hash, old):
+        raise InvalidFormData("the current password is wrong",
+                              [{"field": "old_password", "message": "the current password is wrong"}])
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise InvalidFormData(f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
+                              [{"field": "new_password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"}])
+    user.password_hash = hash_password(new)
+    end_sessions(session, user)
 
 
 def add_org(session: Session, kind: str, name: str, code: str, parent: OrgNode | None = None) -> OrgNode:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.infra.db import Base, JSONType, UTCDateTime
@@ -58,6 +58,12 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Part of every sign-in's id (web/auth.py): bumping it on logout or a password change ends all sessions and
+    # remember-me cookies of the user at once, in every worker.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Consecutive failed sign-ins (reset by a success) and the end of a lockout; shared by all workers.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     org: Mapped[OrgNode] = relationship(foreign_keys=[org_id])
     grants: Mapped[list["RoleGrant"]] = relationship(back_populates="user", lazy="selectin")
@@ -113,5 +119,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: never expires (tokens issued before expiry existed); requests after it answer 401.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()

@@ -14,6 +14,9 @@ from engine.org.models import ApiToken, User
 PREFIX = "rf_"
 # Recording every use would turn each API read into a write; a minute's precision is enough for audits.
 LAST_USED_PRECISION = timedelta(minutes=1)
+# A leaked token stops working on its own: new tokens live this many days unless asked otherwise.
+DEFAULT_EXPIRY_DAYS = 90
+MAX_EXPIRY_DAYS = 3650
 
 
 def token_digest(plaintext: str) -> str:
@@ -21,25 +24,31 @@ def token_digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_token(services, user_id: int, name: str = "script") -> tuple[ApiToken, str]:
-    """Issue a token for the user; returns the row and the plaintext, which is never stored."""
+def create_token(services, user_id: int, name: str = "script",
+                 expires_in_days: int | None = DEFAULT_EXPIRY_DAYS) -> tuple[ApiToken, str]:
+    """Issue a token for the user, valid `expires_in_days` days (None: no expiry); returns the row and the
+    plaintext, which is never stored."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidFormData("a token needs a name of 1 to 100 characters",
                               [{"field": "name", "message": "1 to 100 characters"}])
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
+        raise InvalidFormData(f"a token expires after 1 to {MAX_EXPIRY_DAYS} days",
+                              [{"field": "expires_in_days", "message": f"1 to {MAX_EXPIRY_DAYS} days"}])
     plaintext = PREFIX + secrets.token_urlsafe(32)
     with services.uow() as uow:
         s = uow.session
         user = accounts.get_user(s, user_id)
-        token = ApiToken(user_id=user.id, name=name, token_sha256=token_digest(plaintext),
-                         created_at=services.clock.now())
+        now = services.clock.now()
+        token = ApiToken(user_id=user.id, name=name, token_sha256=token_digest(plaintext), created_at=now,
+                         expires_at=None if expires_in_days is None else now + timedelta(days=expires_in_days))
         s.add(token)
         uow.commit()
         return token, plaintext
 
 
 def verify_token(services, plaintext: str) -> int:
-    """The id of the active user a live token belongs to; NotAllowed for unknown, revoked or inactive ones."""
+    """The id of the active user a live token belongs to; NotAllowed for unknown, revoked, expired or inactive ones."""
     if not plaintext or not plaintext.startswith(PREFIX):
         raise NotAllowed("invalid API token")
     with services.uow() as uow:
@@ -51,6 +60,8 @@ def verify_token(services, plaintext: str) -> int:
         if token is None or token.revoked_at is not None or not active:
             raise NotAllowed("invalid API token")
         now = services.clock.now()
+        if token.expires_at is not None and token.expires_at <= now:
+            raise NotAllowed("API token expired")
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
             token.last_used_at = now
             uow.commit()

@@ -6,7 +6,12 @@ sends those rows: it first marks a row 'sending' under a lease and commits, then
 a failure goes back to 'pending' with exponential backoff (the shared policy of engine/process/retries.py), and
 after its last attempt ends as 'failed' with the error kept for an administrator. A row left 'sending' by a
 process that died mid-send is never re-sent blindly (that could duplicate it): when its lease runs out it
-becomes 'failed' with "outcome unknown".
+becomes 'failed' with "outcome unknown". A sender asked to stop (the scheduler on SIGTERM or SIGINT passes a
+`stop` event) checks it between rows: it finishes the send in flight, then releases the rows it claimed but did
+not send back to 'pending' (the attempt not counted), so the next run sends each of them once.
+
+Administrators see the rows that ended 'failed' and queue them again (`list_outbox`, `retry_failed`, the
+`rectiflow outbox` commands and the 发送失败的通知 page).
 
 The channels are adapters (notifications/) behind the `Notifier` port defined here; the engine imports none.
 """
@@ -16,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.infra.db import is_postgres
-from engine.org.models import RoleGrant, User
+from engine.infra.errors import NotAllowed, NotFound
+from engine.org.models import OrgNode, RoleGrant, User
 from engine.process.models import (
     InAppNotification,
     NotificationPreference,
@@ -91,6 +97,14 @@ class DeliveryRun:
     retried: int = 0
     failed: int = 0
     digests: int = 0
+    released: int = 0  # claimed, not sent because the sender was asked to stop: pending again
+    stopped: bool = False
+
+
+class StopFlag(Protocol):
+    """What `deliver_pending` reads between rows (a threading.Event): set once the sender should stop."""
+
+    def is_set(self) -> bool: ...
 
 
 def _lock(stmt, s: Session):
@@ -199,12 +213,35 @@ def _settle(services, message: Message, error: str | None, retries: RetryPolicy)
         return row.status
 
 
+def _release(services, message_ids: list[int]) -> int:
+    """Give claimed but unsent rows back: 'pending', due now, the claim's attempt not counted."""
+    if not message_ids:
+        return 0
+    with services.uow() as uow:
+        result = uow.session.execute(update(OutboxMessage).where(
+            OutboxMessage.id.in_(message_ids), OutboxMessage.status == "sending").values(
+            status="pending", next_attempt_at=services.clock.now(), attempts=OutboxMessage.attempts - 1))
+        uow.commit()
+        return result.rowcount or 0
+
+
 def deliver_pending(services, notifiers: dict[str, Notifier], limit: int = 200,
-                    retries: RetryPolicy = DEFAULT_RETRIES) -> DeliveryRun:
-    """Fan out new events, then send what is due on every configured channel, each message at most once."""
+                    retries: RetryPolicy = DEFAULT_RETRIES, stop: StopFlag | None = None) -> DeliveryRun:
+    """Fan out new events, then send what is due on every configured channel, each message at most once.
+
+    `stop` (e.g. a threading.Event set by a signal handler) is checked before claiming and between rows: once set,
+    the send in flight finishes and the rows claimed but not sent go back to 'pending' (`released`).
+    """
+    if stop is not None and stop.is_set():
+        return DeliveryRun(stopped=True)
     run = DeliveryRun(fanned_out=fan_out(services, set(notifiers)))
     now = services.clock.now()
-    for message in _claim(services, set(notifiers), limit, now):
+    messages = [] if stop is not None and stop.is_set() else _claim(services, set(notifiers), limit, now)
+    for index, message in enumerate(messages):
+        if stop is not None and stop.is_set():
+            run.stopped = True
+            run.released = _release(services, [m.id for m in messages[index:]])
+            break
         try:
             notifiers[message.channel].send(message)
             error = None
@@ -238,19 +275,83 @@ def build_digests(services) -> int:
     return made
 
 
-def retry_failed(services, message_id: int) -> None:
-    """An administrator sends a failed message again."""
-    with services.uow() as uow:
-        uow.session.execute(update(OutboxMessage).where(
-            and_(OutboxMessage.id == message_id, OutboxMessage.status == "failed")).values(
-            status="pending", attempts=0, next_attempt_at=services.clock.now()))
-        uow.commit()
+OUTBOX_STATES = ("pending", "sending", "sent", "failed", "digest", "digested", "dispatched")
+
+
+def _admin_scope(s: Session, user: User | None):
+    """The outbox rows an administrator may see: addressed to a user, group or webhook in an organisation at or
+    under one they administer (rows with no organisation: administrators only). None: the operator (CLI) sees all."""
+    if user is None:
+        return None
+    paths = list(s.scalars(select(OrgNode.path).where(OrgNode.id.in_(
+        [g.org_id for g in user.grants if g.role == "admin"]))))
+    if not paths:
+        raise NotAllowed("only administrators see and retry outbox messages")
+    orgs = select(OrgNode.id).where(or_(*[OrgNode.path.startswith(p) for p in paths]))
+    recipient_orgs = select(User.id).where(User.org_id.in_(orgs))
+    return or_(OutboxMessage.recipient_id.in_(recipient_orgs), OutboxMessage.recipient_org_id.in_(orgs),
+               and_(OutboxMessage.recipient_id.is_(None), OutboxMessage.recipient_org_id.is_(None)))
+
+
+def list_outbox(s: Session, status: str | None = "failed", limit: int = 100, before_id: int | None = None,
+                user: User | None = None) -> list[OutboxMessage]:
+    """Outbox rows newest first (keyset paged by `before_id`), in `status` (None: all), with their last error.
+
+    `user`: an administrator, who sees the rows in their organisations (NotAllowed for anyone else); None: all."""
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    scope = _admin_scope(s, user)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    if before_id is not None:
+        stmt = stmt.where(OutboxMessage.id < before_id)
+    return list(s.scalars(stmt))
 
 
 def failed_messages(s: Session, limit: int = 100) -> list[OutboxMessage]:
-    """Messages that could not be delivered, newest first, with their last error (for the admin page)."""
-    return list(s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")
-                          .order_by(OutboxMessage.id.desc()).limit(limit)))
+    """Messages that could not be delivered, newest first, with their last error."""
+    return list_outbox(s, "failed", limit)
+
+
+def _asking(s: Session, user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    user = s.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def retry_failed(services, message_id: int, user_id: int | None = None) -> bool:
+    """Queue a failed message again (attempts from zero, due now); False when it is not failed (nothing done).
+
+    `user_id`: the administrator asking (NotFound for a row outside their organisations); None: the operator."""
+    with services.uow() as uow:
+        s = uow.session
+        stmt = update(OutboxMessage).where(and_(OutboxMessage.id == message_id, OutboxMessage.status == "failed"))
+        scope = _admin_scope(s, _asking(s, user_id))
+        if scope is not None:
+            if s.scalar(select(OutboxMessage.id).where(OutboxMessage.id == message_id, scope)) is None:
+                raise NotFound(f"outbox message {message_id} does not exist")
+        result = s.execute(stmt.values(status="pending", attempts=0, next_attempt_at=services.clock.now()),
+                           execution_options={"synchronize_session": False})
+        uow.commit()
+        return bool(result.rowcount)
+
+
+def retry_all_failed(services, user_id: int | None = None) -> int:
+    """Queue every failed message (in the organisations of administrator `user_id`; None: all) again; how many."""
+    with services.uow() as uow:
+        s = uow.session
+        stmt = update(OutboxMessage).where(OutboxMessage.status == "failed")
+        scope = _admin_scope(s, _asking(s, user_id))
+        if scope is not None:
+            stmt = stmt.where(scope)
+        result = s.execute(stmt.values(status="pending", attempts=0, next_attempt_at=services.clock.now()),
+                           execution_options={"synchronize_session": False})
+        uow.commit()
+        return result.rowcount or 0
 
 
 def inapp_store(services) -> Callable[..., None]:

@@ -35,7 +35,7 @@ from engine.process.escalation_ladder import (
     resolve_rung,
     task_payload,
 )
-from engine.process.instances import load_task
+from engine.process.instances import lock_task
 from engine.process.lifecycle import Transition
 from engine.process.models import HumanTask, ProcessInstance, TaskEscalation
 from engine.process.projection import parse_due
@@ -146,14 +146,15 @@ def extend_deadline(services, task_id: int, user_id: int, new_due: date | dateti
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = lifecycle.require(s, Transition.EXTEND, user, load_task(s, task_id, lock=True))
+        instance, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
+        task = lifecycle.require(s, Transition.EXTEND, user, task)
         due = parse_due(new_due, now)
         if due is None or due <= now:
             raise InvalidFormData("the new deadline must lie in the future",
                                   [{"field": "due_at", "message": "新期限必须晚于当前时间"}])
         old = task.due_at
         task.due_at = due
-        definition = s.get(ProcessInstance, task.instance_id).definition
+        definition = instance.definition
         reset_schedule(task, policy_for(definition, task.bpmn_id), CalendarBook(s).for_org(task.candidate_org_id), now)
         w = Writes(s.connection(), now, s)
         w.event("TaskDeadlineExtended", task, user.id, old_due_at=old.isoformat() if old else None,
@@ -169,7 +170,8 @@ def reassign_task(services, task_id: int, user_id: int, to_user_id: int, reason:
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = lifecycle.require(s, Transition.REASSIGN, user, load_task(s, task_id, lock=True))
+        _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
+        task = lifecycle.require(s, Transition.REASSIGN, user, task)
         target = lifecycle.require_recipient(s, Transition.REASSIGN, task, to_user_id)
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = target.id, now
@@ -186,7 +188,8 @@ def take_over_task(services, task_id: int, user_id: int, reason: str | None = No
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = lifecycle.require(s, Transition.TAKE_OVER, user, load_task(s, task_id, lock=True))
+        _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
+        task = lifecycle.require(s, Transition.TAKE_OVER, user, task)
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = user.id, now
         w = Writes(s.connection(), now, s)
@@ -206,7 +209,8 @@ def request_coordination(services, task_id: int, user_id: int, reason: str, to: 
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        task = lifecycle.require(s, Transition.REQUEST_COORDINATION, user, load_task(s, task_id, lock=True))
+        _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
+        task = lifecycle.require(s, Transition.REQUEST_COORDINATION, user, task)
         w = Writes(s.connection(), now, s)
         target = resolve_rung(w, SweepCache(), task, to)
         if target is None:

@@ -64,6 +64,7 @@ from engine.process.models import (
     ProcessMessage,
 )
 from engine.process.retries import DEFAULT_RETRIES, RetryPolicy
+from engine.process.runtime import advance
 
 DELIVERY_MODES = ("inline", "deferred")
 # What a diagram expression SpiffWorkflow evaluates outside a task's run (a correlation property read from a
@@ -191,9 +192,10 @@ def _route(projector, message: ProcessMessage, thrown: BpmnEvent, sender_id: int
         message.target_instance_id = targets[0]
         _deliver_after_commit(s, projector)
         return [targets[0]]
-    # Inline: lock the target before this transaction writes any row that references it. A foreign key to
-    # the target row takes a KEY SHARE lock on it, and upgrading that to FOR UPDATE while another sender
-    # queues for the same row deadlocks (seen in bench/campaign_scale.py with 4 clients).
+    # Inline: lock the target before this transaction writes any row that references it (the engine's lock
+    # order, engine/process/instances.py). A foreign key to the target row takes a KEY SHARE lock on it; when
+    # the instance lock was FOR UPDATE, upgrading to it while another sender queued for the same row deadlocked
+    # (seen in bench/campaign_scale.py with 4 clients). It is FOR NO KEY UPDATE now, which key shares do not block.
     return [target_id for target_id in targets if deliver(projector, message, target_id, thrown)]
 
 
@@ -212,7 +214,7 @@ def deliver(projector, message: ProcessMessage, target_id: int, thrown: BpmnEven
         with projector.runtime.engine_time():
             caught = workflow.event_manager.catch(thrown, internal=False)
             if caught:
-                workflow.do_engine_steps()
+                advance(workflow)
     except (SpiffWorkflowException, ScriptNotAllowed) as exc:
         raise WorkflowFailed(f"instance {target_id} could not take message {message.name!r}: {exc}") from None
     except EXPRESSION_ERRORS as exc:  # a correlation property the payload lacks, read by SpiffWorkflow on catch

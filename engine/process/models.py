@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -181,9 +182,14 @@ class TaskCandidate(Base):
 
 
 class Event(Base):
-    """Append-only audit log: who did what, when, with which data."""
+    """Append-only audit log: who did what, when, with which data.
+
+    The database refuses UPDATE and DELETE (triggers, migration 0021) except sealing: engine/process/audit.py sets
+    `prev_hash` and `hash` once, chaining each event's hash to the one before it so tampering is detectable."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_unsealed", "id", sqlite_where=text("hash IS NULL"),
+                            postgresql_where=text("hash IS NULL")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -193,6 +199,8 @@ class Event(Base):
     hazard_id: Mapped[int | None] = mapped_column(ForeignKey("hazards.id"), index=True)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("human_tasks.id"))
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))  # NULL until sealed; the chain's start: 64 zeros
+    hash: Mapped[str | None] = mapped_column(String(64))  # sha256(prev_hash || canonical JSON of the row)
 
 
 class OutboxMessage(Base):

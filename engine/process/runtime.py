@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from uuid import UUID
@@ -24,7 +25,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine.infra.clock import Clock
-from engine.infra.errors import ScriptNotAllowed, WorkflowFailed
+from engine.infra.errors import ScriptBudgetExceeded, ScriptNotAllowed, WorkflowFailed
 from engine.process.scripting import ClockDatetime as _ClockDatetime
 from engine.process.scripting import RestrictedScriptEngine
 from engine.process.scripting import active_clock as _active_clock
@@ -55,6 +56,36 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+
+# One advance (from a start, a completed task or a fired timer to the next wait state) may complete at most this
+# many engine tasks and take at most this long: a diagram that loops through scripts and gateways without ever
+# waiting becomes an incident instead of a worker that never returns. Each script has its own budget as well
+# (engine/process/script_budget.py).
+STEP_BUDGET = 10_000
+ADVANCE_SECONDS = 10.0
+
+
+def advance(workflow: BpmnWorkflow, steps: int | None = None, seconds: float | None = None) -> None:
+    """`advance(workflow)` under the step and time budget of one advance (ScriptBudgetExceeded past it)."""
+    steps = STEP_BUDGET if steps is None else steps
+    deadline_s = ADVANCE_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + deadline_s
+    done = 0
+
+    def count(task) -> None:
+        nonlocal done
+        done += 1
+        if done > steps:
+            raise ScriptBudgetExceeded(
+                f"the process ran {steps:,} steps without waiting (at {task.task_spec.bpmn_name or task.task_spec.name!r}): "
+                "a loop with no user task, timer or message to wait for?")
+        if time.monotonic() > deadline:
+            raise ScriptBudgetExceeded(
+                f"the process ran for over {deadline_s:g} s without waiting "
+                f"(at {task.task_spec.bpmn_name or task.task_spec.name!r})")
+
+    workflow.do_engine_steps(did_complete_task=count)
 
 
 def _make_serializer() -> BpmnWorkflowSerializer:
@@ -120,7 +151,7 @@ class BpmnRuntime:
             if message is not None:
                 _open_start_events(workflow)
                 workflow.catch(message)
-            workflow.do_engine_steps()
+            advance(workflow)
         return workflow
 
     def start_by_message(self, definition, data: dict, message) -> tuple[BpmnWorkflow, Exception | None]:
@@ -139,7 +170,7 @@ class BpmnRuntime:
         caught = self.serializer.serialize_json(workflow)
         try:
             with self.engine_time():
-                workflow.do_engine_steps()
+                advance(workflow)
         except (SpiffWorkflowException, ScriptNotAllowed) as exc:
             return self.load(definition, caught), exc
         return workflow, None
@@ -155,7 +186,7 @@ class BpmnRuntime:
             task.data.update(data)
         with self.engine_time():
             _open_timer_start(workflow, start_event, due_at)
-            workflow.do_engine_steps()
+            advance(workflow)
         return workflow
 
     def load(self, definition, state_json: str) -> BpmnWorkflow:
@@ -177,13 +208,13 @@ class BpmnRuntime:
         task.data.update(data)
         with self.engine_time():
             task.run()
-            workflow.do_engine_steps()
+            advance(workflow)
 
     def fire_timers(self, workflow: BpmnWorkflow) -> None:
         """Let due timers fire at the engine's time and run what follows."""
         with self.engine_time():
             workflow.refresh_timers()
-            workflow.do_engine_steps()
+            advance(workflow)
 
     @staticmethod
     def ready_user_tasks(workflow: BpmnWorkflow) -> list:

@@ -4,6 +4,8 @@ SpiffWorkflow's default environment is plain eval/exec. Here every source is che
 AST rules (no imports) and compiled by RestrictedPython (no dunder or underscore names, guarded
 attribute and item access), then run with a small list of builtins and time helpers: `datetime` and
 `timedelta` (SpiffWorkflow's own tests give scripts these; `datetime.now()` reads the engine's clock).
+Every evaluation runs under a time and a size budget (engine/process/script_budget.py): going over raises
+ScriptBudgetExceeded, which SpiffWorkflow gets as the task's WorkflowTaskException (an incident, or HTTP 422).
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
 )
 
 from engine.infra.clock import Clock
-from engine.infra.errors import ScriptNotAllowed
+from engine.infra.errors import ScriptBudgetExceeded, ScriptNotAllowed
+from engine.process import script_budget
 from engine.process.operators import pending_effects, run_operator
+from engine.process.script_budget import BudgetRun, BudgetTransformer, ScriptLimits, excerpt
 
 _SAFE_BUILTIN_NAMES = (
     "abs all any bool dict divmod enumerate filter float frozenset int isinstance len list map max min "
@@ -94,23 +98,20 @@ ScriptDatetime.timezone = timezone
 TIME_HELPERS = {"datetime": ScriptDatetime, "timedelta": timedelta}
 
 
-def _inplacevar(op: str, x, y):
-    ops = {"+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b,
-           "/=": lambda a, b: a / b, "//=": lambda a, b: a // b, "%=": lambda a, b: a % b}
-    if op not in ops:
-        raise ScriptNotAllowed(f"operator {op} is not allowed in BPMN scripts")
-    return ops[op](x, y)
-
-
+# RestrictedPython's guards; `_getattr_`, `_inplacevar_` and the budget's own names come from each BudgetRun.
 _GUARDS = {
-    "_getattr_": safer_getattr,
     "_getitem_": default_guarded_getitem,
     "_getiter_": default_guarded_getiter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,
     "_write_": full_write_guard,
-    "_inplacevar_": _inplacevar,
 }
+
+
+def configure_budget(limits: ScriptLimits) -> None:
+    """Set the time and size budgets of every script and expression in this process (from the settings)."""
+    script_budget.configure(limits)
+    compile_checked.cache_clear()  # literals are checked against the size budget when compiled
 
 
 def _check_ast(source: str, mode: str) -> None:
@@ -134,31 +135,36 @@ def compile_checked(source: str, mode: str):
     """Compile a BPMN script ('exec') or expression ('eval') under the restrictions, or raise ScriptNotAllowed."""
     _check_ast(source, mode)
     try:
-        return compile_restricted(source, filename="<bpmn>", mode=mode)
+        return compile_restricted(source, filename="<bpmn>", mode=mode, policy=BudgetTransformer)
     except SyntaxError as exc:
-        raise ScriptNotAllowed(f"BPMN {_what(mode)} {source.strip()!r} is not allowed: {exc}") from None
+        raise ScriptNotAllowed(f"BPMN {_what(mode)} {excerpt(source)} is not allowed: {exc}") from None
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """A SpiffWorkflow script environment that never calls plain eval/exec on diagram text."""
 
-    def _base_globals(self, external_context: dict | None) -> dict:
-        env = {"__builtins__": _BUILTINS, **_GUARDS, **TIME_HELPERS}
+    def _base_globals(self, external_context: dict | None, run: BudgetRun) -> dict:
+        env = {"__builtins__": {**_BUILTINS, **run.builtins()}, **_GUARDS, **run.globals(safer_getattr),
+               **TIME_HELPERS}
         env.update(self.globals)
         env.update(external_context or {})
         return env
 
     def evaluate(self, expression, context, external_context=None):
         code = compile_checked(expression, "eval")
-        env = self._base_globals(external_context)
+        run = BudgetRun("eval", expression)
+        env = self._base_globals(external_context, run)
         env.update(context)
-        return eval(code, env)  # noqa: S307 - code was compiled by RestrictedPython above
+        value = eval(code, env)  # noqa: S307 - code was compiled by RestrictedPython above
+        run.check_data([value])
+        return value
 
     def execute(self, script, context, external_context=None):
         if not (script or "").strip():
             return True  # a script task with no script does nothing (SpiffArena's models have such placeholders)
         code = compile_checked(script, "exec")
-        injected = {k: v for k, v in self._base_globals(external_context).items()
+        run = BudgetRun("exec", script)
+        injected = {k: v for k, v in self._base_globals(external_context, run).items()
                     if not (k in TIME_HELPERS and k in context)}
         clash = set(self.globals).intersection(context)
         if clash:
@@ -171,6 +177,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             for key in list(context):
                 if key in injected or callable(context[key]):
                     context.pop(key, None)
+        run.check_data(context.values())  # the task data as it will be stored
         return True
 
     def call_service(self, context, operation_name=None, operation_params=None, effects=None, element_id="",
@@ -187,6 +194,18 @@ class RestrictedScriptEngine(PythonScriptEngine):
     def __init__(self, functions: dict | None = None):
         super().__init__(environment=RestrictedEnvironment(functions or {}))
 
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as exc:
+            raise _budget_failure(exc, task) or exc
+
+    def execute(self, task, script, external_context=None):
+        try:
+            return super().execute(task, script, external_context)
+        except WorkflowTaskException as exc:
+            raise _budget_failure(exc, task) or exc
+
     def validate(self, expression):
         # SpiffWorkflow's DMN engine tells a comparison entry (`< 10`) from a value (`"a"`) by catching SyntaxError.
         ast.parse(expression, mode="eval")
@@ -202,6 +221,18 @@ class RestrictedScriptEngine(PythonScriptEngine):
         except Exception as exc:
             raise WorkflowTaskException(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}",
                                         task=task, exception=exc) from exc
+
+
+def _budget_failure(exc: WorkflowTaskException, task) -> WorkflowTaskException | None:
+    """The task's error when `exc` wraps an exhausted budget: its own message, not "Error evaluating expression"."""
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, ScriptBudgetExceeded):
+            failure = WorkflowTaskException(link.message, task=task, exception=link)
+            failure.__cause__ = link
+            return failure
+        link = link.__cause__ or link.__context__
+    return None
 
 
 def evaluate_expression(expression: str, data: dict):

@@ -166,7 +166,9 @@ def assign_unit(session: Session, hazard: Hazard, unit_id: int) -> None:
     """Make `unit_id` responsible, giving the hazard the unit's next ledger 序号."""
     stmt = select(OrgNode).where(OrgNode.id == unit_id)
     if is_postgres(session):
-        stmt = stmt.with_for_update()  # serialises 序号 allocation per unit
+        # Serialises 序号 allocation per unit; NO KEY UPDATE, so rows that reference the unit (tasks, outbox
+        # messages) are inserted meanwhile without waiting (the engine's lock order: engine.process.instances).
+        stmt = stmt.with_for_update(key_share=True)
     unit = session.scalars(stmt).first()
     school = session.get(OrgNode, hazard.school_id)
     if unit is None or school is None or not unit.path.startswith(school.path):

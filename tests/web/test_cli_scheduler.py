@@ -44,5 +44,5 @@ def test_demo_task_visibly_climbs_the_ladder_when_the_clock_moves(cli, monkeypat
 def test_scheduler_registers_its_jobs_without_starting(services):
     scheduler = build_scheduler(services, {}, blocking=False)
     assert sorted(job.id for job in scheduler.get_jobs()) == [
-        "daily_digest", "escalation_sweep", "inspection_schedules", "message_delivery", "outbox_delivery",
+        "audit_seal", "daily_digest", "escalation_sweep", "inspection_schedules", "message_delivery", "outbox_delivery",
         "statistics_reports", "timer_start_sweep", "timer_sweep"]

@@ -15,6 +15,7 @@ from web.api import (
     look_back,
     messages,
     notices,
+    outbox,
     schedules,
     statistics,
     tasks,
@@ -89,15 +90,16 @@ def init_api(app: Flask) -> Api:
     )
     api = RectiflowApi(app, spec_kwargs={
         "info": {"description": "隐患排查整治 (campus safety-hazard rectification) REST API. Authenticate with "
-                                "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`) or a "
-                                "browser session plus the X-CSRFToken header on writes."},
+                                "`Authorization: Bearer <token>` (`rectiflow token create --user NAME`; tokens "
+                                "expire after 90 days unless `--expires-in-days` says otherwise, then answer 401) "
+                                "or a browser session plus the X-CSRFToken header on writes."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
         "extra_plugins": [CommonResponses()],
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages):
+                   incidents, messages, outbox):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     return api

@@ -23,6 +23,8 @@ from engine.process.migration import migrate
 from engine.rectification import inbox as hazard_inbox
 from web.cli import web as web_server
 from web.cli.admin import COMMANDS as ADMIN_COMMANDS
+from web.cli.audit import COMMANDS as AUDIT_COMMANDS
+from web.cli.backup import COMMANDS as BACKUP_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
 from web.cli.incidents import COMMANDS as INCIDENT_COMMANDS
 from web.cli.outside import COMMANDS as OUTSIDE_COMMANDS
@@ -345,5 +347,5 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
                  *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *INCIDENT_COMMANDS,
-                 *OUTSIDE_COMMANDS):
+                 *OUTSIDE_COMMANDS, *BACKUP_COMMANDS, *AUDIT_COMMANDS):
     main.add_command(_command)

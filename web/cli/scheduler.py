@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
+import threading
 from datetime import datetime, timedelta, timezone
 
 import click
+from apscheduler.schedulers import SchedulerNotRunningError
 
 from engine.infra.clock import FixedClock
 from engine.infra.timezone import CHINA
 from engine.org import accounts
-from engine.process import bell, delivery, escalation
+from engine.process import audit, bell, delivery, escalation
 from engine.reports import snapshots as statistics_reports
 from engine.schedules.service import run_due_schedules
 from notifications.channels import build_notifiers
@@ -17,7 +21,7 @@ from notifications.channels import build_notifiers
 log = logging.getLogger("rectiflow.scheduler")
 
 # Job intervals in seconds: the sweeps read only indexed due rows, so running them often costs little.
-INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15, "messages": 10}
+INTERVALS = {"escalation": 60, "timers": 30, "delivery": 15, "messages": 10, "audit_seal": 60}
 DIGEST_HOUR = 8  # China time
 
 
@@ -49,9 +53,9 @@ _DAYS_AHEAD = click.option("--days-ahead", type=float, default=None,
                            help="Pretend it is this many days from now (demo: move the clock forward).")
 
 
-def build_scheduler(services, notifiers, blocking: bool = True):
+def build_scheduler(services, notifiers, blocking: bool = True, stop: threading.Event | None = None):
     """An APScheduler with the escalation, BPMN timer and timer-start sweeps, outbox and message delivery, the daily
-    digest."""
+    digest. Once `stop` is set, outbox delivery takes no new rows and gives back those claimed but not sent."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -75,8 +79,8 @@ def build_scheduler(services, notifiers, blocking: bool = True):
             log.info("timer starts: %d started; %s", len(result.started), "; ".join(result.failed[:20]))
 
     def deliver():
-        run = delivery.deliver_pending(services, notifiers)
-        if run.sent or run.failed or run.retried:
+        run = delivery.deliver_pending(services, notifiers, stop=stop)
+        if run.sent or run.failed or run.retried or run.released:
             log.info("delivery: %s", run)
 
     def messages():
@@ -116,7 +120,47 @@ def build_scheduler(services, notifiers, blocking: bool = True):
             log.info("inspections: %s", "; ".join(result.actions[:20]))
 
     scheduler.add_job(inspections, "interval", seconds=60, id="inspection_schedules", next_run_time=first, **common)
+
+    def seal():
+        # The audit log's hash chain (engine/process/audit.py): the events written since the last run.
+        try:
+            run = audit.seal_events(services.session_factory)
+        except audit.AuditChainBroken as exc:
+            log.error("audit: %s", exc.message)
+            return
+        if run.sealed or run.busy:
+            log.info("audit: %d events sealed%s", run.sealed, " (table busy: the rest next run)" if run.busy else "")
+
+    scheduler.add_job(seal, "interval", seconds=INTERVALS["audit_seal"], id="audit_seal", next_run_time=first,
+                      **common)
     return scheduler
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_on_signals(scheduler, stop: threading.Event) -> threading.Thread:
+    """On SIGTERM or SIGINT: set `stop` (delivery finishes the send in flight and releases the rest), then shut the
+    scheduler down, waiting for running jobs, in a thread (a signal handler must not block). Returns that thread."""
+    def shut_down():
+        try:
+            scheduler.shutdown(wait=True)
+        except SchedulerNotRunningError:
+            pass  # stopped before it started
+
+    stopper = threading.Thread(target=shut_down, name="scheduler-stop")
+
+    def handle(signum, frame):
+        if stop.is_set():
+            return  # already stopping: a second signal changes nothing
+        log.info("%s: stopping; running jobs finish, claimed notifications not yet sent go back to pending",
+                 signal.Signals(signum).name)
+        stop.set()
+        stopper.start()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handle)
+    return stopper
 
 
 @click.command("scheduler")
@@ -125,20 +169,28 @@ def scheduler_cmd(obj) -> None:
     """Run the background jobs (escalation, BPMN timers and timer start events, notification and message delivery,
     daily digest,
     campaigns' statistics tables on their report dates,
-    recurring inspections) until stopped."""
+    recurring inspections, sealing the audit log's hash chain) until stopped.
+
+    SIGTERM or SIGINT (Ctrl-C) stops it gracefully: no new notifications are taken, the send in flight finishes,
+    notifications claimed but not yet sent go back to pending, running jobs finish; then it exits with status 0."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     services = obj.services
     notifiers = build_notifiers(services)
-    scheduler = build_scheduler(services, notifiers)
+    stop = threading.Event()
+    scheduler = build_scheduler(services, notifiers, stop=stop)
+    stopper = stop_on_signals(scheduler, stop)
     click.echo(f"scheduler running: channels={','.join(sorted(notifiers))}; jobs="
-               f"{', '.join(job.id for job in scheduler.get_jobs())}; Ctrl-C to stop")
+               f"{', '.join(job.id for job in scheduler.get_jobs())}; SIGTERM or Ctrl-C to stop")
     try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        click.echo("stopping: waiting for running jobs to finish")
+        if not stop.is_set():
+            scheduler.start()  # returns once the stopper has shut it down
     finally:
-        if scheduler.running:
+        stop.set()
+        if stopper.is_alive():
+            stopper.join()
+        elif scheduler.running:
             scheduler.shutdown(wait=True)
+    click.echo("scheduler stopped")
 
 
 @click.command("escalate")
@@ -163,12 +215,20 @@ def escalate_cmd(obj, run_now: bool, dry_run: bool, at: datetime | None, days_ah
 @_DAYS_AHEAD
 @click.pass_obj
 def deliver_cmd(obj, digest: bool, at: datetime | None, days_ahead: float | None) -> None:
-    """Send the pending notifications once (in-app, webhook, and e-mail when RECTIFLOW_SMTP_HOST is set)."""
+    """Send the pending notifications once (in-app, webhook, and e-mail when RECTIFLOW_SMTP_HOST is set).
+
+    SIGTERM or SIGINT (Ctrl-C) stops it after the send in flight; the rest go back to pending (`released`)."""
     services = _at(obj.services, at, days_ahead)
     digests = delivery.build_digests(services) if digest else 0
-    run = delivery.deliver_pending(services, build_notifiers(services))
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in STOP_SIGNALS}
+    try:
+        run = delivery.deliver_pending(services, build_notifiers(services), stop=stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     click.echo(f"digests={digests} fanned_out={run.fanned_out} sent={run.sent} retried={run.retried} "
-               f"failed={run.failed}")
+               f"failed={run.failed} released={run.released}" + (" (stopped by a signal)" if run.stopped else ""))
 
 
 @click.command("escalated")
@@ -202,4 +262,59 @@ def notifications_cmd(obj, username: str) -> None:
             click.echo(f" {mark} {item.created_at.astimezone(CHINA):%m-%d %H:%M}  {item.title}{about}")
 
 
-COMMANDS = (scheduler_cmd, escalate_cmd, deliver_cmd, escalated_cmd, notifications_cmd)
+@click.group("outbox")
+def outbox_cmd() -> None:
+    """The notification outbox: see the rows delivery gave up on, and queue them again."""
+
+
+def _when(value) -> str:
+    return value.astimezone(CHINA).strftime("%m-%d %H:%M") if value else "-"
+
+
+@outbox_cmd.command("list")
+@click.option("--state", "state", type=click.Choice(delivery.OUTBOX_STATES + ("all",)), default="failed",
+              show_default=True, help="Only rows in this state (failed: delivery gave up; the error is shown).")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.pass_obj
+def outbox_list(obj, state: str, limit: int) -> None:
+    """List outbox rows newest first, with channel, kind, recipient, attempts, next try and last error."""
+    with obj.services.uow() as uow:
+        rows = delivery.list_outbox(uow.session, None if state == "all" else state, limit)
+        for row in rows:
+            to = (f"user {row.recipient_id}" if row.recipient_id is not None
+                  else f"{row.recipient_role or '-'}@org {row.recipient_org_id or '-'}")
+            click.echo(f"{row.id:>7}  {row.channel or '(event)':<8} {row.kind:<24} {row.status:<10} to={to} "
+                       f"attempts={row.attempts} created={_when(row.created_at)} "
+                       f"next={_when(row.next_attempt_at if row.status == 'pending' else None)}")
+            if row.last_error:
+                click.secho(f"         error: {row.last_error}", fg="red" if row.status == "failed" else "yellow")
+        if not rows:
+            click.echo("no outbox rows" + ("" if state == "all" else f" in state {state}"))
+
+
+@outbox_cmd.command("retry")
+@click.argument("message_ids", metavar="ID...", type=int, nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Queue every failed row again.")
+@click.pass_obj
+def outbox_retry(obj, message_ids: tuple[int, ...], all_failed: bool) -> None:
+    """Queue failed outbox rows again (attempts from zero) for the next delivery (`deliver` or the scheduler).
+
+    Exit status 2 when a given ID is not a failed row (the others are still queued)."""
+    services = obj.services
+    if all_failed == bool(message_ids):
+        raise click.UsageError("give the IDs of failed rows, or --all-failed (not both)")
+    if all_failed:
+        click.echo(f"{delivery.retry_all_failed(services)} failed row(s) queued again")
+        return
+    missed = []
+    for message_id in message_ids:
+        if delivery.retry_failed(services, message_id):
+            click.echo(f"outbox {message_id} queued again")
+        else:
+            missed.append(message_id)
+            click.secho(f"outbox {message_id} is not failed; nothing to retry", fg="red", err=True)
+    if missed:
+        sys.exit(2)
+
+
+COMMANDS = (scheduler_cmd, escalate_cmd, deliver_cmd, escalated_cmd, notifications_cmd, outbox_cmd)

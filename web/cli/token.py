@@ -24,15 +24,19 @@ def _fail(exc: RectiflowError) -> None:
 @token_cmd.command("create")
 @click.option("--user", "username", required=True, help="Whose token: API calls act as this user.")
 @click.option("--name", default="script", show_default=True, help="What the token is for (shown in lists).")
+@click.option("--expires-in-days", type=click.IntRange(0, tokens.MAX_EXPIRY_DAYS), default=tokens.DEFAULT_EXPIRY_DAYS,
+              show_default=True, help="Days until the token stops working (answers 401); 0 for no expiry.")
 @click.pass_obj
-def token_create(obj, username: str, name: str) -> None:
+def token_create(obj, username: str, name: str, expires_in_days: int) -> None:
     """Issue a token and print it once; store it like a password."""
     try:
-        token, plaintext = tokens.create_token(obj.services, _user_id(obj, username), name)
+        token, plaintext = tokens.create_token(obj.services, _user_id(obj, username), name, expires_in_days or None)
     except RectiflowError as exc:
         _fail(exc)
     click.echo(plaintext)
-    click.echo(f"token {token.id} ({token.name}) for {username}: shown once, only its hash is kept", err=True)
+    expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
+    click.echo(f"token {token.id} ({token.name}) for {username}: {expiry}; shown once, only its hash is kept",
+               err=True)
 
 
 @token_cmd.command("list")
@@ -46,7 +50,13 @@ def token_list(obj, username: str) -> None:
         _fail(exc)
     for t in rows:
         used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
-        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+        now = obj.services.clock.now()
+        if t.revoked_at:
+            state = f"revoked {t.revoked_at:%Y-%m-%d}"
+        elif t.expires_at and t.expires_at <= now:
+            state = f"expired {t.expires_at:%Y-%m-%d}"
+        else:
+            state = f"active until {t.expires_at:%Y-%m-%d}" if t.expires_at else "active, no expiry"
         click.echo(f"{t.id:<5} {t.name:<24} created {t.created_at:%Y-%m-%d}  last used {used}  {state}")
 
 

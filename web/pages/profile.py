@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 from sqlalchemy import select
 
 from engine.infra.errors import RectiflowError
-from engine.org import tokens
+from engine.org import accounts, tokens
 from engine.org.models import OrgNode
-from web.auth import db_user, services
+from web.auth import WebUser, db_user, services
 from web.pages.notifications import preference_table
 from web.templating import LOCALES, error_text
 
@@ -33,7 +33,8 @@ def _render(new_token: str | None = None):
         org_ids = {g.org_id for g in user.grants} | {user.org_id}
         orgs = {o.id: o for o in s.scalars(select(OrgNode).where(OrgNode.id.in_(org_ids)))}
         return render_template("profile/show.html", user=user, orgs=orgs, locales=LOCALES, tokens=my_tokens,
-                               new_token=new_token, **prefs)
+                               new_token=new_token, now=services().clock.now(), token_days=tokens.DEFAULT_EXPIRY_DAYS,
+                               **prefs)
 
 
 @bp.route("/profile/tokens", methods=["POST"])
@@ -46,6 +47,31 @@ def create_token():
         flash(error_text(exc), "danger")
         return redirect(url_for("profile.show")), 303
     return _render(new_token=plaintext)
+
+
+@bp.route("/profile/password", methods=["POST"])
+@login_required
+def change_password():
+    """Change my password: every other session and remember cookie of mine ends; this browser stays signed in."""
+    new = request.form.get("new_password", "")
+    if new != request.form.get("new_password2", ""):
+        flash(_("两次输入的新密码不一致"), "danger")
+        return redirect(url_for("profile.show")), 303
+    with services().uow() as uow:
+        user = db_user(uow.session)
+        try:
+            accounts.change_password(uow.session, user, request.form.get("old_password", ""), new)
+        except RectiflowError as exc:
+            field = exc.errors[0]["field"] if getattr(exc, "errors", None) else ""
+            flash(_("当前密码不正确") if field == "old_password" else _("新密码至少需要 8 位"), "danger")
+            return redirect(url_for("profile.show")), 303
+        version = user.session_version
+        uow.commit()
+    # The old sign-in id carries the old version: sign this browser in again under the new one.
+    me: WebUser = current_user._get_current_object()
+    login_user(WebUser(**{**me.__dict__, "session_version": version}))
+    flash(_("密码已修改，其他设备上的登录已失效"), "success")
+    return redirect(url_for("profile.show")), 303
 
 
 @bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
