@@ -8,6 +8,7 @@ from flask import Flask, render_template, request, session
 from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.infra.clock import Clock
@@ -17,7 +18,9 @@ from engine.infra.timezone import CHINA
 from engine.process.services import Services
 from engine.rectification.attachments import EvidenceStore
 from web import auth
+from web.api import PREFIX as API_PREFIX
 from web.api import init_api
+from web.api.errors import handle_http_error
 from web.composition import build_services
 from web.outage import init_outage_pages
 
@@ -105,6 +108,8 @@ def _register_error_pages(app: Flask) -> None:
     def page(status: int):
         """An error handler drawing the error page with this status."""
         def handler(error):
+            if request.path.startswith(API_PREFIX + "/") and isinstance(error, HTTPException):
+                return handle_http_error(error)  # routing errors under /api/v1 (no such path, id out of range)
             return render_template("error.html", status=status, error=error), status
         return handler
 

@@ -447,9 +447,11 @@ def check_bundle(bundle: Bundle, ctx: ParseContext | None = None) -> BundleRepor
     local = _callable(parser)
     externals = _resolve_externals(_called_versions(bpmn_docs, local, findings), ctx, findings, ())
     executable = _executable(parser)
-    if bpmn_docs and not executable and not any(f.severity == ERROR for f in findings):
+    if not executable and not any(f.severity == ERROR for f in findings):
+        # Also a bundle of only forms or decision tables: deploying it would make no version at all.
         findings.append(Finding("no-executable-process", "the bundle holds no executable process",
-                                fix='set isExecutable="true" on the process (pool) that should run'))
+                                fix='set isExecutable="true" on the process (pool) that should run' if bpmn_docs
+                                else "add the .bpmn diagram of the process to the upload"))
     diagrams = []
     for process_id, filename in executable:
         parsed = _build(parser, process_id, filename, bundle, bpmn_docs, externals, ctx, findings, lint_ctx.forms)

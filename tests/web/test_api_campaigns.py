@@ -73,11 +73,18 @@ def test_create_names_every_bad_field_then_starts_the_campaign(api, world, check
                    "joint_inspection": {"start": "2026-11-30", "end": "2026-11-20"},
                    "rectification": {"end": "2026-12-15"}, "report_dates": ["not-a-date"]}})
     body = bad.get_json()
+    # What the OpenAPI document states (every stage and its end, dates) is refused first, all of it at once...
     assert bad.status_code == 422 and body["code"] == "invalid_form_data"
-    assert {e["field"] for e in body["errors"]} == {"unit_ids", "stages/joint_inspection/start",
-                                                    "stages/supervision/end", "stages/report_dates/0"}
+    assert {e["field"] for e in body["errors"]} == {"stages/supervision", "stages/report_dates/0"}
+    # ...then the rules it cannot state (units in scope, a start after its end), again every one at once.
+    bad = api.call("security", "POST", "/campaigns", json={
+        "title": "专项整治", "template_id": template_id, "unit_ids": [world.orgs.foreign_unit],
+        "stages": {**STAGES, "joint_inspection": {"start": "2026-11-30", "end": "2026-11-20"}}})
+    assert bad.status_code == 422 and {e["field"] for e in bad.get_json()["errors"]} == {
+        "unit_ids", "stages/joint_inspection/start"}
     missing = api.call("security", "POST", "/campaigns", json={"template_id": 999, "unit_ids": [], "stages": {}})
-    assert missing.status_code == 422 and [e["field"] for e in missing.get_json()["errors"]] == ["title"]
+    assert missing.status_code == 422 and {e["field"] for e in missing.get_json()["errors"]} == {
+        "title", "stages/self_check", "stages/joint_inspection", "stages/rectification", "stages/supervision"}
     no_template = api.call("security", "POST", "/campaigns", json={
         "title": "x", "template_id": 999, "unit_ids": [world.orgs.college], "stages": STAGES})
     assert no_template.status_code == 422 and no_template.get_json()["errors"][0]["field"] == "template_id"

@@ -1,8 +1,10 @@
 """The REST API under /api/v1 (flask-smorest), one blueprint per subject; OpenAPI at /api/v1/openapi.json."""
 from __future__ import annotations
 
+from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from web.api import (
     campaigns,
@@ -19,10 +21,45 @@ from web.api import (
     tasks,
 )
 from web.api.auth import exempt_from_form_csrf
-from web.api.errors import error_response, register_error_handlers
-from web.api.schemas import ApiErrorSchema
+from web.api.errors import register_error_handlers
+from web.api.schemas import MAX_INT, ApiErrorSchema
 
 PREFIX = "/api/v1"
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` in API paths: 1 to the database's INTEGER maximum, so /hazards/2147483648 is a 404, not a 500.
+
+    flask-smorest documents it from min/max (minimum 1, maximum 2147483647) as for werkzeug's own converter.
+    """
+
+    def __init__(self, map, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(map, **kwargs)
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}
+
+
+class CommonResponses(BasePlugin):
+    """Document the answers every operation can give, besides what its own decorators say: 401 without valid
+    credentials, 404 for an id in its path that does not exist (or is out of range), 400 for a body that is not
+    the JSON it names. An operation's own description of a status wins."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            common = {401: "no valid credentials (bearer token or session)"}
+            if "{" in (path or ""):
+                common[404] = "no such object for an id in the path, or one outside the caller's scope"
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                common[400] = "the body is not valid JSON"
+            for status, description in common.items():
+                if status not in responses and str(status) not in responses:
+                    responses[status] = _error(description)
 
 
 class RectiflowApi(Api):
@@ -35,7 +72,14 @@ class RectiflowApi(Api):
 
 
 def init_api(app: Flask) -> Api:
-    """Register the API blueprints, their auth and error handling, and the generated OpenAPI document."""
+    """Register the API blueprints, their auth and error handling, and the generated OpenAPI document.
+
+    Unknown API paths answer a JSON 404 and known ones asked with another method a JSON 405 with `Allow`
+    (werkzeug's routing errors, drawn by web.api.errors.handle_http_error for every path under the prefix).
+    """
+
+    # Every API route registered from here on (the blueprints below) reads ids with the bounded converter.
+    app.url_map.converters["int"] = DatabaseIntConverter
 
     app.config.update(
         API_TITLE="Rectiflow API",
@@ -52,6 +96,7 @@ def init_api(app: Flask) -> Api:
                                 "`Cache-Control: no-store`; while the database cannot be reached, any operation "
                                 "answers 503 `service_unavailable` with `Retry-After`."},
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "extra_plugins": [CommonResponses()],
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
@@ -59,13 +104,5 @@ def init_api(app: Flask) -> Api:
                    incidents, messages, outbox):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
-    # Unknown API paths answer in JSON too, not with the pages' HTML 404.
-    app.add_url_rule(f"{PREFIX}/<path:rest>", "api_not_found", _not_found,
-                     methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    if app.extensions.get("csrf") is not None:
-        app.extensions["csrf"].exempt(_not_found)
     return api
 
-
-def _not_found(rest: str):
-    return error_response(404, "not_found", f"no such API endpoint: /{rest}")

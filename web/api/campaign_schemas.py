@@ -1,8 +1,9 @@
 """marshmallow schemas of the campaign and checklist endpoints (requests refuse unknown fields)."""
 from __future__ import annotations
 
+from datetime import date
+
 import marshmallow as ma
-from flask_smorest.fields import Upload
 
 from engine.campaigns.checklists import FORMATS
 from engine.campaigns.findings import FINDING_SOURCES
@@ -10,6 +11,7 @@ from engine.campaigns.models import ITEM_RESULTS
 from engine.campaigns.phase import PHASES
 from engine.campaigns.queries import MISSED_SIDES
 from web.api.schemas import (
+    FilePart,
     HazardBriefSchema,
     HazardSchema,
     OrgSchema,
@@ -24,7 +26,7 @@ _NOT_BLANK = ma.validate.Regexp(r"\S", error="must not be blank")
 
 # -- checklists ------------------------------------------------------------------------------------
 class ChecklistUploadArgs(Strict):
-    file = Upload(required=True, metadata={"description": ".csv or .xlsx in seed 002 attachment 1 layout "
+    file = FilePart(required=True, metadata={"description": ".csv or .xlsx in seed 002 attachment 1 layout "
                                                           "(督查项目, 序号, 督查内容, 督查方法, 责任部门[, 适用部位])"})
     name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=200), _NOT_BLANK],
                             metadata={"description": "the new template's name (unique)"})
@@ -63,18 +65,32 @@ class ChecklistDetailSchema(ChecklistSchema):
 
 
 # -- campaigns -------------------------------------------------------------------------------------
+def _iso_date(value: str) -> None:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ma.ValidationError("must be a date, YYYY-MM-DD") from None
+
+
+_DATE = {"validate": [ma.validate.Regexp(r"^\d{4}-\d{2}-\d{2}$", error="must be a date, YYYY-MM-DD"), _iso_date]}
+
+
 class StageWindowArgs(Strict):
-    start = ma.fields.String(metadata={"description": "YYYY-MM-DD; the stage opens on this day (China time); "
-                                                    "default: as soon as the flow reaches it"})
-    end = ma.fields.String(metadata={"description": "YYYY-MM-DD, required for every stage"})
+    start = ma.fields.String(**_DATE, metadata={
+        "format": "date", "description": "YYYY-MM-DD, not after `end`; the stage opens on this day (China time); "
+                                         "default: as soon as the flow reaches it"})
+    end = ma.fields.String(required=True, **_DATE, metadata={"format": "date", "description": "YYYY-MM-DD"})
 
 
 class StagesArgs(Strict):
-    self_check = ma.fields.Nested(StageWindowArgs, metadata={"description": "自查自纠"})
-    joint_inspection = ma.fields.Nested(StageWindowArgs, metadata={"description": "联检联查"})
-    rectification = ma.fields.Nested(StageWindowArgs, metadata={"description": "整改"})
-    supervision = ma.fields.Nested(StageWindowArgs, metadata={"description": "督导检查"})
-    report_dates = ma.fields.List(ma.fields.String(), metadata={"description": "统计报送日期, YYYY-MM-DD"})
+    """Every dated stage needs its end (a start after its end is a 422 naming the stage)."""
+
+    self_check = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "自查自纠"})
+    joint_inspection = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "联检联查"})
+    rectification = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "整改"})
+    supervision = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "督导检查"})
+    report_dates = ma.fields.List(ma.fields.String(**_DATE, metadata={"format": "date"}),
+                                  metadata={"description": "统计报送日期, YYYY-MM-DD"})
 
 
 class CampaignCreateArgs(Strict):

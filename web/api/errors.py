@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
 
 from engine.infra.errors import (
     ConcurrentUpdate,
@@ -70,7 +71,7 @@ def _flatten(messages, prefix: str = "") -> list[dict]:
 
 
 def handle_http_error(exc: HTTPException):
-    """abort() and request validation inside the API, as JSON."""
+    """abort(), request validation and routing errors inside the API, as JSON (a 405 says what is `Allow`ed)."""
     data = getattr(exc, "data", None) or {}
     status = exc.code or 500
     code = HTTP_CODES.get(status, "error")
@@ -78,7 +79,12 @@ def handle_http_error(exc: HTTPException):
         errors = _flatten(data.get("errors") or data.get("messages"))
         fields = ", ".join(e["field"] for e in errors if e["field"]) or "request"
         return error_response(status, code, data.get("message") or f"invalid input: {fields}", errors)
-    return error_response(status, code, data.get("message") or exc.description or exc.name)
+    if isinstance(exc, RouteNotFound) and request.url_rule is None:
+        return error_response(404, code, f"no such API endpoint: /{request.path.split('/', 3)[-1]}")
+    response = error_response(status, code, data.get("message") or exc.description or exc.name)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response[0].headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response
 
 
 def register_error_handlers(app: Flask, prefix: str) -> None:

@@ -55,6 +55,7 @@ class Hazards(MethodView):
 
     @blp.arguments(HazardReportArgs)
     @blp.response(201, HazardSchema)
+    @blp.alt_response(404, description="`school_id` names no school in the caller's scope", schema=ApiErrorSchema)
     @blp.alt_response(422, description="invalid report; `errors` names each field", schema=ApiErrorSchema)
     def post(self, args):
         """Report a hazard and start its rectification process (the report form's JSON Schema applies)."""

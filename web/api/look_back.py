@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import g
-from flask_smorest.fields import Upload
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -19,7 +18,7 @@ from engine.infra.errors import NotFound
 from engine.org import scope as org_scope
 from engine.rectification import attachments
 from web.api.auth import api_blueprint, api_user, services
-from web.api.schemas import ApiErrorSchema, HazardSchema, Strict
+from web.api.schemas import ApiErrorSchema, FilePart, HazardSchema, Strict
 
 
 class _FormAndFilesParser(FlaskParser):
@@ -40,7 +39,7 @@ class ReinspectArgs(Strict):
     note = ma.fields.String(validate=ma.validate.Length(max=2000), metadata={"description": "复查情况"})
     deadline = ma.fields.Date(metadata={"description": "reopened: the new 整改期限 (default: the look-back's "
                                                        "rectification stage end)"})
-    evidence = ma.fields.List(Upload(), metadata={"description": "photos or documents (same types as evidence)"})
+    evidence = ma.fields.List(FilePart(), metadata={"description": "photos or documents (same types as evidence)"})
 
 
 class LookBackResultSchema(ma.Schema):

@@ -14,7 +14,8 @@ blp = api_blueprint("api_notices", __name__, "Rectification notices (整改通�
 
 
 class NoticeListArgs(PageArgs):
-    year = ma.fields.Integer(metadata={"description": "only this (China-time) year's notices"})
+    year = ma.fields.Integer(validate=ma.validate.Range(min=1, max=9999),
+                             metadata={"description": "only this (China-time) year's notices"})
 
 
 class IssueNoticeArgs(Strict):

@@ -27,8 +27,9 @@ class ScheduleArgs(Strict):
     school_id = ma.fields.Integer(load_default=None, metadata={"description": "default: the caller's school"})
     title = ma.fields.String(required=True, metadata={"description": "e.g. 重点部位每日巡视"})
     cadence = ma.fields.String(required=True, validate=ma.validate.OneOf(CADENCES))
-    weekday = ma.fields.Integer(load_default=None, metadata={"description": "weekly: 1 = Monday … 7 = Sunday"})
-    day = ma.fields.Integer(load_default=None, metadata={
+    weekday = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=7),
+                                metadata={"description": "weekly: 1 = Monday … 7 = Sunday"})
+    day = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=28), metadata={
         "description": "monthly/quarterly: day 1..28 (moved to a working day); default the first working day"})
     kind = ma.fields.String(load_default="patrol", validate=ma.validate.OneOf(SCHEDULE_KINDS),
                             metadata={"description": "patrol: a task per target; campaign: a 专项整治 over the units"})

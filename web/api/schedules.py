@@ -42,6 +42,8 @@ class ScheduleList(MethodView):
     @blp.arguments(ScheduleArgs)
     @blp.response(201, ScheduleSchema)
     @blp.alt_response(403, description="only the security office sets up schedules", schema=ApiErrorSchema)
+    @blp.alt_response(404, description="the school, a target unit or the checklist does not exist in the caller's "
+                      "scope", schema=ApiErrorSchema)
     @blp.alt_response(422, description="invalid schedule; `errors` names each field", schema=ApiErrorSchema)
     def post(self, args):
         """Add a schedule; its first occurrence is the current period's (or the one containing starts_on)."""

@@ -1,14 +1,37 @@
 """marshmallow schemas: what the API accepts and returns (and what the OpenAPI document says it does)."""
 from __future__ import annotations
 
+import json
+
 import marshmallow as ma
 from flask_smorest.fields import Upload
+from werkzeug.datastructures import FileStorage
 
+from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.rectification.comments import MAX_COMMENT_CHARS
 from engine.rectification.visibility import TASK_VIEWS
 from web.bundle_uploads import json_object
 
+MAX_INT = 2**31 - 1  # the database's INTEGER (PostgreSQL int4): ids, pages and counts beyond it are refused
 
-class Strict(ma.Schema):
+
+class Bounded(ma.Schema):
+    """Request schemas whose integers stay in the database's range, so a huge id is a 422, never a 500.
+
+    An Integer field (or a list of them) without an upper bound gets Range(1, MAX_INT) when it is bound, which
+    the OpenAPI document states as minimum/maximum; fields that need other bounds declare their own Range.
+    """
+
+    def on_bind_field(self, field_name, field_obj):
+        for field in (field_obj, getattr(field_obj, "inner", None)):
+            if isinstance(field, ma.fields.Integer) and not any(
+                    isinstance(v, ma.validate.Range) and v.max is not None for v in field.validators):
+                low = None if any(isinstance(v, ma.validate.Range) and v.min is not None
+                                  for v in field.validators) else 1
+                field.validators = [*field.validators, ma.validate.Range(min=low, max=MAX_INT)]
+
+
+class Strict(Bounded):
     """Request schemas refuse unknown fields, so a misspelt parameter is an error, not a silent no-op."""
 
     class Meta:
@@ -61,29 +84,64 @@ class CompleteArgs(Strict):
     data = ma.fields.Dict(load_default=dict, metadata={"description": "the task's form, per its JSON Schema"})
 
 
-class HazardReportArgs(ma.Schema):
+def _shipped_report_form() -> dict:
+    """The properties of the shipped report form (bpmn/forms/report_hazard.json), for the OpenAPI document."""
+    try:
+        return json.loads((DEFAULT_BPMN_DIR / "forms" / "report_hazard.json").read_text(encoding="utf-8"))["properties"]
+    except (OSError, ValueError, KeyError):  # an installation without the shipped diagrams: nothing to state
+        return {}
+
+
+_REPORT_FORM = _shipped_report_form()
+
+
+def _as_documented(name: str, description: str | None = None) -> dict:
+    """metadata stating the shipped form's rule for one field (enum, lengths, format) in the OpenAPI document.
+
+    Only stated: the deployed form's JSON Schema still decides (a designer may deploy another), and its
+    refusal is the 422 that names the field."""
+    rule = _REPORT_FORM.get(name, {})
+    metadata = {key: rule[key] for key in ("minLength", "maxLength", "format") if key in rule}
+    if "oneOf" in rule:
+        metadata["enum"] = [option["const"] for option in rule["oneOf"]]
+    if description or rule.get("title"):
+        metadata["description"] = description or rule["title"]
+    return metadata
+
+
+class HazardReportArgs(Bounded):
     """The report form's fields; the deployed form's JSON Schema is the authority and names bad fields."""
 
     class Meta:
         unknown = ma.INCLUDE
 
-    location = ma.fields.String(required=True, metadata={"description": "部位"})
-    check_item = ma.fields.String(metadata={"description": "检查内容"})
-    problem = ma.fields.String(required=True, metadata={"description": "存在隐患问题"})
-    category = ma.fields.String(required=True)
-    source = ma.fields.String(required=True, metadata={"description": "self_check, joint_inspection, ..."})
-    checked_at = ma.fields.String(metadata={"description": "检查时间, YYYY-MM-DD"})
-    remarks = ma.fields.String()
+    location = ma.fields.String(required=True, metadata=_as_documented("location"))
+    check_item = ma.fields.String(metadata=_as_documented("check_item"))
+    problem = ma.fields.String(required=True, metadata=_as_documented("problem"))
+    category = ma.fields.String(required=True, metadata=_as_documented("category"))
+    source = ma.fields.String(required=True, metadata=_as_documented("source"))
+    checked_at = ma.fields.String(metadata=_as_documented("checked_at", "检查时间, YYYY-MM-DD"))
+    remarks = ma.fields.String(metadata=_as_documented("remarks"))
     school_id = ma.fields.Integer(metadata={"description": "report for another school in your scope"})
 
 
 class CommentArgs(Strict):
-    body = ma.fields.String(required=True)
+    body = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=MAX_COMMENT_CHARS),
+                                                     ma.validate.Regexp(r"\S", error="must not be blank")])
     task_id = ma.fields.Integer(load_default=None)
 
 
+class FilePart(Upload):
+    """A multipart file part; a text field of the same name is refused (422), not read as a file."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, FileStorage):
+            raise ma.ValidationError("must be a file part (multipart/form-data with a filename)")
+        return value
+
+
 class UploadArgs(ma.Schema):
-    file = Upload(required=True)
+    file = FilePart(required=True)
 
 
 class UploadQueryArgs(Strict):
@@ -101,7 +159,7 @@ class JSONObject(ma.fields.Field):
 
 
 class DefinitionUploadArgs(ma.Schema):
-    file = ma.fields.List(Upload(), required=True, validate=ma.validate.Length(min=1), metadata={
+    file = ma.fields.List(FilePart(), required=True, validate=ma.validate.Length(min=1), metadata={
         "description": "one .zip archive, or one or more .bpmn, .dmn and .json (JSON Schema form) files; "
                        "a folder in the zip or a name like forms/a.json keeps its relative path"})
     role_map = JSONObject(load_default=None, metadata={

@@ -124,6 +124,7 @@ def _live(args: dict, force_xlsx: bool = False):
 @blp.alt_response(403, description="the caller holds no statistics role", schema=ApiErrorSchema)
 @blp.alt_response(404, description="scope or campaign outside the caller's", schema=ApiErrorSchema)
 @blp.alt_response(422, description="invalid period or as_of", schema=ApiErrorSchema)
+@blp.doc(responses={200: {"content": {statistics_excel.XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def figures(args):
     """The statistics figures of a scope and period as of a moment (security office, leaders, unit heads for
     their unit, supervisors for the schools below them, admins); `format=xlsx` answers the Excel file instead."""

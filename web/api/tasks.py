@@ -18,6 +18,8 @@ from web.api.schemas import (
 )
 
 blp = api_blueprint("api_tasks", __name__, "Human tasks: inbox views, claim, delegate, complete")
+NOT_YOURS = {"description": "the caller may not act on this task (not its assignee, not in its group, or not "
+                           "claimed by the caller)", "schema": ApiErrorSchema}
 CONFLICT = {"description": "claimed or completed by someone else first", "schema": ApiErrorSchema}
 
 
@@ -75,6 +77,7 @@ class Task(MethodView):
 
 @blp.route("/tasks/<int:task_id>/claim", methods=["POST"])
 @blp.response(200, TaskSchema)
+@blp.alt_response(403, **NOT_YOURS)
 @blp.alt_response(409, **CONFLICT)
 def claim(task_id: int):
     """Take a group task into your own inbox."""
@@ -84,6 +87,7 @@ def claim(task_id: int):
 
 @blp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
 @blp.response(200, TaskSchema)
+@blp.alt_response(403, **NOT_YOURS)
 @blp.alt_response(409, **CONFLICT)
 def unclaim(task_id: int):
     """Give a task you claimed back to its group."""
@@ -94,6 +98,7 @@ def unclaim(task_id: int):
 @blp.route("/tasks/<int:task_id>/delegate", methods=["POST"])
 @blp.arguments(DelegateArgs)
 @blp.response(200, TaskSchema)
+@blp.alt_response(403, **NOT_YOURS)
 @blp.alt_response(409, **CONFLICT)
 def delegate(args, task_id: int):
     """Hand a task to a colleague who holds the role it needs."""
@@ -104,6 +109,7 @@ def delegate(args, task_id: int):
 @blp.route("/tasks/<int:task_id>/complete", methods=["POST"])
 @blp.arguments(CompleteArgs)
 @blp.response(200, TaskSchema)
+@blp.alt_response(403, **NOT_YOURS)
 @blp.alt_response(409, **CONFLICT)
 @blp.alt_response(422, description="the form data is invalid; `errors` names each field", schema=ApiErrorSchema)
 def complete(args, task_id: int):
