@@ -19,7 +19,7 @@ from engine.process.services import Services
 from engine.rectification.attachments import EvidenceStore
 from web import auth
 from web.api import PREFIX as API_PREFIX
-from web.api import init_api
+from web.api import DatabaseIntConverter, init_api
 from web.api.errors import handle_http_error
 from web.composition import build_services
 from web.outage import init_outage_pages
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """Build the web app around one set of engine services (built here unless given)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_relative_config=False)
+    app.url_map.converters["int"] = DatabaseIntConverter  # ids past the database's INTEGER range are a 404
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,

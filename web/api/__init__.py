@@ -28,7 +28,7 @@ PREFIX = "/api/v1"
 
 
 class DatabaseIntConverter(IntegerConverter):
-    """`<int:...>` in API paths: 1 to the database's INTEGER maximum, so /hazards/2147483648 is a 404, not a 500.
+    """`<int:...>` in every path (pages and API; web.app sets it before any route): 1 to the database's INTEGER maximum, so /hazards/2147483648 is a 404, not a 500.
 
     flask-smorest documents it from min/max (minimum 1, maximum 2147483647) as for werkzeug's own converter.
     """
@@ -77,9 +77,6 @@ def init_api(app: Flask) -> Api:
     Unknown API paths answer a JSON 404 and known ones asked with another method a JSON 405 with `Allow`
     (werkzeug's routing errors, drawn by web.api.errors.handle_http_error for every path under the prefix).
     """
-
-    # Every API route registered from here on (the blueprints below) reads ids with the bounded converter.
-    app.url_map.converters["int"] = DatabaseIntConverter
 
     app.config.update(
         API_TITLE="Rectiflow API",
