@@ -319,7 +319,7 @@ class InAppNotification(Base):
     body: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(300))  # a site path, for rows with no subject (older rows)
     # What the message is about, e.g. ("task", 12) or ("hazard", 3); the web layer turns it into a URL.
-    subject_kind: Mapped[str | None] = mapped_column(String(16))
+    subject_kind: Mapped[str | None] = mapped_column(String(64))  # as long as `kind`: a subject registers it
     subject_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,13 +17,15 @@ from engine.infra.errors import NotFound
 from engine.infra.schema import downgrade, upgrade
 from engine.infra.timezone import CHINA
 from engine.org import accounts
+from engine.process import delivery
 from engine.process.delivery import Message
-from engine.process.models import Event, OutboxMessage
+from engine.process.models import Event, InAppNotification, OutboxMessage
 from engine.rectification.hazards import report_hazard
 from engine.rectification.models import Hazard
 from engine.reports import snapshots as statistics_reports
 from engine.reports import statistics
 from engine.reports.models import StatisticsReport
+from notifications.channels import build_notifiers
 from notifications.templates import render
 
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施设备配备管理情况,现场查看,各二级学院\n".encode()
@@ -216,3 +218,20 @@ def test_figures_for_a_campaign_match_a_live_query_of_the_same_date(services, wo
             as_of=statistics.parse_as_of("2026-11-03", clock.now())))
         assert uow.session.get(Hazard, campaign["x"]).campaign_id == campaign["id"]
     assert live == report.figures
+
+
+def test_the_report_notice_reaches_the_security_offices_bell(services, world, campaign, clock):
+    """Through the real producer and delivery: on PostgreSQL the notice used to stay pending (subject_kind too long)."""
+    clock.set(_at(11, 3, 19))
+    statistics_reports.generate_due_reports(services)
+    run = delivery.deliver_pending(services, build_notifiers(services, environ={}))
+    assert run.failed == 0
+    [report] = _snapshots(services, campaign["id"])
+    with services.uow() as uow:
+        s = uow.session
+        statuses = s.scalars(select(OutboxMessage.status).where(OutboxMessage.kind == "statistics_report_ready")
+                             .where(OutboxMessage.channel == "inapp")).all()
+        assert statuses and set(statuses) == {"sent"}
+        bell = s.scalars(select(InAppNotification).where(InAppNotification.kind == "statistics_report_ready")).all()
+        assert len(bell) == len(statuses) and world.users.security in {b.user_id for b in bell}
+        assert {(b.subject_kind, b.subject_id) for b in bell} == {("statistics_report", report.id)}
