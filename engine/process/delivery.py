@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from engine.infra.db import is_postgres
 from engine.infra.errors import NotAllowed, NotFound
 from engine.org.models import OrgNode, RoleGrant, User
+from engine.org.scope import orgs_under
 from engine.process.models import (
     InAppNotification,
     NotificationPreference,
@@ -287,9 +288,9 @@ def _admin_scope(s: Session, user: User | None):
         [g.org_id for g in user.grants if g.role == "admin"]))))
     if not paths:
         raise NotAllowed("only administrators see and retry outbox messages")
-    orgs = select(OrgNode.id).where(or_(*[OrgNode.path.startswith(p) for p in paths]))
-    recipient_orgs = select(User.id).where(User.org_id.in_(orgs))
-    return or_(OutboxMessage.recipient_id.in_(recipient_orgs), OutboxMessage.recipient_org_id.in_(orgs),
+    orgs = orgs_under(tuple(paths))
+    users_there = select(User.id).where(User.org_id.in_(orgs))
+    return or_(OutboxMessage.recipient_id.in_(users_there), OutboxMessage.recipient_org_id.in_(orgs),
                and_(OutboxMessage.recipient_id.is_(None), OutboxMessage.recipient_org_id.is_(None)))
 
 

@@ -35,7 +35,6 @@ from engine.process.escalation_ladder import (
     resolve_rung,
     task_payload,
 )
-from engine.process.instances import lock_task
 from engine.process.lifecycle import Transition
 from engine.process.models import HumanTask, ProcessInstance, TaskEscalation
 from engine.process.projection import parse_due
@@ -146,8 +145,7 @@ def extend_deadline(services, task_id: int, user_id: int, new_due: date | dateti
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        instance, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-        task = lifecycle.require(s, Transition.EXTEND, user, task)
+        instance, task = lifecycle.require_locked(s, Transition.EXTEND, user, task_id)
         due = parse_due(new_due, now)
         if due is None or due <= now:
             raise InvalidFormData("the new deadline must lie in the future",
@@ -170,8 +168,7 @@ def reassign_task(services, task_id: int, user_id: int, to_user_id: int, reason:
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-        task = lifecycle.require(s, Transition.REASSIGN, user, task)
+        _, task = lifecycle.require_locked(s, Transition.REASSIGN, user, task_id)
         target = lifecycle.require_recipient(s, Transition.REASSIGN, task, to_user_id)
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = target.id, now
@@ -188,8 +185,7 @@ def take_over_task(services, task_id: int, user_id: int, reason: str | None = No
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-        task = lifecycle.require(s, Transition.TAKE_OVER, user, task)
+        _, task = lifecycle.require_locked(s, Transition.TAKE_OVER, user, task_id)
         previous = task.assignee_id
         task.assignee_id, task.claimed_at = user.id, now
         w = Writes(s.connection(), now, s)
@@ -209,8 +205,7 @@ def request_coordination(services, task_id: int, user_id: int, reason: str, to: 
     with services.uow() as uow:
         s, now = uow.session, services.clock.now()
         user = accounts.get_user(s, user_id)
-        _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-        task = lifecycle.require(s, Transition.REQUEST_COORDINATION, user, task)
+        _, task = lifecycle.require_locked(s, Transition.REQUEST_COORDINATION, user, task_id)
         w = Writes(s.connection(), now, s)
         target = resolve_rung(w, SweepCache(), task, to)
         if target is None:

@@ -4,7 +4,8 @@ Lock order (PostgreSQL row locks; SQLite serialises whole write transactions). E
 or advances an instance takes its locks in this order, so no two verbs ever wait on each other in a cycle:
 
 1. the process instance row (`lock_instance`; an instance that delivers a message locks the target next);
-2. then the task rows of that instance (`lock_task` does 1 and 2 for a verb on one task; the projection then
+2. then the task rows of that instance (`lock_task`, which every task verb reaches through
+   `lifecycle.require_locked`, does 1 and 2 for a verb on one task; the projection then
    writes the instance's other task rows under the same instance lock);
 3. then the subject's rows (a hazard, a unit's 序号, a notice counter), as the hooks reach them.
 

@@ -28,7 +28,8 @@ from engine.infra.errors import (
 from engine.org import accounts
 from engine.org.models import User
 from engine.process import candidates
-from engine.process.models import HumanTask, TaskCandidate, TaskEscalation
+from engine.process.instances import lock_task
+from engine.process.models import HumanTask, ProcessInstance, TaskCandidate, TaskEscalation
 from engine.process.states import InstanceState, TaskState
 
 __all__ = [  # the states are defined in states.py (below the models) and belong here
@@ -166,6 +167,14 @@ def require(s: Session | None, transition: Transition, user: User, task: HumanTa
     if guard.separation_of_duties:
         _require_separation_of_duties(s, task, user)
     return task
+
+
+def require_locked(s: Session, transition: Transition, user: User,
+                   task_id: int) -> tuple[ProcessInstance, HumanTask]:
+    """Lock the task in the engine's order (engine.process.instances.lock_task: its instance, then the task row),
+    then `require` the transition on what was committed before the locks; returns (instance, task)."""
+    instance, task = lock_task(s, task_id)
+    return instance, require(s, transition, user, task)
 
 
 def require_recipient(s: Session, transition: Transition, task: HumanTask, to_user_id: int) -> User:

@@ -49,7 +49,7 @@ from engine.process.incidents import (
     resolve_incidents,
     set_workflow_variables,
 )
-from engine.process.instances import lock_instance, lock_task
+from engine.process.instances import lock_instance
 from engine.process.lifecycle import InstanceState, TaskState, Transition
 from engine.process.messaging import deliver_pending
 from engine.process.models import (
@@ -400,8 +400,7 @@ class Services:
         with self.uow() as uow:
             s = uow.session
             user = accounts.get_user(s, user_id)
-            _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-            task = lifecycle.require(s, Transition.CLAIM, user, task)
+            _, task = lifecycle.require_locked(s, Transition.CLAIM, user, task_id)
             if task.assignee_id != user.id:
                 task.assignee_id, task.claimed_at = user.id, self.clock.now()
                 record_event(s, self.clock.now(), "TaskClaimed", user.id, instance_id=task.instance_id,
@@ -414,8 +413,7 @@ class Services:
         with self.uow() as uow:
             s = uow.session
             user = accounts.get_user(s, user_id)
-            _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-            task = lifecycle.require(s, Transition.UNCLAIM, user, task)
+            _, task = lifecycle.require_locked(s, Transition.UNCLAIM, user, task_id)
             task.assignee_id, task.claimed_at = None, None
             record_event(s, self.clock.now(), "TaskUnclaimed", user.id, instance_id=task.instance_id,
                          hazard_id=task.hazard_id, task_id=task.id)
@@ -427,8 +425,7 @@ class Services:
         with self.uow() as uow:
             s = uow.session
             user = accounts.get_user(s, user_id)
-            _, task = lock_task(s, task_id)  # the instance first, then the task (engine.process.instances)
-            task = lifecycle.require(s, Transition.DELEGATE, user, task)
+            _, task = lifecycle.require_locked(s, Transition.DELEGATE, user, task_id)
             target = lifecycle.require_recipient(s, Transition.DELEGATE, task, to_user_id)
             task.assignee_id, task.claimed_at = target.id, self.clock.now()
             record_event(s, self.clock.now(), "TaskDelegated", user.id, instance_id=task.instance_id,
@@ -450,9 +447,8 @@ class Services:
             now = self.clock.now()
             user = accounts.get_user(s, user_id)
             # The engine's lock order (engine.process.instances): the instance, then the task, read once locked.
-            instance, task = lock_task(s, task_id)
+            instance, task = lifecycle.require_locked(s, Transition.COMPLETE, user, task_id)
             instance_id = instance.id
-            task = lifecycle.require(s, Transition.COMPLETE, user, task)
             definition = instance.definition
             data = validate_form_data(definition.forms.get(task.form) if task.form else None, data)
             workflow = self.runtime.load(definition, instance.state_json)
