@@ -4,23 +4,8 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-from click.testing import CliRunner
-
 from engine.infra.config import DEFAULT_BPMN_DIR
-from web.cli.main import main
-
-
-@pytest.fixture
-def cli(database_url):
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
+from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 
 
 def test_demo_builds_an_inbox_a_user_can_work_from_the_terminal(cli):

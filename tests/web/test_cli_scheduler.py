@@ -3,23 +3,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from click.testing import CliRunner
-
-from web.cli.main import main
 from web.cli.scheduler import build_scheduler
-
-
-@pytest.fixture
-def cli(database_url):
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
+from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 
 
 def test_demo_task_visibly_climbs_the_ladder_when_the_clock_moves(cli, monkeypatch):

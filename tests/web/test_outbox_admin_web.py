@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from click.testing import CliRunner
 from openapi_spec_validator import validate
 from sqlalchemy import select
 
@@ -13,10 +12,10 @@ from engine.org import accounts, tokens
 from engine.org.models import OrgNode, User
 from engine.process.models import OutboxMessage
 from web.app import create_app
-from web.cli.main import main
 
 from .api_fixtures import api_app  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401
+from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 
 
 def _row(services, status="failed", error="SMTPRecipientsRefused: <b>bad</b> address", **recipient) -> int:
@@ -34,18 +33,6 @@ def _status(services, row_id) -> tuple[str, int]:
     with services.uow() as uow:
         row = uow.session.get(OutboxMessage, row_id)
         return row.status, row.attempts
-
-
-@pytest.fixture
-def cli(database_url):
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
 
 
 def test_outbox_list_shows_failed_rows_with_their_error_and_retry_queues_them(services, world, cli):
