@@ -14,8 +14,8 @@ from engine.process.models import OutboxMessage
 from web.app import create_app
 
 from .api_fixtures import api_app  # noqa: F401
+from .cli_fixtures import cli  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401
-from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 
 
 def _row(services, status="failed", error="SMTPRecipientsRefused: <b>bad</b> address", **recipient) -> int:
