@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false as sa_false, true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.infra.db import Base, JSONType, UTCDateTime
 
 ORG_KINDS = ("province", "city", "county", "school", "unit", "grid")
+# What a unit (kind "unit") is inside its school: a college (二级学院), an office (机关处室) or an affiliated school
+# or hospital (附属单位). Checklists name unit groups by these (各二级学院, 机关各处室, 各附属单位).
+UNIT_TYPES = ("college", "office", "affiliate")
 
 ROLES = (
     "department_staff",
@@ -33,6 +36,12 @@ class OrgNode(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     code: Mapped[str] = mapped_column(String(64), unique=True)
+    # Used in notice numbers such as 〔2026〕整改第 001 号 and narrow tables.
+    short_name: Mapped[str | None] = mapped_column(String(32))
+    # Only for kind "unit": one of UNIT_TYPES (None: not classified).
+    unit_type: Mapped[str | None] = mapped_column(String(16))
+    # A deactivated node keeps its history but takes no new work; one with open work cannot be deactivated.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     # Materialised path "/1/4/9/" so "everything under X" is one indexed prefix match.
     path: Mapped[str] = mapped_column(String(512), index=True, default="/")
     head_user_id: Mapped[int | None] = mapped_column(
@@ -53,6 +62,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(200))
+    # 工号 and mobile phone: both unique where given, and both accepted at sign-in like the user name.
+    employee_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     org_id: Mapped[int] = mapped_column(ForeignKey("org_nodes.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -64,6 +76,8 @@ class User(Base):
     # Consecutive failed sign-ins (reset by a success) and the end of a lockout; shared by all workers.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set for imported users and after an admin reset: the next sign-in must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     org: Mapped[OrgNode] = relationship(foreign_keys=[org_id])
     grants: Mapped[list["RoleGrant"]] = relationship(back_populates="user", lazy="selectin")
