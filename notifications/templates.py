@@ -14,6 +14,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 HEADLINES = {
     "task_created": "新的待办任务",
     "task_delegated": "有任务转交给您",
+    "task_returned": "任务已退回组内待认领（原认领人账号已停用）",
     "task_reminder": "任务即将到期提醒",
     "task_overdue": "任务已逾期",
     "task_escalated": "逾期任务已升级至您",

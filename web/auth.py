@@ -63,6 +63,7 @@ class WebUser(UserMixin):
     grants: tuple[tuple[str, int], ...]
     session_version: int = 0
     issued: int = 0  # when this sign-in began (epoch seconds, wall clock)
+    must_change_password: bool = False  # imported or admin-created: only the password change page until then
 
     def get_id(self) -> str:
         """The sign-in's id for the session and the remember cookie (see the module docstring)."""
@@ -99,7 +100,8 @@ def settings() -> Settings:
 def _web_user(user: User, issued: int) -> WebUser:
     return WebUser(id=user.id, username=user.username, display_name=user.display_name, org_id=user.org_id,
                    locale=user.locale or "zh_CN", grants=tuple((g.role, g.org_id) for g in user.grants),
-                   session_version=user.session_version, issued=issued)
+                   session_version=user.session_version, issued=issued,
+                   must_change_password=bool(user.must_change_password))
 
 
 def _parse_id(sign_in_id: str) -> tuple[int, int, int] | None:
@@ -142,6 +144,20 @@ def sign_in_config(settings_: Settings, production: bool) -> dict:
     }
 
 
+# What a user who must choose a new password may still open.
+_BEFORE_PASSWORD_CHANGE = {"profile.show", "profile.change_password", "auth.logout", "auth.login", "static",
+                           "profile.language"}
+
+
+def _require_password_change():
+    """A signed-in user with a forced password change sees only the profile's password form until it is done."""
+    if (current_user.is_authenticated and getattr(current_user, "must_change_password", False)
+            and request.endpoint not in _BEFORE_PASSWORD_CHANGE and not request.path.startswith("/api/")):
+        flash(_("首次登录或密码被重置后，请先修改密码"), "warning")
+        return redirect(url_for("profile.show"))
+    return None
+
+
 def init_sign_in(app: Flask, settings_: Settings) -> Limiter:
     """Flask-Login and Flask-Limiter on failed sign-ins, for this app (see sign_in_config for the settings)."""
     login_manager.init_app(app)
@@ -152,6 +168,7 @@ def init_sign_in(app: Flask, settings_: Settings) -> Limiter:
         settings_.login_rate_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 401,
     )(login)
     app.extensions["rectiflow_limiter"] = limiter
+    app.before_request(_require_password_change)
     return limiter
 
 

@@ -61,7 +61,7 @@ def sign_in(session: Session, username: str, password: str, now: datetime, *, ma
     answer time does not tell which names exist. After `max_failures` consecutive failures the account is locked
     for `lockout` (even the right password is refused until then); a success resets the count. The caller commits.
     """
-    user = session.scalars(select(User).where(User.username == username)).first()
+    user = find_login(session, username)
     if user is None or not user.active:
         check_password(dummy_hash(), password)
         return SignIn()
@@ -82,6 +82,20 @@ def sign_in(session: Session, username: str, password: str, now: datetime, *, ma
     return SignIn(locked_now=user)
 
 
+def find_login(session: Session, login: str) -> User | None:
+    """The user a sign-in name means: a user name first, then a 工号, then a phone number (one query)."""
+    login = (login or "").strip()
+    if not login:
+        return None
+    rows = list(session.scalars(select(User).where(
+        (User.username == login) | (User.employee_no == login) | (User.phone == login))))
+    for attr in ("username", "employee_no", "phone"):
+        for user in rows:
+            if getattr(user, attr) == login:
+                return user
+    return None
+
+
 def end_sessions(session: Session, user: User) -> None:
     """End every browser session and remember-me cookie of the user (their ids carry the old version)."""
     session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
@@ -97,6 +111,7 @@ def change_password(session: Session, user: User, old: str, new: str) -> None:
         raise InvalidFormData(f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
                               [{"field": "new_password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"}])
     user.password_hash = hash_password(new)
+    user.must_change_password = False
     end_sessions(session, user)
 
 

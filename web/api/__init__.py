@@ -7,6 +7,7 @@ from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
 
 from web.api import (
+    admin,
     campaigns,
     definitions,
     hazards,
@@ -98,7 +99,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages, outbox):
+                   incidents, messages, outbox, admin):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     return api

@@ -28,6 +28,7 @@ from web.cli.backup import COMMANDS as BACKUP_COMMANDS
 from web.cli.campaign import COMMANDS as CAMPAIGN_COMMANDS
 from web.cli.incidents import COMMANDS as INCIDENT_COMMANDS
 from web.cli.outside import COMMANDS as OUTSIDE_COMMANDS
+from web.cli.people import COMMANDS as PEOPLE_COMMANDS
 from web.cli.scheduler import COMMANDS as SCHEDULER_COMMANDS
 from web.cli.scheduler import at_time
 from web.cli.schedules import COMMANDS as SCHEDULE_COMMANDS
@@ -347,5 +348,5 @@ def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
 
 for _command in (serve_cmd, token_cmd, *SCHEDULER_COMMANDS, *CAMPAIGN_COMMANDS, *ADMIN_COMMANDS,
                  *STATISTICS_COMMANDS, *SCHEDULE_COMMANDS, *INCIDENT_COMMANDS,
-                 *OUTSIDE_COMMANDS, *BACKUP_COMMANDS, *AUDIT_COMMANDS):
+                 *OUTSIDE_COMMANDS, *BACKUP_COMMANDS, *AUDIT_COMMANDS, *PEOPLE_COMMANDS):
     main.add_command(_command)

@@ -69,7 +69,7 @@ def change_password():
         uow.commit()
     # The old sign-in id carries the old version: sign this browser in again under the new one.
     me: WebUser = current_user._get_current_object()
-    login_user(WebUser(**{**me.__dict__, "session_version": version}))
+    login_user(WebUser(**{**me.__dict__, "session_version": version, "must_change_password": False}))
     flash(_("密码已修改，其他设备上的登录已失效"), "success")
     return redirect(url_for("profile.show")), 303
 
