@@ -323,7 +323,7 @@ def roster_rows(session: Session, actor: User | None, under: str | None = None) 
     for user, home_code in session.execute(stmt):
         missing = {g.org_id for g in user.grants} - set(codes)
         if missing:
-            codes.update(dict(session.execute(select(OrgNode.id, OrgNode.code).where(OrgNode.id.in_(missing)))))
+            codes.update(session.execute(select(OrgNode.id, OrgNode.code).where(OrgNode.id.in_(missing))).all())
         roles = "、".join(ROLE_LABEL.get(g.role, g.role) + ("" if codes[g.org_id] == home_code else f"@{codes[g.org_id]}")
                          for g in user.grants)
         yield [user.display_name, user.employee_no or user.username, user.phone or "", user.email or "", home_code,

@@ -12,8 +12,8 @@ def cli(database_url):
     """Factory: `cli("tasks", "--user", "security")` runs the command, asserts its exit code (0 unless `code=`)."""
     runner = CliRunner()
 
-    def run(*args, code=0):
-        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
+    def run(*args, code=0, input_=None):
+        result = runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False, input=input_)
         assert result.exit_code == code, result.output
         return result.output
 

@@ -28,7 +28,7 @@ def _admin(s):
     return user
 
 
-class OrgSchema(ma.Schema):
+class OrgNodeSchema(ma.Schema):
     id = ma.fields.Integer()
     parent_id = ma.fields.Integer(allow_none=True)
     kind = ma.fields.String(metadata={"description": ", ".join(ORG_KINDS)})
@@ -78,7 +78,7 @@ class HandOverResultSchema(ma.Schema):
 
 @blp.route("/orgs", methods=["GET"])
 @blp.arguments(OrgListArgs, location="query")
-@blp.response(200, OrgSchema(many=True))
+@blp.response(200, OrgNodeSchema(many=True))
 @blp.alt_response(403, description="not an administrator", schema=ApiErrorSchema)
 def list_orgs(args):
     """Nodes you administer, in tree order (keyset paging on `path`)."""
@@ -88,7 +88,7 @@ def list_orgs(args):
 
 
 @blp.route("/orgs/<int(max=2147483647):org_id>", methods=["GET"])
-@blp.response(200, OrgSchema)
+@blp.response(200, OrgNodeSchema)
 @blp.alt_response(404, description="no such node in your scope", schema=ApiErrorSchema)
 def get_org(org_id: int):
     """One node you administer."""
@@ -99,7 +99,7 @@ def get_org(org_id: int):
 
 @blp.route("/orgs", methods=["POST"])
 @blp.arguments(OrgCreateSchema)
-@blp.response(201, OrgSchema)
+@blp.response(201, OrgNodeSchema)
 @blp.alt_response(404, description="the parent is not in your scope", schema=ApiErrorSchema)
 @blp.alt_response(422, description="a field is wrong (duplicate code, kind order)", schema=ApiErrorSchema)
 def create_org(body):
@@ -114,7 +114,7 @@ def create_org(body):
 
 @blp.route("/orgs/<int(max=2147483647):org_id>", methods=["PATCH"])
 @blp.arguments(OrgPatchSchema)
-@blp.response(200, OrgSchema)
+@blp.response(200, OrgNodeSchema)
 @blp.alt_response(404, description="no such node in your scope", schema=ApiErrorSchema)
 @blp.alt_response(409, description="deactivation refused: the node still has open work", schema=ApiErrorSchema)
 @blp.alt_response(422, description="a field is wrong", schema=ApiErrorSchema)
