@@ -27,6 +27,7 @@ from web.outage import init_outage_pages
 # Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
 # 隐患问题统计表, schedules the 巡查计划 (recurring inspections), deploy the designers' 流程部署.
 from web.pages import (
+    admin,
     campaigns,
     deploy,
     hazards,
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy, outbox):
+                   processes, incidents, deploy, outbox, admin):
         app.register_blueprint(module.bp)
     auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     init_templating(app)

@@ -1,0 +1,256 @@
+"""组织机构, 人员管理 and 批量导入: administrators manage the part of the tree they administer, and its people."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import func, select
+
+from engine.admin import imports, orgs, people
+from engine.admin.scope import admin_paths
+from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
+from engine.org.models import ORG_KINDS, ROLES, UNIT_TYPES, OrgNode, User
+from web.auth import db_user, services, settings
+from web.templating import error_text
+
+bp = Blueprint("admin", __name__)
+
+PER_PAGE = 100
+KIND_LABELS = {"province": "省", "city": "市", "county": "区县", "school": "学校", "unit": "单位", "grid": "网格"}
+UNIT_TYPE_LABELS = {"college": "二级学院", "office": "机关处室", "affiliate": "附属单位"}
+
+
+def _actor(s) -> User:
+    user = db_user(s)
+    if not admin_paths(s, user):
+        abort(403)
+    return user
+
+
+def _command(verb, ok: str):
+    """Run one administrative verb in its own unit of work; flash the outcome. True when it worked."""
+    svc = services()
+    try:
+        with svc.uow() as uow:
+            verb(uow.session, _actor(uow.session), svc.clock.now())
+            uow.commit()
+    except NotFound:
+        abort(404)
+    except InvalidFormData as exc:
+        flash("；".join(e["message"] for e in exc.errors) or error_text(exc), "danger")
+        return False
+    except RectiflowError as exc:
+        flash(error_text(exc), "danger")
+        return False
+    flash(ok, "success")
+    return True
+
+
+def _form(*names: str) -> dict:
+    return {n: (request.form.get(n) or "").strip() or None for n in names}
+
+
+@bp.route("/orgs")
+@login_required
+def org_tree():
+    """The tree under the administrator's grants, in tree order, a page of 100 nodes at a time."""
+    after = request.args.get("after") or None
+    with services().uow() as uow:
+        s = uow.session
+        actor = _actor(s)
+        nodes = orgs.list_nodes(s, actor, after_path=after if after and after.strip("/").replace("/", "").isdigit()
+                                else None, limit=PER_PAGE + 1)
+        more = len(nodes) > PER_PAGE
+        nodes = nodes[:PER_PAGE]
+        counts = dict(s.execute(select(User.org_id, func.count()).where(
+            User.org_id.in_([n.id for n in nodes]), User.active.is_(True)).group_by(User.org_id)).all())
+        base = min((n.path.count("/") for n in nodes), default=2)
+        return render_template("admin/orgs.html", nodes=nodes, counts=counts, base=base, kinds=KIND_LABELS,
+                               unit_types=UNIT_TYPE_LABELS, next_after=nodes[-1].path if more else None)
+
+
+@bp.route("/orgs/<int:org_id>")
+@login_required
+def org_detail(org_id: int):
+    """One node: edit, add a child, move, hand over its open work, deactivate or reactivate."""
+    with services().uow() as uow:
+        s = uow.session
+        actor = _actor(s)
+        try:
+            node = orgs.get_node(s, actor, org_id)
+        except NotFound:
+            abort(404)
+        work = orgs.open_work(s, node) if node.active else None
+        siblings = [n for n in orgs.list_nodes(s, actor, kind=node.kind, active=True, limit=500) if n.id != node.id]
+        parents = [n for n in orgs.list_nodes(s, actor, active=True, limit=500)
+                   if n.kind in ORG_KINDS[:ORG_KINDS.index(node.kind)] and not n.path.startswith(node.path)]
+        return render_template("admin/org.html", node=node, work=work, siblings=siblings, parents=parents,
+                               kinds=KIND_LABELS, unit_types=UNIT_TYPE_LABELS, all_kinds=ORG_KINDS,
+                               all_unit_types=UNIT_TYPES)
+
+
+@bp.route("/orgs/<int:org_id>/children", methods=["POST"])
+@login_required
+def org_add(org_id: int):
+    values = _form("kind", "name", "code", "short_name", "unit_type")
+    _command(lambda s, a, now: orgs.add_node(s, a, now, parent_id=org_id, **values), _("已添加下级组织"))
+    return redirect(url_for("admin.org_detail", org_id=org_id)), 303
+
+
+@bp.route("/orgs/<int:org_id>/edit", methods=["POST"])
+@login_required
+def org_edit(org_id: int):
+    changes = _form("name", "code", "short_name", "unit_type")
+    _command(lambda s, a, now: orgs.update_node(s, a, now, org_id, changes), _("已保存"))
+    return redirect(url_for("admin.org_detail", org_id=org_id)), 303
+
+
+@bp.route("/orgs/<int:org_id>/move", methods=["POST"])
+@login_required
+def org_move(org_id: int):
+    parent = request.form.get("parent_id", type=int)
+    _command(lambda s, a, now: orgs.move_node(s, a, now, org_id, parent), _("已移动"))
+    return redirect(url_for("admin.org_detail", org_id=org_id)), 303
+
+
+@bp.route("/orgs/<int:org_id>/hand-over", methods=["POST"])
+@login_required
+def org_hand_over(org_id: int):
+    target = request.form.get("to_org_id", type=int)
+    _command(lambda s, a, now: orgs.hand_over(s, a, now, org_id, target), _("未完成的任务和隐患已移交"))
+    return redirect(url_for("admin.org_detail", org_id=org_id)), 303
+
+
+@bp.route("/orgs/<int:org_id>/active", methods=["POST"])
+@login_required
+def org_active(org_id: int):
+    active = request.form.get("active") == "1"
+    _command(lambda s, a, now: orgs.set_active(s, a, now, org_id, active), _("已启用") if active else _("已停用"))
+    return redirect(url_for("admin.org_detail", org_id=org_id)), 303
+
+
+@bp.route("/people")
+@login_required
+def people_list():
+    """People whose home node the administrator administers: search by name, 工号 or phone; 100 a page."""
+    q = (request.args.get("q") or "").strip()[:100] or None
+    after = request.args.get("after", type=int)
+    show = request.args.get("active", "1")
+    with services().uow() as uow:
+        s = uow.session
+        actor = _actor(s)
+        rows = people.list_users(s, actor, q=q, active=None if show == "all" else show == "1", after_id=after,
+                                 limit=PER_PAGE + 1)
+        more = len(rows) > PER_PAGE
+        rows = rows[:PER_PAGE]
+        org_names = _org_names(s, {u.org_id for u in rows} | {g.org_id for u in rows for g in u.grants})
+        units = orgs.list_nodes(s, actor, active=True, limit=500)
+        return render_template("admin/people.html", rows=rows, org_names=org_names, q=q or "", show=show,
+                               next_after=rows[-1].id if more else None, units=units, roles=ROLES)
+
+
+def _org_names(s, ids) -> dict[int, str]:
+    return dict(s.execute(select(OrgNode.id, OrgNode.name).where(OrgNode.id.in_(ids))).all()) if ids else {}
+
+
+@bp.route("/people", methods=["POST"])
+@login_required
+def people_create():
+    values = _form("username", "display_name", "employee_no", "phone", "email")
+    org_id = request.form.get("org_id", type=int)
+    role = request.form.get("role") or None
+    password = request.form.get("password") or None
+    _command(lambda s, a, now: people.create_user(s, a, now, org_id=org_id, password=password,
+                                                  roles=[(role, org_id)] if role else [], **values),
+             _("已创建人员，首次登录须修改密码"))
+    return redirect(url_for("admin.people_list")), 303
+
+
+@bp.route("/people/<int:user_id>")
+@login_required
+def person(user_id: int):
+    with services().uow() as uow:
+        s = uow.session
+        actor = _actor(s)
+        try:
+            user = people.get_user(s, actor, user_id)
+        except NotFound:
+            abort(404)
+        org_names = _org_names(s, {user.org_id} | {g.org_id for g in user.grants})
+        return render_template("admin/person.html", user=user, org_names=org_names, roles=ROLES,
+                               units=orgs.list_nodes(s, actor, active=True, limit=500),
+                               claimed=people.claimed_open_tasks(s, user.id))
+
+
+@bp.route("/people/<int:user_id>/edit", methods=["POST"])
+@login_required
+def person_edit(user_id: int):
+    changes = {k: v for k, v in _form("display_name", "employee_no", "phone", "email").items()}
+    if request.form.get("org_id", type=int):
+        changes["org_id"] = request.form.get("org_id", type=int)
+    _command(lambda s, a, now: people.update_user(s, a, now, user_id, changes), _("已保存"))
+    return redirect(url_for("admin.person", user_id=user_id)), 303
+
+
+@bp.route("/people/<int:user_id>/active", methods=["POST"])
+@login_required
+def person_active(user_id: int):
+    active = request.form.get("active") == "1"
+    _command(lambda s, a, now: people.set_active(s, a, now, user_id, active),
+             _("已启用") if active else _("已停用，其认领的任务已退回组内"))
+    return redirect(url_for("admin.person", user_id=user_id)), 303
+
+
+@bp.route("/people/<int:user_id>/grants", methods=["POST"])
+@login_required
+def person_grant(user_id: int):
+    role, org_id = request.form.get("role", ""), request.form.get("org_id", type=int)
+    _command(lambda s, a, now: people.grant(s, a, now, user_id, role, org_id), _("已授权"))
+    return redirect(url_for("admin.person", user_id=user_id)), 303
+
+
+@bp.route("/people/<int:user_id>/grants/<int:grant_id>/revoke", methods=["POST"])
+@login_required
+def person_revoke(user_id: int, grant_id: int):
+    _command(lambda s, a, now: people.revoke(s, a, now, user_id, grant_id), _("已撤销授权"))
+    return redirect(url_for("admin.person", user_id=user_id)), 303
+
+
+@bp.route("/admin/import", methods=["GET", "POST"])
+@login_required
+def bulk_import():
+    """Upload an org file or a roster: all rows or none; the errors by line, or the one-time initial passwords."""
+    errors, credentials, created = [], [], None
+    status = 200
+    if request.method == "POST":
+        what = request.form.get("what")
+        upload = request.files.get("file")
+        columns = imports.ORG_COLUMNS if what == "orgs" else imports.ROSTER_COLUMNS
+        limit = settings().max_upload_bytes
+        data = upload.read(limit + 1) if upload and upload.filename else b""
+        try:
+            if not data:
+                raise InvalidFormData("no file", [{"field": "file", "message": _("请选择 .xlsx 或 .csv 文件")}])
+            if len(data) > limit:
+                raise InvalidFormData("too large", [{"field": "file", "message": _("文件过大")}])
+            rows = imports.read_rows(upload.filename, data, columns)
+            svc = services()
+            with svc.uow() as uow:
+                s = uow.session
+                actor, now = _actor(s), svc.clock.now()
+                if what == "orgs":
+                    result = imports.import_orgs(s, actor, now, rows, file_name=upload.filename)
+                else:
+                    result = imports.import_roster(s, actor, now, rows, file_name=upload.filename)
+                uow.commit()
+            created, credentials = result.created, result.credentials
+        except InvalidFormData as exc:
+            errors, status = exc.errors, 422
+        except RectiflowError as exc:
+            errors, status = [{"message": error_text(exc)}], 422
+    else:
+        with services().uow() as uow:
+            _actor(uow.session)
+    return render_template("admin/import.html", errors=errors, credentials=credentials, created=created,
+                           org_columns=imports.ORG_COLUMNS, roster_columns=imports.ROSTER_COLUMNS,
+                           org_types=list(imports.ORG_TYPES), role_names=list(imports.ROLE_NAMES)), status
