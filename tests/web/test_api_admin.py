@@ -1,0 +1,45 @@
+"""/api/v1/orgs and /api/v1/users: administrators manage their part of the tree and its people; others get 403/404."""
+from __future__ import annotations
+
+from engine.org import tokens
+from tests.admins import add_admin
+from tests.web.api_fixtures import api, api_app  # noqa: F401  (fixtures)
+
+
+def test_orgs_and_users_round_trip_within_scope(services, world, api):
+    admin_id = add_admin(services, world)
+    headers = {"Authorization": f"Bearer {tokens.create_token(services, admin_id, 't')[1]}"}
+    client = api.client
+    listed = client.get("/api/v1/orgs", headers=headers).json
+    assert {o["id"] for o in listed} >= {world.orgs.school, world.orgs.college}
+    assert world.orgs.other_school not in {o["id"] for o in listed}
+    created = client.post("/api/v1/orgs", headers=headers, json={
+        "kind": "unit", "name": "心理健康中心", "code": "s-xl", "parent_id": world.orgs.school,
+        "unit_type": "office"})
+    assert created.status_code == 201, created.json
+    unit_id = created.json["id"]
+    assert client.post("/api/v1/orgs", headers=headers, json={
+        "kind": "unit", "name": "x", "code": "s-xl", "parent_id": world.orgs.school}).status_code == 422
+    assert client.post("/api/v1/orgs", headers=headers, json={
+        "kind": "unit", "name": "x", "code": "o-x", "parent_id": world.orgs.other_school}).status_code == 404
+    patched = client.patch(f"/api/v1/orgs/{unit_id}", headers=headers, json={"short_name": "心理中心"})
+    assert patched.json["short_name"] == "心理中心"
+    refused = client.patch(f"/api/v1/orgs/{world.orgs.college}", headers=headers, json={"active": False})
+    assert refused.status_code == 409 and "须先移交" in refused.json["message"]
+    user = client.post("/api/v1/users", headers=headers, json={
+        "username": "xl1", "display_name": "心理老师", "org_id": unit_id, "employee_no": "X100",
+        "roles": [{"role": "department_staff", "org_id": unit_id}]})
+    assert user.status_code == 201 and user.json["must_change_password"] is True
+    grant = client.post(f"/api/v1/users/{user.json['id']}/grants", headers=headers,
+                        json={"role": "department_head", "org_id": unit_id})
+    assert grant.status_code == 201
+    assert client.delete(f"/api/v1/users/{user.json['id']}/grants/{grant.json['id']}",
+                         headers=headers).status_code == 204
+    off = client.patch(f"/api/v1/users/{user.json['id']}", headers=headers, json={"active": False})
+    assert off.json["active"] is False
+    assert client.get(f"/api/v1/users/{world.users.outsider}", headers=headers).status_code == 404
+    assert [u["username"] for u in client.get("/api/v1/users?q=X100&active=false", headers=headers).json] == ["xl1"]
+    # Not an administrator: 403.
+    assert api.call("security", "GET", "/orgs").status_code == 403
+    assert api.call("security", "POST", "/users", json={"username": "a", "display_name": "a",
+                                                        "org_id": world.orgs.school}).status_code == 403
