@@ -43,6 +43,11 @@ USERS = [
 ]
 
 
+def name_is_college(name: str) -> bool:
+    """The demo's colleges (二级学院) are the units whose names end in 学院; the rest are offices."""
+    return name.endswith("学院")
+
+
 def _role_label(grants) -> str:
     return ", ".join(role for role, _ in grants)
 
@@ -59,6 +64,8 @@ def build_demo(services) -> list[tuple[str, str, str]]:
         bureau = accounts.add_org(s, "county", "城关区教育局", "gs-lz-cg", city)
         school = accounts.add_org(s, "school", "兰州现代职业学院", "gs-lz-cg-xdzy", bureau)
         units = {code: accounts.add_org(s, "unit", name, f"{school.code}-{code}", school) for code, name in UNITS}
+        for code, unit in units.items():  # checklists name 各二级学院 and 机关各处室 by these
+            unit.unit_type = "college" if name_is_college(unit.name) else "office"
         accounts.add_org(s, "grid", "后勤管理处·学生食堂网格", f"{school.code}-houqin-canteen", units["houqin"])
         now = services.clock.now()
         for username, name, home, grants in USERS:

@@ -238,8 +238,26 @@ def load_shipped(s: Session, bpmn_dir: Path, now) -> list[ChecklistTemplate]:
     return loaded
 
 
+# The unit groups a checklist's 责任部门 may name, by the units' type (OrgNode.unit_type).
+UNIT_GROUPS = {"各二级学院": "college", "各学院": "college", "机关各处室": "office", "各处室": "office",
+               "各职能部门": "office", "各附属单位": "affiliate"}
+ALL_UNITS = ("全体单位", "各单位", "各部门", "学校", "全校")
+
+
+def unit_named(name: str, org: OrgNode) -> bool:
+    """True when one 责任部门 entry means this unit: its name or short name, its type's group, or every unit.
+
+    A unit whose type is not set (an older tree) still answers any 各… group, as before unit types existed."""
+    if name in (org.name, org.short_name) or name in ALL_UNITS:
+        return True
+    if name in UNIT_GROUPS:
+        return org.unit_type is None or UNIT_GROUPS[name] == org.unit_type
+    return org.unit_type is None and name.startswith("各")
+
+
 def items_for_unit(template: ChecklistTemplate, org: OrgNode) -> list[ChecklistItem]:
-    """The items a unit answers: those naming it, or a group ("各二级学院", "学校"); all items if none match."""
-    mine = [i for i in template.items
-            if org.name in i.units or any(u.startswith("各") or u in ("学校", "全校") for u in i.units)]
-    return mine or list(template.items)
+    """The items a unit answers: those naming it or a group it belongs to (各二级学院, 机关各处室, 全体单位 ...).
+
+    An untyped unit that no item names answers every item (the rule before unit types); a typed one only its own."""
+    mine = [i for i in template.items if any(unit_named(u, org) for u in i.units)]
+    return mine if mine or org.unit_type is not None else list(template.items)

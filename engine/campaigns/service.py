@@ -94,6 +94,26 @@ def parse_report_dates(values) -> tuple[list, list[dict]]:
     return sorted(d for d in dates if d is not None), errors
 
 
+def _expand_to_units(s: Session, chosen: list[OrgNode]) -> list[OrgNode]:
+    """Units and grids as they are; a school, bureau or city chosen as a whole stands for its active units."""
+    out: dict[int, OrgNode] = {}
+    for node in chosen:
+        if node.kind in ("unit", "grid"):
+            out.setdefault(node.id, node)
+            continue
+        for unit in s.scalars(select(OrgNode).where(OrgNode.kind == "unit", OrgNode.active.is_(True),
+                                                   OrgNode.path.startswith(node.path)).order_by(OrgNode.path)):
+            out.setdefault(unit.id, unit)
+    return list(out.values())
+
+
+def _schools_of(s: Session, units: list[OrgNode], organiser: OrgNode) -> dict[str, int]:
+    """{unit id: its school's id} in one query (the organiser where a unit has no school above it)."""
+    ancestors = {i for u in units for i in u.ancestor_ids()}
+    schools = set(s.scalars(select(OrgNode.id).where(OrgNode.id.in_(ancestors), OrgNode.kind == "school")))
+    return {str(u.id): next((i for i in reversed(u.ancestor_ids()) if i in schools), organiser.id) for u in units}
+
+
 def campaign_unit_for(s: Session, campaign_id: int, org_id: int, lock: bool = False) -> CampaignUnit:
     """The campaign's row for one unit, or NotFound."""
     stmt = select(CampaignUnit).where(CampaignUnit.campaign_id == campaign_id, CampaignUnit.org_id == org_id)
@@ -136,10 +156,11 @@ class Campaigns:
             template = s.get(ChecklistTemplate, template_id)
             if template is None:
                 raise NotFound(f"checklist {template_id} does not exist")
-            units = [s.get(OrgNode, uid) for uid in dict.fromkeys(unit_ids)]
+            chosen = [s.get(OrgNode, uid) for uid in dict.fromkeys(unit_ids)]
             errors = [{"field": "unit_ids", "message": f"unit {uid} is not within {org.name}"}
-                      for uid, unit in zip(dict.fromkeys(unit_ids), units)
+                      for uid, unit in zip(dict.fromkeys(unit_ids), chosen)
                       if unit is None or not unit.path.startswith(org.path)]
+            units = _expand_to_units(s, [u for u in chosen if u is not None and u.path.startswith(org.path)])
             dates, starts, stage_errors = stage_windows(stages, now)
             errors += stage_errors
             report_dates, report_errors = parse_report_dates(stages.get("report_dates"))
@@ -158,7 +179,11 @@ class Campaigns:
             for unit in units:
                 s.add(CampaignUnit(campaign_id=campaign.id, org_id=unit.id))
             definition = svc.latest_definition(s, CAMPAIGN_PROCESS)
-            data = dict(campaign_id=campaign.id, org_id=org.id, school_id=org.id, bureau_id=org.parent_id,
+            # Each unit's self-check is reviewed by its own school's security office (unit_schools, read by the
+            # diagram's send task); a school's campaign is supervised by its bureau, a bureau's or city's by itself.
+            data = dict(campaign_id=campaign.id, org_id=org.id, school_id=org.id,
+                        bureau_id=org.parent_id if org.kind == "school" else org.id,
+                        unit_schools=_schools_of(s, units, org),
                         unit_ids=[u.id for u in units], unit_count=len(units),
                         report_dates=[d.isoformat() for d in report_dates],
                         situation_report_due=(report_dates[-1] if report_dates else dates["supervision"]).isoformat(),
