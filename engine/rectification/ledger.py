@@ -89,19 +89,25 @@ def hazard_filters(status=None, category=None, grade=None, date_from=None, date_
 def ledger_rows(session: Session, org_id: int, *, viewer: User | None = None, status: str | None = None,
                 category: str | None = None, grade: str | None = None, date_from: date | None = None,
                 date_to: date | None = None) -> list[LedgerRow]:
-    """The ledger lines of a unit (its hazards) or a school (all its units'), by unit then 序号."""
+    """The ledger lines of a unit (its hazards), a school (all its units') or a bureau and above (every school's
+    below it), by unit then 序号."""
     org = session.get(OrgNode, org_id)
     if org is None:
         raise NotFound(f"organisation {org_id} does not exist")
     where = hazard_filters(status, category, grade, date_from, date_to)
-    where.append(Hazard.school_id == org.id if org.kind == "school" else Hazard.unit_id == org.id)
+    if org.kind == "school":
+        where.append(Hazard.school_id == org.id)
+    elif org.kind in ("unit", "grid"):
+        where.append(Hazard.unit_id == org.id)
+    else:  # a bureau, city or province: every school's hazards below it (an indexed prefix match on the path)
+        where.append(OrgNode.path.startswith(org.path))
     if viewer is not None:
         where.append(visible_hazards_clause(viewer, session))
     hazards = session.scalars(
         select(Hazard).join(OrgNode, Hazard.unit_id == OrgNode.id).where(*where)
         .options(joinedload(Hazard.unit)).order_by(OrgNode.path, Hazard.unit_serial, Hazard.id)
     ).all()
-    school_wide = org.kind == "school"
+    school_wide = org.kind not in ("unit", "grid")
     return [_row(h, school_wide) for h in hazards]
 
 

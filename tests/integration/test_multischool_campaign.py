@@ -148,3 +148,21 @@ def test_a_sibling_bureau_sees_none_of_it_and_the_city_sees_it_all(services):
     assert _visible(services, w.users.security_s1) == 4  # its two units' two tasks each
     assert _visible(services, w.users.staff_s2_jd) == 2
     assert _visible(services, w.users.sup_city) == 12 == _visible(services, w.users.sup_a)
+
+
+def test_a_bureau_ledger_holds_every_school_below_it(services):
+    from engine.rectification.hazards import report_hazard
+    from engine.rectification.ledger import ledger_rows
+
+    w = _bureaus(services)
+    for n in (1, 2, 4):
+        report_hazard(services, getattr(w.users, f"staff_s{n}_jd"),
+                      {"location": f"学校{n}实训楼", "problem": "防护罩缺失", "category": "消防", "source": "self_check"})
+    with services.uow() as uow:
+        s = uow.session
+        bureau_a = [r.location for r in ledger_rows(s, w.orgs.a)]
+        city = [r.location for r in ledger_rows(s, s.scalars(select(OrgNode.id).where(OrgNode.code == "m")).one())]
+        bureau_b = [r.location for r in ledger_rows(s, w.orgs.b, viewer=accounts.get_user(s, w.users.sup_b))]
+    assert sorted(bureau_a) == ["学校1实训楼", "学校2实训楼"]
+    assert sorted(city) == ["学校1实训楼", "学校2实训楼", "学校4实训楼"]
+    assert bureau_b == ["学校4实训楼"]
