@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import marshmallow as ma
+from flask.views import MethodView
 from flask import current_app, send_file
 
 from engine.admin import imports, people
@@ -87,14 +88,39 @@ def list_orgs(args):
         return org_admin.list_nodes(s, _admin(s), **args)
 
 
-@blp.route("/orgs/<int(max=2147483647):org_id>", methods=["GET"])
-@blp.response(200, OrgNodeSchema)
-@blp.alt_response(404, description="no such node in your scope", schema=ApiErrorSchema)
-def get_org(org_id: int):
-    """One node you administer."""
-    with services().uow() as uow:
-        s = uow.session
-        return org_admin.get_node(s, _admin(s), org_id)
+@blp.route("/orgs/<int:org_id>")
+class OrgResource(MethodView):
+    """One record: read it, or change it."""
+
+    @blp.response(200, OrgNodeSchema)
+    @blp.alt_response(404, description="no such node in your scope", schema=ApiErrorSchema)
+    def get(self, org_id: int):
+        """One node you administer."""
+        with services().uow() as uow:
+            s = uow.session
+            return org_admin.get_node(s, _admin(s), org_id)
+
+    @blp.arguments(OrgPatchSchema)
+    @blp.response(200, OrgNodeSchema)
+    @blp.alt_response(404, description="no such node in your scope", schema=ApiErrorSchema)
+    @blp.alt_response(409, description="deactivation refused: the node still has open work", schema=ApiErrorSchema)
+    @blp.alt_response(422, description="a field is wrong", schema=ApiErrorSchema)
+    def patch(self, body, org_id: int):
+        """Change, move, deactivate or reactivate a node (one transaction)."""
+        svc = services()
+        with svc.uow() as uow:
+            s, now = uow.session, svc.clock.now()
+            actor = _admin(s)
+            fields = {k: v for k, v in body.items() if k in org_admin.EDITABLE}
+            node = org_admin.get_node(s, actor, org_id)
+            if fields:
+                node = org_admin.update_node(s, actor, now, org_id, fields)
+            if "parent_id" in body and body["parent_id"] != node.parent_id:
+                node = org_admin.move_node(s, actor, now, org_id, body["parent_id"])
+            if "active" in body:
+                node = org_admin.set_active(s, actor, now, org_id, body["active"])
+            uow.commit()
+            return node
 
 
 @blp.route("/orgs", methods=["POST"])
@@ -112,31 +138,7 @@ def create_org(body):
         return node
 
 
-@blp.route("/orgs/<int(max=2147483647):org_id>", methods=["PATCH"])
-@blp.arguments(OrgPatchSchema)
-@blp.response(200, OrgNodeSchema)
-@blp.alt_response(404, description="no such node in your scope", schema=ApiErrorSchema)
-@blp.alt_response(409, description="deactivation refused: the node still has open work", schema=ApiErrorSchema)
-@blp.alt_response(422, description="a field is wrong", schema=ApiErrorSchema)
-def patch_org(body, org_id: int):
-    """Change, move, deactivate or reactivate a node (one transaction)."""
-    svc = services()
-    with svc.uow() as uow:
-        s, now = uow.session, svc.clock.now()
-        actor = _admin(s)
-        fields = {k: v for k, v in body.items() if k in org_admin.EDITABLE}
-        node = org_admin.get_node(s, actor, org_id)
-        if fields:
-            node = org_admin.update_node(s, actor, now, org_id, fields)
-        if "parent_id" in body and body["parent_id"] != node.parent_id:
-            node = org_admin.move_node(s, actor, now, org_id, body["parent_id"])
-        if "active" in body:
-            node = org_admin.set_active(s, actor, now, org_id, body["active"])
-        uow.commit()
-        return node
-
-
-@blp.route("/orgs/<int(max=2147483647):org_id>/hand-over", methods=["POST"])
+@blp.route("/orgs/<int:org_id>/hand-over", methods=["POST"])
 @blp.arguments(HandOverSchema)
 @blp.response(200, HandOverResultSchema)
 @blp.alt_response(404, description="a node is not in your scope", schema=ApiErrorSchema)
@@ -216,14 +218,35 @@ def list_users(args):
         return people.list_users(s, _admin(s), **args)
 
 
-@blp.route("/users/<int(max=2147483647):user_id>", methods=["GET"])
-@blp.response(200, UserSchema)
-@blp.alt_response(404, description="no such user in your scope", schema=ApiErrorSchema)
-def get_user(user_id: int):
-    """One person you administer."""
-    with services().uow() as uow:
-        s = uow.session
-        return people.get_user(s, _admin(s), user_id)
+@blp.route("/users/<int:user_id>")
+class UserResource(MethodView):
+    """One record: read it, or change it."""
+
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="no such user in your scope", schema=ApiErrorSchema)
+    def get(self, user_id: int):
+        """One person you administer."""
+        with services().uow() as uow:
+            s = uow.session
+            return people.get_user(s, _admin(s), user_id)
+
+    @blp.arguments(UserPatchSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="no such user in your scope", schema=ApiErrorSchema)
+    @blp.alt_response(409, description="you cannot deactivate yourself", schema=ApiErrorSchema)
+    @blp.alt_response(422, description="a field is wrong", schema=ApiErrorSchema)
+    def patch(self, body, user_id: int):
+        """Change a person's details, or deactivate / reactivate them (one transaction)."""
+        svc = services()
+        with svc.uow() as uow:
+            s, now = uow.session, svc.clock.now()
+            actor = _admin(s)
+            active = body.pop("active", None)
+            user = people.update_user(s, actor, now, user_id, body) if body else people.get_user(s, actor, user_id)
+            if active is not None:
+                user = people.set_active(s, actor, now, user_id, active)["user"]
+            uow.commit()
+            return user
 
 
 @blp.route("/users", methods=["POST"])
@@ -242,27 +265,7 @@ def create_user(body):
         return user
 
 
-@blp.route("/users/<int(max=2147483647):user_id>", methods=["PATCH"])
-@blp.arguments(UserPatchSchema)
-@blp.response(200, UserSchema)
-@blp.alt_response(404, description="no such user in your scope", schema=ApiErrorSchema)
-@blp.alt_response(409, description="you cannot deactivate yourself", schema=ApiErrorSchema)
-@blp.alt_response(422, description="a field is wrong", schema=ApiErrorSchema)
-def patch_user(body, user_id: int):
-    """Change a person's details, or deactivate / reactivate them (one transaction)."""
-    svc = services()
-    with svc.uow() as uow:
-        s, now = uow.session, svc.clock.now()
-        actor = _admin(s)
-        active = body.pop("active", None)
-        user = people.update_user(s, actor, now, user_id, body) if body else people.get_user(s, actor, user_id)
-        if active is not None:
-            user = people.set_active(s, actor, now, user_id, active)["user"]
-        uow.commit()
-        return user
-
-
-@blp.route("/users/<int(max=2147483647):user_id>/grants", methods=["POST"])
+@blp.route("/users/<int:user_id>/grants", methods=["POST"])
 @blp.arguments(RoleAt)
 @blp.response(201, GrantSchema)
 @blp.alt_response(404, description="no such user in your scope", schema=ApiErrorSchema)
@@ -277,7 +280,7 @@ def add_grant(body, user_id: int):
         return row
 
 
-@blp.route("/users/<int(max=2147483647):user_id>/grants/<int(max=2147483647):grant_id>", methods=["DELETE"])
+@blp.route("/users/<int:user_id>/grants/<int:grant_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description="no such grant in your scope", schema=ApiErrorSchema)
 @blp.alt_response(409, description="you cannot revoke your own admin grant", schema=ApiErrorSchema)
