@@ -216,3 +216,25 @@ def unusable(user: User) -> bool:
     """True when the user has no password yet (imported or created without one)."""
     return user.password_hash == UNUSABLE_PASSWORD
 
+
+
+def list_grants(session: Session, actor: User | None, *, org_id: int | None = None, role: str | None = None,
+                after_id: int | None = None, limit: int = 100) -> list[dict]:
+    """Who holds what where: the grants at nodes the actor administers, by grant id, keyset-paginated."""
+    stmt = (select(RoleGrant, User, OrgNode).join(User, User.id == RoleGrant.user_id)
+            .join(OrgNode, OrgNode.id == RoleGrant.org_id).order_by(RoleGrant.id).limit(limit))
+    if actor is not None:
+        paths = admin_paths(session, actor)
+        if not paths:
+            return []
+        stmt = stmt.where(or_(*[OrgNode.path.startswith(p) for p in paths]))
+    if org_id is not None:
+        node = session.get(OrgNode, org_id)
+        stmt = stmt.where(OrgNode.path.startswith(node.path if node else "-"))
+    if role:
+        stmt = stmt.where(RoleGrant.role == role)
+    if after_id:
+        stmt = stmt.where(RoleGrant.id > after_id)
+    return [{"id": g.id, "role": g.role, "org_id": o.id, "org_name": o.name, "user_id": u.id,
+             "username": u.username, "display_name": u.display_name, "active": u.active}
+            for g, u, o in session.execute(stmt)]

@@ -43,3 +43,21 @@ def test_orgs_and_users_round_trip_within_scope(services, world, api):
     assert api.call("security", "GET", "/orgs").status_code == 403
     assert api.call("security", "POST", "/users", json={"username": "a", "display_name": "a",
                                                         "org_id": world.orgs.school}).status_code == 403
+
+
+def test_grants_list_who_holds_what_where_within_scope(services, world, api):
+    """GET /api/v1/grants: the grants at nodes the admin administers, filterable by role and org, paged by id."""
+    admin_id = add_admin(services, world)
+    headers = {"Authorization": f"Bearer {tokens.create_token(services, admin_id, 't')[1]}"}
+    client = api.client
+    held = client.get("/api/v1/grants", headers=headers).json
+    assert held and all(g["org_id"] != world.orgs.other_school for g in held)
+    assert world.users.outsider not in {g["user_id"] for g in held}
+    admins = client.get("/api/v1/grants?role=admin", headers=headers).json
+    assert [(g["user_id"], g["role"]) for g in admins] == [(admin_id, "admin")]
+    college = client.get(f"/api/v1/grants?org_id={world.orgs.college}", headers=headers).json
+    assert college and {g["org_id"] for g in college} == {world.orgs.college}
+    first = client.get("/api/v1/grants?limit=1", headers=headers).json
+    rest = client.get(f"/api/v1/grants?after_id={first[0]['id']}", headers=headers).json
+    assert [g["id"] for g in first + rest] == [g["id"] for g in held]
+    assert api.call("security", "GET", "/grants").status_code == 403

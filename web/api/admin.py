@@ -293,6 +293,36 @@ def delete_grant(user_id: int, grant_id: int):
         uow.commit()
 
 
+class HolderSchema(ma.Schema):
+    id = ma.fields.Integer(metadata={"description": "the grant's id"})
+    role = ma.fields.String()
+    org_id = ma.fields.Integer()
+    org_name = ma.fields.String()
+    user_id = ma.fields.Integer()
+    username = ma.fields.String()
+    display_name = ma.fields.String()
+    active = ma.fields.Boolean(metadata={"description": "whether the holder's account is active"})
+
+
+class GrantListArgs(Strict):
+    org_id = ma.fields.Integer(metadata={"description": "grants at or under this node"}, **_ID)
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    after_id = ma.fields.Integer(metadata={"description": "keyset paging: the last grant id of the previous page"},
+                                 **_ID)
+    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(min=1, max=500))
+
+
+@blp.route("/grants", methods=["GET"])
+@blp.arguments(GrantListArgs, location="query")
+@blp.response(200, HolderSchema(many=True))
+@blp.alt_response(403, description="not an administrator", schema=ApiErrorSchema)
+def list_grants(args):
+    """Who holds what where: role grants at the nodes you administer, by grant id (keyset paging on `after_id`)."""
+    with services().uow() as uow:
+        s = uow.session
+        return people.list_grants(s, _admin(s), **args)
+
+
 class ImportUpload(Strict):
     file = FilePart(required=True, metadata={"description": ".xlsx or .csv in the export's layout"})
 
