@@ -5,6 +5,7 @@ user's home node and every node a grant names; each change records one `admin.*`
 """
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -147,6 +148,21 @@ def set_active(session: Session, actor: User | None, now: datetime, user_id: int
                         "user_activated" if active else "user_deactivated", target="user", target_id=user.id,
                         before=before, after=_snapshot(user) | {"returned_tasks": [t.id for t in returned]})
     return {"user": user, "returned_tasks": [t.id for t in returned]}
+
+
+def reset_password(session: Session, actor: User | None, now: datetime, user_id: int) -> str:
+    """Give the user a one-time sign-in code (returned once): it works as a password only until they choose a new one.
+
+    Their sessions end, a lockout is lifted, and the next sign-in leads straight to the password change."""
+    user = get_user(session, actor, user_id)
+    code = secrets.token_urlsafe(9)
+    user.password_hash = accounts.hash_password(code)
+    user.must_change_password = True
+    user.failed_logins, user.locked_until = 0, None
+    accounts.end_sessions(session, user)
+    record_admin_change(session, now, actor.id if actor else None, "password_reset", target="user",
+                        target_id=user.id)
+    return code
 
 
 def claimed_open_tasks(session: Session, user_id: int) -> int:

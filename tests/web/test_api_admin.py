@@ -61,3 +61,17 @@ def test_grants_list_who_holds_what_where_within_scope(services, world, api):
     rest = client.get(f"/api/v1/grants?after_id={first[0]['id']}", headers=headers).json
     assert [g["id"] for g in first + rest] == [g["id"] for g in held]
     assert api.call("security", "GET", "/grants").status_code == 403
+
+
+def test_a_password_reset_gives_a_one_time_code_that_forces_a_new_password(services, world, api, api_app):
+    admin_id = add_admin(services, world)
+    headers = {"Authorization": f"Bearer {tokens.create_token(services, admin_id, 't')[1]}"}
+    assert api.client.post(f"/api/v1/users/{world.users.outsider}/password-reset",
+                           headers=headers).status_code == 404
+    reset = api.client.post(f"/api/v1/users/{world.users.staff}/password-reset", headers=headers)
+    assert reset.status_code == 201 and reset.json["username"] == "staff"
+    api_app.config["WTF_CSRF_ENABLED"] = False  # the sign-in form's token is not what this test is about
+    browser = api_app.test_client()
+    assert browser.post("/login", data={"username": "staff", "password": "pw-staff"}).status_code == 401
+    assert browser.post("/login", data={"username": "staff", "password": reset.json["code"]}).status_code == 302
+    assert browser.get("/hazards/new").headers["Location"].endswith("/profile")

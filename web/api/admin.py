@@ -11,7 +11,7 @@ from engine.admin import imports, people
 from engine.admin import orgs as org_admin
 from engine.admin.scope import admin_paths
 from engine.infra.errors import InvalidFormData, NotAllowed
-from engine.org.models import ORG_KINDS, ROLES, UNIT_TYPES
+from engine.org.models import ORG_KINDS, ROLES, UNIT_TYPES, User
 from web.api.auth import api_blueprint, api_user, services
 from web.api.schemas import ApiErrorSchema, FilePart, Strict
 
@@ -321,6 +321,26 @@ def list_grants(args):
     with services().uow() as uow:
         s = uow.session
         return people.list_grants(s, _admin(s), **args)
+
+
+class ResetSchema(ma.Schema):
+    username = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "one-time sign-in code, shown once; the password must be "
+                                                    "changed at the sign-in it is used for"})
+
+
+@blp.route("/users/<int:user_id>/password-reset", methods=["POST"])
+@blp.response(201, ResetSchema)
+@blp.alt_response(404, description="no such user in your scope", schema=ApiErrorSchema)
+def reset_password(user_id: int):
+    """Reset a person's password to a one-time code (their sessions end; they choose a new password at sign-in)."""
+    svc = services()
+    with svc.uow() as uow:
+        s = uow.session
+        code = people.reset_password(s, _admin(s), svc.clock.now(), user_id)
+        username = s.get(User, user_id).username
+        uow.commit()
+    return {"username": username, "code": code}
 
 
 class ImportUpload(Strict):

@@ -292,6 +292,16 @@ def user_reactivate(obj, user) -> None:
     click.echo(f"user {result['user'].username} reactivated")
 
 
+@user_cmd.command("reset-password")
+@click.argument("user")
+@click.pass_obj
+def user_reset_password(obj, user) -> None:
+    """Print a one-time sign-in code for USER (sessions end; a new password is chosen at the next sign-in)."""
+    code = _run(obj, lambda s, now: people.reset_password(s, None, now, _user(s, user).id))
+    click.echo(code)
+    click.echo("one-time code, shown once; the password must be changed when it is used", err=True)
+
+
 @user_cmd.command("grant")
 @click.argument("user")
 @click.argument("role_at")

@@ -168,7 +168,7 @@ def people_create():
 
 @bp.route("/people/<int:user_id>")
 @login_required
-def person(user_id: int):
+def person(user_id: int, reset_code: str | None = None):
     with services().uow() as uow:
         s = uow.session
         actor = _actor(s)
@@ -179,7 +179,7 @@ def person(user_id: int):
         org_names = _org_names(s, {user.org_id} | {g.org_id for g in user.grants})
         return render_template("admin/person.html", user=user, org_names=org_names, roles=ROLES,
                                units=orgs.list_nodes(s, actor, active=True, limit=500),
-                               claimed=people.claimed_open_tasks(s, user.id))
+                               claimed=people.claimed_open_tasks(s, user.id), reset_code=reset_code)
 
 
 @bp.route("/people/<int:user_id>/edit", methods=["POST"])
@@ -199,6 +199,20 @@ def person_active(user_id: int):
     _command(lambda s, a, now: people.set_active(s, a, now, user_id, active),
              _("已启用") if active else _("已停用，其认领的任务已退回组内"))
     return redirect(url_for("admin.person", user_id=user_id)), 303
+
+
+@bp.route("/people/<int:user_id>/password-reset", methods=["POST"])
+@login_required
+def person_reset(user_id: int):
+    """Reset to a one-time code, shown on this answer only (never stored in plain text, never flashed)."""
+    svc = services()
+    try:
+        with svc.uow() as uow:
+            code = people.reset_password(uow.session, _actor(uow.session), svc.clock.now(), user_id)
+            uow.commit()
+    except NotFound:
+        abort(404)
+    return person(user_id, reset_code=code)
 
 
 @bp.route("/people/<int:user_id>/grants", methods=["POST"])
