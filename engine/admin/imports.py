@@ -145,21 +145,25 @@ def import_orgs(session: Session, actor: User | None, now: datetime, rows: list[
     _raise(errors)
     paths = {code: node.path for code, node in existing.items()}
     ids = {code: node.id for code, node in existing.items()}
-    # One INSERT per batch; the paths need the new ids, so a batch of a level is inserted, then its paths set.
+    # Level by level: every row whose parent is known goes in one INSERT ... RETURNING per batch, then one
+    # executemany sets the batch's paths (they need the new ids). A tree of depth d costs about 2·d·(rows/batch)
+    # statements, never one per row.
     result = ImportResult()
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start:start + BATCH]
-        values = [{"kind": ORG_TYPES[r["类型"]][0], "unit_type": ORG_TYPES[r["类型"]][1], "name": r["名称"],
-                   "short_name": r["简称"] or None, "code": r["代码"], "path": "/", "active": True,
-                   "parent_id": ids.get(r["上级代码"])} for _, r in batch]
-        if any(v["parent_id"] is None and r["上级代码"] for v, (_, r) in zip(values, batch)):
-            _insert_one_by_one(session, batch, values, ids, paths)
-        else:
-            new_ids = session.scalars(insert(OrgNode).returning(OrgNode.id, sort_by_parameter_order=True), values).all()
+    pending = rows
+    while pending:
+        ready = [(line, r) for line, r in pending if not r["上级代码"] or r["上级代码"] in ids]
+        pending = [(line, r) for line, r in pending if r["上级代码"] and r["上级代码"] not in ids]
+        for start in range(0, len(ready), BATCH):
+            batch = ready[start:start + BATCH]
+            values = [{"kind": ORG_TYPES[r["类型"]][0], "unit_type": ORG_TYPES[r["类型"]][1], "name": r["名称"],
+                       "short_name": r["简称"] or None, "code": r["代码"], "path": "/", "active": True,
+                       "parent_id": ids.get(r["上级代码"])} for _, r in batch]
+            new_ids = session.scalars(insert(OrgNode).returning(OrgNode.id, sort_by_parameter_order=True),
+                                      values).all()
             _set_paths(session, batch, new_ids, ids, paths)
-        result.created += len(batch)
-        if progress:
-            progress(result.created, len(rows))
+            result.created += len(batch)
+            if progress:
+                progress(result.created, len(rows))
     record_admin_change(session, now, actor.id if actor else None, "orgs_imported", target="file", target_id=0,
                         after={"file": file_name, "created": result.created})
     return result
@@ -179,14 +183,6 @@ def _set_paths(session, batch, new_ids, ids, paths) -> None:
         paths[r["代码"]] = f"{paths.get(r['上级代码'], '/')}{new_id}/"
         updates.append({"id": new_id, "path": paths[r["代码"]]})
     session.execute(update(OrgNode), updates)  # ORM bulk UPDATE by primary key: one executemany
-
-
-def _insert_one_by_one(session, batch, values, ids, paths) -> None:
-    # A batch whose rows name parents inside the same batch: insert in order (parents first, as the file has them).
-    for (_, r), v in zip(batch, values):
-        v["parent_id"] = ids.get(r["上级代码"])
-        new_id = session.scalars(insert(OrgNode).returning(OrgNode.id), [v]).one()
-        _set_paths(session, [(0, r)], [new_id], ids, paths)
 
 
 def _role_list(text: str) -> list[tuple[str, str | None]]:
