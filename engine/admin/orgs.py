@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, func, literal, or_, select, update
+from sqlalchemy import String, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from engine.admin.scope import admin_paths, record_admin_change
+from engine.admin.scope import admin_paths, record_admin_change, scoped
 from engine.infra.errors import Conflict, InvalidFormData, NotFound
 from engine.org.models import ORG_KINDS, UNIT_TYPES, OrgNode, User
 from engine.process.models import HumanTask
@@ -218,11 +218,9 @@ def list_nodes(session: Session, actor: User | None, *, parent_id: int | None = 
                active: bool | None = None, after_path: str | None = None, limit: int = 100) -> list[OrgNode]:
     """Nodes the actor administers, in tree order, keyset-paginated on the path."""
     stmt = select(OrgNode).order_by(OrgNode.path).limit(limit)
-    if actor is not None:
-        paths = admin_paths(session, actor)
-        if not paths:
-            return []
-        stmt = stmt.where(or_(*[OrgNode.path.startswith(p) for p in paths]))
+    stmt = scoped(session, actor, stmt)
+    if stmt is None:
+        return []
     if parent_id is not None:
         stmt = stmt.where(OrgNode.parent_id == parent_id)
     if kind:

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.admin.scope import admin_paths, record_admin_change
+from engine.admin.scope import admin_paths, record_admin_change, scoped
 from engine.infra.errors import Conflict, InvalidFormData, NotFound
 from engine.org import accounts
 from engine.org.models import ROLES, OrgNode, RoleGrant, User
@@ -207,14 +207,9 @@ def list_users(session: Session, actor: User | None, *, org_id: int | None = Non
                limit: int = 100) -> list[User]:
     """Users whose home node the actor administers, by id, keyset-paginated."""
     stmt = select(User).join(OrgNode, OrgNode.id == User.org_id).order_by(User.id).limit(limit)
-    if actor is not None:
-        paths = admin_paths(session, actor)
-        if not paths:
-            return []
-        stmt = stmt.where(or_(*[OrgNode.path.startswith(p) for p in paths]))
-    if org_id is not None:
-        node = session.get(OrgNode, org_id)
-        stmt = stmt.where(OrgNode.path.startswith(node.path if node else "-"))
+    stmt = scoped(session, actor, stmt, org_id)
+    if stmt is None:
+        return []
     if role:
         stmt = stmt.where(User.id.in_(select(RoleGrant.user_id).where(RoleGrant.role == role)))
     if active is not None:
@@ -233,20 +228,14 @@ def unusable(user: User) -> bool:
     return user.password_hash == UNUSABLE_PASSWORD
 
 
-
 def list_grants(session: Session, actor: User | None, *, org_id: int | None = None, role: str | None = None,
                 after_id: int | None = None, limit: int = 100) -> list[dict]:
     """Who holds what where: the grants at nodes the actor administers, by grant id, keyset-paginated."""
     stmt = (select(RoleGrant, User, OrgNode).join(User, User.id == RoleGrant.user_id)
             .join(OrgNode, OrgNode.id == RoleGrant.org_id).order_by(RoleGrant.id).limit(limit))
-    if actor is not None:
-        paths = admin_paths(session, actor)
-        if not paths:
-            return []
-        stmt = stmt.where(or_(*[OrgNode.path.startswith(p) for p in paths]))
-    if org_id is not None:
-        node = session.get(OrgNode, org_id)
-        stmt = stmt.where(OrgNode.path.startswith(node.path if node else "-"))
+    stmt = scoped(session, actor, stmt, org_id)
+    if stmt is None:
+        return []
     if role:
         stmt = stmt.where(RoleGrant.role == role)
     if after_id:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from engine.infra.errors import NotFound
@@ -38,6 +38,20 @@ def require_admin_of(session: Session, user: User, org_id: int) -> OrgNode:
     if org is None or not can_administer(session, user, org):
         raise NotFound(f"organisation {org_id} does not exist")
     return org
+
+
+def scoped(session: Session, actor: User | None, stmt: Select, org_id: int | None = None) -> Select | None:
+    """`stmt` (joined to OrgNode) narrowed to the actor's admin paths and, optionally, to one node's subtree;
+    None when the actor administers nothing (the caller answers with an empty page)."""
+    if actor is not None:
+        paths = admin_paths(session, actor)
+        if not paths:
+            return None
+        stmt = stmt.where(or_(*[OrgNode.path.startswith(p) for p in paths]))
+    if org_id is not None:
+        node = session.get(OrgNode, org_id)
+        stmt = stmt.where(OrgNode.path.startswith(node.path if node else "-"))
+    return stmt
 
 
 def record_admin_change(session: Session, now: datetime, actor_id: int | None, what: str, *, target: str,

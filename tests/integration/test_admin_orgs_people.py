@@ -10,7 +10,6 @@ from engine.org import accounts
 from engine.org.models import OrgNode, User
 from engine.process.models import Event, HumanTask, OutboxMessage
 from engine.process.states import TaskState
-from tests.conftest import REPORT
 
 
 def _admin_at(services, org_id: int, name: str) -> int:

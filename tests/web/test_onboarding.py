@@ -2,6 +2,7 @@
 imported people sign in, change their forced password and work."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import openpyxl
@@ -52,7 +53,7 @@ def _sign_in_and_change(app, username: str, password: str):
     return client
 
 
-def test_bureau_onboards_through_cli_and_api(services, app, cli):
+def test_bureau_onboards_through_cli_and_api(services, app, cli, tmp_path):
     _first_admin(cli)
     with services.uow() as uow:
         s = uow.session
@@ -62,7 +63,7 @@ def test_bureau_onboards_through_cli_and_api(services, app, cli):
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     # A roster with a bad line is refused whole, with the line numbers.
-    bad = Path(app.config.get("TMP", "/tmp")) / "bad-roster.csv"
+    bad = tmp_path / "bad-roster.csv"
     bad.write_text("姓名,工号,手机,邮箱,单位,角色\n张三,X1,,,sample-zy-bw,保卫处\n李四,X2,,,nowhere,外星人\n",
                    encoding="utf-8")
     with open(bad, "rb") as handle:
@@ -89,7 +90,7 @@ def test_bureau_onboards_through_cli_and_api(services, app, cli):
     assert REPORT["location"] in inbox
     # The export writes the same layout back: every imported person is in it.
     exported = client.get("/api/v1/users/export", headers=headers)
-    sheet = openpyxl.load_workbook(__import__("io").BytesIO(exported.data), read_only=True).active
+    sheet = openpyxl.load_workbook(io.BytesIO(exported.data), read_only=True).active
     assert sum(1 for _ in sheet.iter_rows(min_row=2)) == 191  # the roster and the admin
     with services.uow() as uow:
         kinds = set(uow.session.scalars(select(Event.kind).where(Event.kind.like("admin.%"))))
