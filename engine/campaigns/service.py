@@ -108,10 +108,11 @@ def _expand_to_units(s: Session, chosen: list[OrgNode]) -> list[OrgNode]:
 
 
 def _schools_of(s: Session, units: list[OrgNode], organiser: OrgNode) -> dict[str, int]:
-    """{unit id: its school's id} in one query (the organiser where a unit has no school above it)."""
+    """{unit id: its school's id} in one query; a school answering as one unit is reviewed by the organiser."""
     ancestors = {i for u in units for i in u.ancestor_ids()}
     schools = set(s.scalars(select(OrgNode.id).where(OrgNode.id.in_(ancestors), OrgNode.kind == "school")))
-    return {str(u.id): next((i for i in reversed(u.ancestor_ids()) if i in schools), organiser.id) for u in units}
+    return {str(u.id): next((i for i in reversed(u.ancestor_ids()) if i in schools), organiser.id)
+            if u.kind in ("unit", "grid") else organiser.id for u in units}
 
 
 def campaign_unit_for(s: Session, campaign_id: int, org_id: int, lock: bool = False) -> CampaignUnit:
@@ -138,8 +139,11 @@ class Campaigns:
 
     def create_campaign(self, user_id: int, title: str, template_id: int, unit_ids: list[int], stages: dict,
                         org_id: int | None = None, kind: str = "campaign", sample: list[int] | None = None,
-                        sample_seed: int | None = None, within=None) -> Campaign:
+                        sample_seed: int | None = None, within=None, whole_schools: bool = False) -> Campaign:
         """Create a campaign over `unit_ids` and start it; one self-check instance per unit starts by message.
+
+        A school among `unit_ids` answers as one unit (its staff at the school node), as upper levels' campaigns
+        over schools did so far; with `whole_schools` every school or bureau chosen stands for its active units.
 
         `within(session, campaign)` joins the commit (a recurring inspection records its occurrence there).
         """
@@ -160,7 +164,9 @@ class Campaigns:
             errors = [{"field": "unit_ids", "message": f"unit {uid} is not within {org.name}"}
                       for uid, unit in zip(dict.fromkeys(unit_ids), chosen)
                       if unit is None or not unit.path.startswith(org.path)]
-            units = _expand_to_units(s, [u for u in chosen if u is not None and u.path.startswith(org.path)])
+            units = [u for u in chosen if u is not None and u.path.startswith(org.path)]
+            if whole_schools:
+                units = _expand_to_units(s, units)
             dates, starts, stage_errors = stage_windows(stages, now)
             errors += stage_errors
             report_dates, report_errors = parse_report_dates(stages.get("report_dates"))

@@ -84,7 +84,8 @@ def test_a_bureau_campaign_over_three_schools_reaches_a_person_at_every_step(ser
     w = _bureaus(services)
     campaigns = Campaigns(services)
     campaign = campaigns.create_campaign(w.users.sup_a, "全区校园安全专项整治", w.template,
-                                         [w.orgs.s1, w.orgs.s2, w.orgs.s3], STAGES, org_id=w.orgs.a)
+                                         [w.orgs.s1, w.orgs.s2, w.orgs.s3], STAGES, org_id=w.orgs.a,
+                                        whole_schools=True)
     with services.uow() as uow:
         units = set(uow.session.scalars(select(CampaignUnit.org_id).where(CampaignUnit.campaign_id == campaign.id)))
     assert units == {getattr(w.orgs, f"s{n}_{u}") for n in (1, 2, 3) for u in ("bw", "jd")}  # schools → units
@@ -142,7 +143,8 @@ def _visible(services, user_id: int) -> int:
 def test_a_sibling_bureau_sees_none_of_it_and_the_city_sees_it_all(services):
     w = _bureaus(services)
     Campaigns(services).create_campaign(w.users.sup_a, "全区校园安全专项整治", w.template,
-                                        [w.orgs.s1, w.orgs.s2, w.orgs.s3], STAGES, org_id=w.orgs.a)
+                                        [w.orgs.s1, w.orgs.s2, w.orgs.s3], STAGES, org_id=w.orgs.a,
+                                        whole_schools=True)
     for name in ("security_s4", "sup_b", "staff_s4_jd", "head_s4_bw"):
         assert _visible(services, getattr(w.users, name)) == 0, name
     assert _visible(services, w.users.security_s1) == 4  # its two units' two tasks each
