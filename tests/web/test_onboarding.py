@@ -34,7 +34,7 @@ def _first_admin(cli) -> None:
 
 def _roster_row(services, role_label: str, school: str) -> tuple[str, str]:
     """(工号, 单位) of the first roster row with this role in this school."""
-    sheet = openpyxl.load_workbook(SAMPLES / "bureau-roster.xlsx", read_only=True).active
+    sheet = openpyxl.load_workbook(io.BytesIO((SAMPLES / "bureau-roster.xlsx").read_bytes()), read_only=True).active
     for name, no, _, _, unit, roles in sheet.iter_rows(min_row=2, values_only=True):
         if unit.startswith(school) and role_label in roles.split("、"):
             return no, unit
@@ -100,7 +100,7 @@ def test_bureau_onboards_through_cli_and_api(services, app, cli, tmp_path):
 def test_bureau_onboards_through_the_cli(services, app, cli, tmp_path):
     _first_admin(cli)
     # The first rows of the shipped roster as CSV (an initial password costs one scrypt hash per person).
-    sheet = openpyxl.load_workbook(SAMPLES / "bureau-roster.xlsx", read_only=True).active
+    sheet = openpyxl.load_workbook(io.BytesIO((SAMPLES / "bureau-roster.xlsx").read_bytes()), read_only=True).active
     roster = tmp_path / "roster.csv"
     roster.write_text("\n".join(",".join(str(c or "") for c in row)
                                 for row in list(sheet.iter_rows(values_only=True))[:9]), encoding="utf-8")
