@@ -226,7 +226,7 @@ def import_roster(session: Session, actor: User | None, now: datetime, rows: lis
             if at and at not in nodes:
                 errors.append(_error(line, "角色", f"{at} 不存在或不在您的管理范围"))
     _raise(errors)
-    schools = _schools(session, nodes.values())
+    schools = accounts.nearest_ids(session, nodes.values(), "school")
     result = ImportResult()
     dummy = UNUSABLE_PASSWORD
     for start in range(0, len(rows), BATCH):
@@ -242,8 +242,8 @@ def import_roster(session: Session, actor: User | None, now: datetime, rows: lis
         for (_, r), user_id in zip(batch, new_ids):
             home = nodes[r["单位"]]
             for role, at in _role_list(r["角色"]):
-                scope = nodes[at] if at else (schools.get(home.id, home) if role in SCHOOL_ROLES else home)
-                grants.append({"user_id": user_id, "role": role, "org_id": scope.id})
+                scope = nodes[at].id if at else (schools.get(home.id, home.id) if role in SCHOOL_ROLES else home.id)
+                grants.append({"user_id": user_id, "role": role, "org_id": scope})
         if grants:
             session.execute(insert(RoleGrant), grants)
         result.credentials += [(r["姓名"], r["工号"], p) for (_, r), p in zip(batch, plain) if p]
@@ -266,25 +266,6 @@ def _taken(session: Session, rows) -> dict[str, set[str]]:
             taken["employee_no"].add(e)
             taken["phone"].add(p)
     return taken
-
-
-def _schools(session: Session, nodes: Iterable[OrgNode]) -> dict[int, OrgNode]:
-    """Each node's school (the node itself for a school; none above schools)."""
-    wanted = {}
-    for node in nodes:
-        ids = node.ancestor_ids()
-        wanted[node.id] = ids
-    all_ids = sorted({i for ids in wanted.values() for i in ids})
-    schools = {}
-    for i in range(0, len(all_ids), 5000):
-        schools.update({n.id: n for n in session.scalars(select(OrgNode).where(
-            OrgNode.id.in_(all_ids[i:i + 5000]), OrgNode.kind == "school"))})
-    out = {}
-    for node_id, ids in wanted.items():
-        school = next((schools[i] for i in reversed(ids) if i in schools), None)
-        if school is not None:
-            out[node_id] = school
-    return out
 
 
 def _top(session: Session, actor: User | None, under: str | None) -> str:

@@ -11,9 +11,10 @@ from datetime import datetime
 from sqlalchemy import String, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from engine.admin.scope import admin_paths, record_admin_change, scoped
+from engine.admin.scope import record_admin_change, require_admin_of, scoped
 from engine.infra.errors import Conflict, InvalidFormData, NotFound
 from engine.org.models import ORG_KINDS, UNIT_TYPES, OrgNode, User
+from engine.process.instances import lock_tasks_where
 from engine.process.models import HumanTask
 from engine.process.states import TaskState
 from engine.rectification.models import Hazard
@@ -29,16 +30,8 @@ def _snapshot(node: OrgNode) -> dict:
             "unit_type": node.unit_type, "parent_id": node.parent_id, "active": node.active}
 
 
-def _in_scope(session: Session, actor: User | None, node: OrgNode) -> bool:
-    return actor is None or any(node.path.startswith(p) for p in admin_paths(session, actor))
-
-
-def get_node(session: Session, actor: User | None, org_id: int) -> OrgNode:
-    """The node if the actor administers it (NotFound otherwise: a node out of scope is not revealed)."""
-    node = session.get(OrgNode, org_id)
-    if node is None or not _in_scope(session, actor, node):
-        raise NotFound(f"organisation {org_id} does not exist")
-    return node
+# The node if the actor administers it (NotFound otherwise: a node out of scope is not revealed).
+get_node = require_admin_of
 
 
 def _check_fields(session: Session, kind: str, values: dict, parent: OrgNode | None, node_id: int | None) -> None:
@@ -197,12 +190,12 @@ def hand_over(session: Session, actor: User | None, now: datetime, from_id: int,
         raise InvalidFormData("须移交给另一个同级、在用的组织", [{"field": "to", "message": "须移交给另一个同级、在用的组织"}])
     if source.kind in ("unit", "grid") and _school_id(source) != _school_id(target):
         raise InvalidFormData("二级单位只能移交给本校的单位", [{"field": "to", "message": "二级单位只能移交给本校的单位"}])
-    tasks = session.execute(update(HumanTask).where(HumanTask.state == TaskState.READY,
-                                                   HumanTask.candidate_org_id == source.id)
-                            .values(candidate_org_id=target.id).execution_options(synchronize_session=False))
+    tasks = lock_tasks_where(session, HumanTask.state == TaskState.READY, HumanTask.candidate_org_id == source.id)
+    for task in tasks:
+        task.candidate_org_id = target.id
     hazards = session.execute(update(Hazard).where(Hazard.closed_at.is_(None), Hazard.unit_id == source.id)
                               .values(unit_id=target.id).execution_options(synchronize_session=False))
-    moved = {"tasks": tasks.rowcount, "hazards": hazards.rowcount}
+    moved = {"tasks": len(tasks), "hazards": hazards.rowcount}
     record_admin_change(session, now, actor.id if actor else None, "org_handed_over", target="org",
                         target_id=source.id, before={"org_id": source.id}, after={"org_id": target.id, **moved})
     return moved

@@ -11,11 +11,12 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.admin.scope import admin_paths, record_admin_change, scoped
+from engine.admin.scope import can_administer, record_admin_change, scoped
 from engine.infra.errors import Conflict, InvalidFormData, NotFound
 from engine.org import accounts
 from engine.org.models import ROLES, OrgNode, RoleGrant, User
 from engine.process.events import record_event
+from engine.process.instances import lock_tasks_where
 from engine.process.models import HumanTask
 from engine.process.outbox import enqueue
 from engine.process.states import TaskState
@@ -31,13 +32,9 @@ def _snapshot(user: User) -> dict:
             "grants": sorted([g.role, g.org_id] for g in user.grants)}
 
 
-def _covers(session: Session, actor: User | None, org: OrgNode) -> bool:
-    return actor is None or any(org.path.startswith(p) for p in admin_paths(session, actor))
-
-
 def _org(session: Session, actor: User | None, org_id: int | None, field: str = "org_id") -> OrgNode:
     org = session.get(OrgNode, org_id) if org_id is not None else None
-    if org is None or not _covers(session, actor, org):
+    if org is None or not can_administer(session, actor, org):
         raise InvalidFormData(f"organisation {org_id} does not exist",
                               [{"field": field, "message": f"组织 {org_id} 不存在或不在您的管理范围内"}])
     if not org.active:
@@ -48,7 +45,7 @@ def _org(session: Session, actor: User | None, org_id: int | None, field: str = 
 def get_user(session: Session, actor: User | None, user_id: int) -> User:
     """The user if the actor administers their home node (NotFound otherwise)."""
     user = session.get(User, user_id)
-    if user is None or not _covers(session, actor, session.get(OrgNode, user.org_id)):
+    if user is None or not can_administer(session, actor, session.get(OrgNode, user.org_id)):
         raise NotFound(f"user {user_id} does not exist")
     return user
 
@@ -133,9 +130,7 @@ def set_active(session: Session, actor: User | None, now: datetime, user_id: int
     user.active = active
     if not active:
         accounts.end_sessions(session, user)
-        returned = list(session.scalars(select(HumanTask).where(HumanTask.assignee_id == user.id,
-                                                                HumanTask.state == TaskState.READY)
-                                        .order_by(HumanTask.instance_id, HumanTask.id).with_for_update()))
+        returned = lock_tasks_where(session, HumanTask.assignee_id == user.id, HumanTask.state == TaskState.READY)
         for task in returned:
             task.assignee_id, task.claimed_at = None, None
             record_event(session, now, "TaskUnclaimed", actor.id if actor else None, instance_id=task.instance_id,
@@ -190,7 +185,7 @@ def revoke(session: Session, actor: User | None, now: datetime, user_id: int, gr
     """Take a grant away; the last admin of a node the actor administers from above cannot remove themselves."""
     user = get_user(session, actor, user_id)
     row = session.get(RoleGrant, grant_id)
-    if row is None or row.user_id != user.id or not _covers(session, actor, session.get(OrgNode, row.org_id)):
+    if row is None or row.user_id != user.id or not can_administer(session, actor, session.get(OrgNode, row.org_id)):
         raise NotFound(f"grant {grant_id} does not exist")
     if actor is not None and row.role == "admin" and user.id == actor.id:
         raise Conflict("不能撤销自己的管理员授权")
@@ -221,11 +216,6 @@ def list_users(session: Session, actor: User | None, *, org_id: int | None = Non
     if after_id:
         stmt = stmt.where(User.id > after_id)
     return list(session.scalars(stmt))
-
-
-def unusable(user: User) -> bool:
-    """True when the user has no password yet (imported or created without one)."""
-    return user.password_hash == UNUSABLE_PASSWORD
 
 
 def list_grants(session: Session, actor: User | None, *, org_id: int | None = None, role: str | None = None,

@@ -109,10 +109,9 @@ def _expand_to_units(s: Session, chosen: list[OrgNode]) -> list[OrgNode]:
 
 def _schools_of(s: Session, units: list[OrgNode], organiser: OrgNode) -> dict[str, int]:
     """{unit id: its school's id} in one query; a school answering as one unit is reviewed by the organiser."""
-    ancestors = {i for u in units for i in u.ancestor_ids()}
-    schools = set(s.scalars(select(OrgNode.id).where(OrgNode.id.in_(ancestors), OrgNode.kind == "school")))
-    return {str(u.id): next((i for i in reversed(u.ancestor_ids()) if i in schools), organiser.id)
-            if u.kind in ("unit", "grid") else organiser.id for u in units}
+    schools = accounts.nearest_ids(s, units, "school")
+    return {str(u.id): schools.get(u.id, organiser.id) if u.kind in ("unit", "grid") else organiser.id
+            for u in units}
 
 
 def campaign_unit_for(s: Session, campaign_id: int, org_id: int, lock: bool = False) -> CampaignUnit:

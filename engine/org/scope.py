@@ -33,9 +33,12 @@ def scope_of(session: Session, user: User) -> Scope:
             # The grid's unit: drop the grid's own id from the end of "/1/4/9/12/".
             path = path[: path.rstrip("/").rfind("/") + 1]
         paths.add(path)
-    # A path under another one adds nothing: keep the widest only, fewer OR branches.
-    widest = tuple(sorted(p for p in paths if not any(p != q and p.startswith(q) for q in paths)))
-    return Scope(user.id, widest)
+    return Scope(user.id, widest(paths))
+
+
+def widest(paths: set[str]) -> tuple[str, ...]:
+    """A path under another one adds nothing: keep the widest only (fewer OR branches), sorted."""
+    return tuple(sorted(p for p in paths if not any(p != q and p.startswith(q) for q in paths)))
 
 
 def orgs_under(paths: tuple[str, ...]):

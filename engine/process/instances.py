@@ -46,6 +46,21 @@ def lock_instance(session: Session, instance_id: int, skip_locked: bool = False)
     return instance
 
 
+def lock_tasks_where(session: Session, *criteria) -> list[HumanTask]:
+    """Every task matching `criteria`, locked in the engine's order for a bulk change (deactivating their holder,
+    handing a unit's work over): their instances first, in id order, then the tasks, in id order; two statements
+    whatever the count. The tasks are read again after the locks, so the criteria hold for what is returned."""
+    instances = select(HumanTask.instance_id).where(*criteria)
+    lock_instances = select(ProcessInstance.id).where(ProcessInstance.id.in_(instances)).order_by(ProcessInstance.id)
+    tasks = (select(HumanTask).where(*criteria).order_by(HumanTask.id)
+             .execution_options(populate_existing=True))
+    if is_postgres(session):
+        lock_instances = lock_instances.with_for_update(key_share=True)
+        tasks = tasks.with_for_update(key_share=True)
+    session.execute(lock_instances).all()
+    return list(session.scalars(tasks))
+
+
 def lock_task(session: Session, task_id: int) -> tuple[ProcessInstance, HumanTask]:
     """The task and its instance, locked in the engine's order: the instance first, then the task row.
 

@@ -21,10 +21,6 @@ from web.cli.admin import _fail, _org
 _ORG = "Organisation code (e.g. gs-lz-cg-xdzy) or id."
 
 
-def _node(s, value: str) -> OrgNode:
-    return _org(s, value)
-
-
 def _user(s, value: str) -> User:
     user = s.scalars(select(User).where(User.username == value)).first() or accounts.find_login(s, value)
     if user is None:
@@ -86,7 +82,7 @@ def org_cmd() -> None:
 def org_add(obj, kind, name, code, parent, short_name, unit_type) -> None:
     """Add a node."""
     node = _run(obj, lambda s, now: org_admin.add_node(
-        s, None, now, kind=kind, name=name, code=code, parent_id=_node(s, parent).id if parent else None,
+        s, None, now, kind=kind, name=name, code=code, parent_id=_org(s, parent).id if parent else None,
         short_name=short_name, unit_type=unit_type))
     click.echo(f"org {node.id} {node.code} {node.name} added")
 
@@ -99,7 +95,7 @@ def org_list(obj, under, show_all) -> None:
     """The tree, indented, with id, code, kind and unit type."""
     with obj.services.uow() as uow:
         s = uow.session
-        top = _node(s, under) if under else None
+        top = _org(s, under) if under else None
         stmt = select(OrgNode).order_by(OrgNode.path)
         if top is not None:
             stmt = stmt.where(OrgNode.path.startswith(top.path))
@@ -123,7 +119,7 @@ def org_update(obj, org, name, code, short_name, unit_type) -> None:
     """Change a node's name, code, short name or unit type."""
     changes = {k: v for k, v in {"name": name, "code": code, "short_name": short_name,
                                  "unit_type": unit_type}.items() if v is not None}
-    node = _run(obj, lambda s, now: org_admin.update_node(s, None, now, _node(s, org).id, changes))
+    node = _run(obj, lambda s, now: org_admin.update_org(s, None, now, _org(s, org).id, changes))
     click.echo(f"org {node.id} {node.code} updated")
 
 
@@ -133,7 +129,7 @@ def org_update(obj, org, name, code, short_name, unit_type) -> None:
 @click.pass_obj
 def org_move(obj, org, parent) -> None:
     """Put a node and everything below it under another parent."""
-    node = _run(obj, lambda s, now: org_admin.move_node(s, None, now, _node(s, org).id, _node(s, parent).id))
+    node = _run(obj, lambda s, now: org_admin.move_org(s, None, now, _org(s, org).id, _org(s, parent).id))
     click.echo(f"org {node.id} {node.code} moved under {node.parent_id}")
 
 
@@ -142,7 +138,7 @@ def org_move(obj, org, parent) -> None:
 @click.pass_obj
 def org_deactivate(obj, org) -> None:
     """Deactivate a node and its subtree (refused, with the list, while it has open tasks, hazards or people)."""
-    node = _run(obj, lambda s, now: org_admin.set_active(s, None, now, _node(s, org).id, False))
+    node = _run(obj, lambda s, now: org_admin.set_active(s, None, now, _org(s, org).id, False))
     click.echo(f"org {node.id} {node.code} deactivated")
 
 
@@ -151,7 +147,7 @@ def org_deactivate(obj, org) -> None:
 @click.pass_obj
 def org_reactivate(obj, org) -> None:
     """Take a deactivated node back into use."""
-    node = _run(obj, lambda s, now: org_admin.set_active(s, None, now, _node(s, org).id, True))
+    node = _run(obj, lambda s, now: org_admin.set_active(s, None, now, _org(s, org).id, True))
     click.echo(f"org {node.id} {node.code} reactivated")
 
 
@@ -161,7 +157,7 @@ def org_reactivate(obj, org) -> None:
 @click.pass_obj
 def org_hand_over(obj, org, target) -> None:
     """Move a node's open tasks and unclosed hazards to another node of the same kind and school."""
-    moved = _run(obj, lambda s, now: org_admin.hand_over(s, None, now, _node(s, org).id, _node(s, target).id))
+    moved = _run(obj, lambda s, now: org_admin.hand_over(s, None, now, _org(s, org).id, _org(s, target).id))
     click.echo(f"{moved['tasks']} tasks and {moved['hazards']} hazards handed over")
 
 
@@ -207,7 +203,7 @@ def _roles(s, values: tuple[str, ...]) -> list[tuple[str, int]]:
         role, _, at = value.partition("@")
         if role not in ROLES or not at:
             raise click.BadParameter(f"{value!r}: ROLE@ORG with ROLE one of {', '.join(ROLES)}", param_hint="--role")
-        out.append((role, _node(s, at).id))
+        out.append((role, _org(s, at).id))
     return out
 
 
@@ -226,7 +222,7 @@ def user_add(obj, username, display_name, org, roles, employee_no, phone, email,
     """Create a person with role grants."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     user = _run(obj, lambda s, now: people.create_user(
-        s, None, now, username=username, display_name=display_name, org_id=_node(s, org).id, password=password,
+        s, None, now, username=username, display_name=display_name, org_id=_org(s, org).id, password=password,
         employee_no=employee_no, phone=phone, email=email, roles=_roles(s, roles)))
     click.echo(f"user {user.id} {user.username} created")
 
@@ -242,7 +238,7 @@ def user_list(obj, org, role, show_all) -> None:
         s = uow.session
         after = None
         while True:
-            page = people.list_users(s, None, org_id=_node(s, org).id if org else None, role=role,
+            page = people.list_users(s, None, org_id=_org(s, org).id if org else None, role=role,
                                      active=None if show_all else True, after_id=after, limit=500)
             for u in page:
                 grants = ", ".join(f"{g.role}@{g.org_id}" for g in u.grants)
@@ -267,7 +263,7 @@ def user_edit(obj, user, display_name, employee_no, phone, email, org) -> None:
         changes = {k: v for k, v in {"display_name": display_name, "employee_no": employee_no, "phone": phone,
                                      "email": email}.items() if v is not None}
         if org:
-            changes["org_id"] = _node(s, org).id
+            changes["org_id"] = _org(s, org).id
         return people.update_user(s, None, now, _user(s, user).id, changes)
     changed = _run(obj, verb)
     click.echo(f"user {changed.id} {changed.username} updated")
@@ -401,7 +397,7 @@ def admin_create(obj, username, display_name, org_file, org, password_stdin) -> 
             imports.import_orgs(s, None, now, rows, file_name=Path(org_file).name)
             top = s.scalars(select(OrgNode).where(OrgNode.code == rows[0][1]["代码"])).one()
         else:
-            top = _node(s, org)
+            top = _org(s, org)
         user = people.create_user(s, None, now, username=username, display_name=display_name, org_id=top.id,
                                   password=password, roles=[("admin", top.id)])
         user.must_change_password = False  # they chose this password just now
