@@ -21,6 +21,12 @@ class NotAllowed(RectiflowError):
     code = "not_allowed"
 
 
+class PasswordChangeRequired(NotAllowed):
+    """The user must choose a new password (first sign-in, or after a reset) before doing anything else."""
+
+    code = "password_change_required"
+
+
 class TaskAlreadyClaimed(RectiflowError):
     code = "task_already_claimed"
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import ORG_KINDS, ROLES, OrgNode, RoleGrant, User
@@ -43,6 +44,25 @@ def dummy_hash() -> str:
 
 
 MIN_PASSWORD_LENGTH = 8
+# zxcvbn's 0-4 strength score a chosen password needs: 0 and 1 are the common-password lists, keyboard walks,
+# dates and repeats a guesser tries first; 2 is "somewhat guessable", which a slow scrypt hash and the lockout hold.
+MIN_PASSWORD_SCORE = 2
+# Words Chinese users put in passwords that zxcvbn's English lists miss (pinyin of love/password/school/safety).
+COMMON_WORDS = ("woaini", "aini", "wodemima", "mima", "xuexiao", "anquan", "5201314", "1314520", "521521")
+
+
+def password_problems(new: str, user: User | None = None) -> list[dict]:
+    """Why a password someone chose for themselves is refused ([] when it is fine): shorter than
+    MIN_PASSWORD_LENGTH, or easy to guess (common passwords, patterns, the user's own name, 工号 or phone)."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        return [{"field": "new_password", "code": "too_short",
+                 "message": f"at least {MIN_PASSWORD_LENGTH} characters"}]
+    own = [v for v in (user.username, user.display_name, user.employee_no, user.phone,
+                       (user.email or "").split("@")[0]) if v] if user is not None else []
+    if zxcvbn(new[:100], user_inputs=[*own, *COMMON_WORDS])["score"] < MIN_PASSWORD_SCORE:
+        return [{"field": "new_password", "code": "too_common",
+                 "message": "too easy to guess: a common password, a pattern, or your own name or numbers"}]
+    return []
 
 
 @dataclass(frozen=True)
@@ -107,9 +127,9 @@ def change_password(session: Session, user: User, old: str, new: str) -> None:
     if not check_password(user.password_hash, old):
         raise InvalidFormData("the current password is wrong",
                               [{"field": "old_password", "message": "the current password is wrong"}])
-    if len(new) < MIN_PASSWORD_LENGTH:
-        raise InvalidFormData(f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
-                              [{"field": "new_password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"}])
+    problems = password_problems(new, user)
+    if problems:
+        raise InvalidFormData(f"the new password is refused: {problems[0]['message']}", problems)
     user.password_hash = hash_password(new)
     user.must_change_password = False
     end_sessions(session, user)

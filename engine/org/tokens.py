@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.infra.errors import InvalidFormData, NotAllowed, NotFound
+from engine.infra.errors import InvalidFormData, NotAllowed, NotFound, PasswordChangeRequired
 from engine.org import accounts
 from engine.org.models import ApiToken, User
 
@@ -48,20 +48,24 @@ def create_token(services, user_id: int, name: str = "script",
 
 
 def verify_token(services, plaintext: str) -> int:
-    """The id of the active user a live token belongs to; NotAllowed for unknown, revoked, expired or inactive ones."""
+    """The id of the active user a live token belongs to; NotAllowed for unknown, revoked, expired or inactive ones,
+    PasswordChangeRequired while its user must choose a new password (after a reset the old tokens wait for it)."""
     if not plaintext or not plaintext.startswith(PREFIX):
         raise NotAllowed("invalid API token")
     with services.uow() as uow:
         s = uow.session
         # One round trip per API request: the token and its user's active flag together.
-        row = s.execute(select(ApiToken, User.active).join(User, User.id == ApiToken.user_id)
+        row = s.execute(select(ApiToken, User.active, User.must_change_password)
+                        .join(User, User.id == ApiToken.user_id)
                         .where(ApiToken.token_sha256 == token_digest(plaintext))).first()
-        token, active = row if row is not None else (None, False)
+        token, active, must_change = row if row is not None else (None, False, False)
         if token is None or token.revoked_at is not None or not active:
             raise NotAllowed("invalid API token")
         now = services.clock.now()
         if token.expires_at is not None and token.expires_at <= now:
             raise NotAllowed("API token expired")
+        if must_change:
+            raise PasswordChangeRequired("this user must choose a new password on the profile page first")
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
             token.last_used_at = now
             uow.commit()

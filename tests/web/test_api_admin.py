@@ -75,3 +75,12 @@ def test_a_password_reset_gives_a_one_time_code_that_forces_a_new_password(servi
     assert browser.post("/login", data={"username": "staff", "password": "pw-staff"}).status_code == 401
     assert browser.post("/login", data={"username": "staff", "password": reset.json["code"]}).status_code == 302
     assert browser.get("/hazards/new").headers["Location"].endswith("/profile")
+    # Until the new password is chosen the API refuses too: the user's old token and the browser session.
+    refused = api.call("staff", "GET", "/tasks")
+    assert refused.status_code == 403 and refused.json["code"] == "password_change_required"
+    assert browser.get("/api/v1/tasks").json["code"] == "password_change_required"
+    new = "Brand-new-pass-2026"
+    browser.post("/profile/password", data={"old_password": reset.json["code"], "new_password": new,
+                                            "new_password2": new})
+    assert api.call("staff", "GET", "/tasks").status_code == 200
+    assert browser.get("/api/v1/tasks").status_code == 200

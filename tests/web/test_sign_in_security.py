@@ -12,6 +12,7 @@ from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select, update
 
 from engine.infra.config import Settings
+from engine.infra.errors import InvalidFormData
 from engine.org import accounts, tokens
 from engine.org.models import User
 from engine.process.models import OutboxMessage
@@ -244,6 +245,35 @@ def test_change_password_refuses_short_passwords(services, world):
         with pytest.raises(Exception, match="at least 8"):
             accounts.change_password(uow.session, user, "pw-staff", "short")
         assert user.session_version == version
+
+
+@pytest.mark.parametrize("weak", ["password1", "12345678", "qwertyuiop", "woaini1314", "abc12345", "11111111"])
+def test_change_password_refuses_common_and_guessable_passwords(services, world, weak):
+    with services.uow() as uow:
+        user = uow.session.get(User, world.users.staff)
+        hash_before = user.password_hash
+        with pytest.raises(InvalidFormData) as refused:
+            accounts.change_password(uow.session, user, "pw-staff", weak)
+        assert refused.value.errors[0]["code"] == "too_common"
+        assert user.password_hash == hash_before
+
+
+def test_a_password_made_of_the_users_own_name_or_numbers_is_refused(services, world):
+    with services.uow() as uow:
+        user = uow.session.get(User, world.users.staff)
+        user.employee_no, user.phone = "20230917", "13912345678"
+        for own in (f"{user.username}2026", "20230917a", "13912345678"):
+            assert accounts.password_problems(own, user)[0]["code"] == "too_common", own
+        assert accounts.password_problems("Lz-anquan-9-huo", user) == []
+
+
+def test_the_profile_page_says_why_a_common_password_is_refused(app, services, world):
+    client = _client(app, "10.0.4.9")
+    _post_login(client, "staff", "pw-staff")
+    client.post("/profile/password", data={"old_password": "pw-staff", "new_password": "password1",
+                                           "new_password2": "password1"})
+    assert "新密码太容易被猜到" in client.get("/profile").get_data(as_text=True)
+    assert _post_login(_client(app, "10.0.4.10"), "staff", "pw-staff").status_code == 302
 
 
 # -- settings ----------------------------------------------------------------------------------------------------------

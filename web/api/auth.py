@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine.infra.errors import NotAllowed, RectiflowError
+from engine.infra.errors import NotAllowed, PasswordChangeRequired, RectiflowError
 from engine.org import accounts, tokens
 from engine.org.models import User
 from engine.process.services import Services
@@ -31,12 +31,12 @@ def _bearer() -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _session_user_id() -> int | None:
+def _session_user():
     from flask_login import current_user
 
     if not hasattr(current_app, "login_manager"):  # an app without browser sign-in: tokens only
         return None
-    return int(current_user.id) if current_user.is_authenticated else None
+    return current_user if current_user.is_authenticated else None
 
 
 def _check_session_csrf() -> None:
@@ -55,14 +55,18 @@ def authenticate():
     if token is not None:
         try:
             g.api_user_id = tokens.verify_token(services(), token)
+        except PasswordChangeRequired as exc:
+            return error_response(403, exc.code, exc.message)
         except NotAllowed as exc:
             return error_response(401, "unauthenticated", exc.message)
         g.api_auth = "token"
         return None
-    user_id = _session_user_id()
-    if user_id is None:
+    user = _session_user()
+    if user is None:
         return error_response(401, "unauthenticated", "sign in, or send Authorization: Bearer <token>")
-    g.api_user_id, g.api_auth = user_id, "session"
+    if getattr(user, "must_change_password", False):  # as the pages do: only the password change until then
+        return error_response(403, PasswordChangeRequired.code, "choose a new password on the profile page first")
+    g.api_user_id, g.api_auth = int(user.id), "session"
     _check_session_csrf()
     return None
 

@@ -62,8 +62,13 @@ def change_password():
         try:
             accounts.change_password(uow.session, user, request.form.get("old_password", ""), new)
         except RectiflowError as exc:
-            field = exc.errors[0]["field"] if getattr(exc, "errors", None) else ""
-            flash(_("当前密码不正确") if field == "old_password" else _("新密码至少需要 8 位"), "danger")
+            first = exc.errors[0] if getattr(exc, "errors", None) else {}
+            if first.get("field") == "old_password":
+                flash(_("当前密码不正确"), "danger")
+            elif first.get("code") == "too_common":
+                flash(_("新密码太容易被猜到（常见密码、键盘顺序、日期，或含本人姓名、工号、手机号），请换一个"), "danger")
+            else:
+                flash(_("新密码至少需要 %(n)s 位", n=accounts.MIN_PASSWORD_LENGTH), "danger")
             return redirect(url_for("profile.show")), 303
         version = user.session_version
         uow.commit()
