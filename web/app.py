@@ -39,6 +39,7 @@ from web.pages import (
     processes,
     profile,
     schedules,
+    setup,
     statistics,
     tasks,
 )
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy, outbox, admin):
+                   processes, incidents, deploy, outbox, admin, setup):
         app.register_blueprint(module.bp)
     auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     init_templating(app)

@@ -38,6 +38,7 @@ from flask_login import (
 )
 from sqlalchemy.orm import Session
 
+from engine.admin import first_run
 from engine.infra.config import Settings
 from engine.org import accounts
 from engine.org.models import User
@@ -102,6 +103,12 @@ def _web_user(user: User, issued: int) -> WebUser:
                    locale=user.locale or "zh_CN", grants=tuple((g.role, g.org_id) for g in user.grants),
                    session_version=user.session_version, issued=issued,
                    must_change_password=bool(user.must_change_password))
+
+
+def start_session(user: User, remember: bool = False) -> None:
+    """Sign this browser in as `user` (a checked password, or the first-run page's new administrator)."""
+    # Not permanent: the cookie ends with the browser, and PERMANENT_SESSION_LIFETIME bounds it anyway.
+    login_user(_web_user(user, int(time.time())), remember=remember)
 
 
 def _parse_id(sign_in_id: str) -> tuple[int, int, int] | None:
@@ -172,6 +179,16 @@ def init_sign_in(app: Flask, settings_: Settings) -> Limiter:
     return limiter
 
 
+def first_run_open() -> bool:
+    """Whether the database still has no administrator (remembered once one exists: it never goes back)."""
+    if current_app.extensions.get("rectiflow_has_admin"):
+        return False
+    with services().uow() as uow:
+        found = first_run.has_admin(uow.session)
+    current_app.extensions["rectiflow_has_admin"] = found
+    return not found
+
+
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect would let a phishing link borrow our login page.
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
@@ -197,7 +214,8 @@ def login():
         # One answer for a wrong password, an unknown or inactive user and a locked account: nothing to enumerate.
         error = _("用户名或密码不正确。连续 %(failures)s 次失败后账号将被锁定 %(minutes)s 分钟，锁定期间无法登录。",
                   failures=settings().lockout_failures, minutes=settings().lockout_minutes)
-    return render_template("auth/login.html", error=error, username=username), (401 if error else 200)
+    return render_template("auth/login.html", error=error, username=username,
+                           first_run=first_run_open()), (401 if error else 200)
 
 
 def _check(username: str, password: str) -> WebUser | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from engine.admin import imports, people
+from engine.admin import first_run, imports, people
 from engine.admin import orgs as org_admin
 from engine.infra.errors import NotFound, RectiflowError
 from engine.org import accounts
@@ -393,17 +393,22 @@ def admin_create(obj, username, display_name, org_file, org, password_stdin) -> 
             _fail(exc)
 
     def verb(s, now):
-        if org_file:
-            imports.import_orgs(s, None, now, rows, file_name=Path(org_file).name)
-            top = s.scalars(select(OrgNode).where(OrgNode.code == rows[0][1]["代码"])).one()
-        else:
-            top = _org(s, org)
-        user = people.create_user(s, None, now, username=username, display_name=display_name, org_id=top.id,
-                                  password=password, roles=[("admin", top.id)])
-        user.must_change_password = False  # they chose this password just now
-        return user, top
+        return first_run.create_first_admin(
+            s, now, username=username, display_name=display_name, password=password,
+            org_rows=rows if org_file else None, file_name=Path(org_file).name if org_file else "",
+            top_id=None if org_file else _org(s, org).id, only_first=False)
     user, top = _run(obj, verb)
     click.echo(f"admin {user.username} created at {top.code} {top.name}")
+
+
+@admin_cmd.command("setup-code")
+@click.pass_obj
+def admin_setup_code(obj) -> None:
+    """Print the first-run page's setup code (/setup works only while no administrator exists)."""
+    with obj.services.uow() as uow:
+        if first_run.has_admin(uow.session):
+            raise click.ClickException("an administrator exists already: /setup is closed")
+    click.echo(first_run.setup_code(obj.settings.secret_key))
 
 
 COMMANDS = (org_cmd, user_cmd, admin_cmd)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from engine.admin import first_run
+
 from web.app import create_app
 
 DEFAULT_HOST = "127.0.0.1"
@@ -23,6 +25,16 @@ def print_urls(host: str, port: int) -> None:
     click.secho(f"Web UI: http://{shown}:{port}/  (Ctrl+C to stop)", fg="green", bold=True)
 
 
+def print_setup_code(obj, host: str, port: int) -> None:
+    """On a database with no administrator yet, where the first-run page is and its setup code."""
+    with obj.services.uow() as uow:
+        if first_run.has_admin(uow.session):
+            return
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    click.secho(f"No administrator yet: open http://{shown}:{port}/setup with the setup code "
+                f"{first_run.setup_code(obj.settings.secret_key)}", fg="yellow", bold=True)
+
+
 @click.command("serve")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="TCP port.")
@@ -30,4 +42,5 @@ def print_urls(host: str, port: int) -> None:
 def serve_cmd(obj, host: str, port: int) -> None:
     """Run the web UI against the configured database (use gunicorn for several workers)."""
     print_urls(host, port)
+    print_setup_code(obj, host, port)
     run_server(obj.settings, host, port)
