@@ -85,8 +85,8 @@ def organiser_orgs(s: Session, user: User) -> list[OrgNode]:
 def unit_choices(s: Session, org: OrgNode) -> list[OrgNode]:
     """What a campaign organised at `org` may cover: a school's units, or a bureau's schools."""
     kind = "unit" if org.kind == "school" else "school"
-    return list(s.scalars(select(OrgNode).where(OrgNode.kind == kind, OrgNode.path.startswith(org.path))
-                          .order_by(OrgNode.id)))
+    return list(s.scalars(select(OrgNode).where(OrgNode.kind == kind, OrgNode.path.startswith(org.path),
+                                                OrgNode.active.is_(True)).order_by(OrgNode.id)))
 
 
 def windows(campaign: Campaign) -> list[tuple[str, date | None, date | None]]:

@@ -159,7 +159,8 @@ class Campaigns:
             template = s.get(ChecklistTemplate, template_id)
             if template is None:
                 raise NotFound(f"checklist {template_id} does not exist")
-            chosen = [s.get(OrgNode, uid) for uid in dict.fromkeys(unit_ids)]
+            found = {n.id: n for n in s.scalars(select(OrgNode).where(OrgNode.id.in_(list(set(unit_ids)))))}
+            chosen = [found.get(uid) for uid in dict.fromkeys(unit_ids)]  # one query, in the caller's order
             errors = [{"field": "unit_ids", "message": f"unit {uid} is not within {org.name}"}
                       for uid, unit in zip(dict.fromkeys(unit_ids), chosen)
                       if unit is None or not unit.path.startswith(org.path)]

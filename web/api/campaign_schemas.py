@@ -99,6 +99,10 @@ class CampaignCreateArgs(Strict):
     unit_ids = ma.fields.List(ma.fields.Integer(), required=True, metadata={"description": "units in scope"})
     stages = ma.fields.Nested(StagesArgs, required=True)
     org_id = ma.fields.Integer(metadata={"description": "the organising level; default: the caller's school"})
+    whole_schools = ma.fields.Boolean(load_default=False, metadata={
+        "description": "organised above a school: each school (or bureau) in unit_ids stands for its active units, "
+                       "each self-checking and reviewed by its own school's security office; default: each school "
+                       "self-checks as one unit"})
 
 
 class LookBackCreateArgs(Strict):

@@ -210,7 +210,8 @@ class CampaignList(MethodView):
         """Create a campaign and start it: each unit's self-check opens on the self-check start date."""
         org_id, _ = _organiser_check(args["template_id"], args.get("org_id"))
         campaign = Campaigns(services()).create_campaign(g.api_user_id, args["title"].strip(), args["template_id"],
-                                                         args["unit_ids"], args["stages"], org_id=org_id)
+                                                         args["unit_ids"], args["stages"], org_id=org_id,
+                                                         whole_schools=args["whole_schools"])
         return _detail(campaign.id)
 
 

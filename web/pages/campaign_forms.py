@@ -75,7 +75,7 @@ def default_values(choices: list[TemplateChoice], units: list, today: date) -> d
     reports = [(today + timedelta(days=d)).isoformat() for d in DEFAULT_REPORT_DAYS]
     return {"title": _("%(year)s年%(title)s", year=today.year, title=choice.title) if choice else "",
             "template": choice.value if choice else "", "unit_ids": [u.id for u in units], "stages": stages,
-            "report_dates": _slots(reports)}
+            "report_dates": _slots(reports), "whole_schools": False}
 
 
 def _slots(values: list[str]) -> list[str]:
@@ -89,7 +89,8 @@ def parse_create_form(form) -> dict:
               for key in STAGE_KEYS}
     reports = [v.strip() for v in form.getlist("report_dates")]
     return {"title": (form.get("title") or "").strip(), "template": (form.get("template") or "").strip(),
-            "unit_ids": unit_ids, "stages": stages, "report_dates": _slots(reports)}
+            "unit_ids": unit_ids, "stages": stages, "report_dates": _slots(reports),
+            "whole_schools": form.get("whole_schools") == "1"}
 
 
 def engine_stages(values: dict) -> dict:

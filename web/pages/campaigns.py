@@ -143,13 +143,14 @@ def new():
         errors = forms.create_errors(values, context["choices"], {u.id for u in context["units"]}, now, today)
         if errors:
             return _render_new(context, values, errors, 422)
-        org_id = context["org"].id
+        org_id, org_kind = context["org"].id, context["org"].kind
         shipped = next((c.shipped_path for c in context["choices"] if c.value == values["template"]), None)
     try:
         if shipped is not None:
             values["template"] = str(load_shipped(shipped))
         campaign = Campaigns(svc).create_campaign(int(current_user.id), values["title"], int(values["template"]),
-                                                  values["unit_ids"], forms.engine_stages(values), org_id=org_id)
+                                                  values["unit_ids"], forms.engine_stages(values), org_id=org_id,
+                                                  whole_schools=values["whole_schools"] and org_kind != "school")
     except RectiflowError as exc:
         errors = ({d.get("field") or "__form__": forms.engine_message(d.get("message", "")) for d in exc.errors}
                   if isinstance(exc, InvalidFormData) and exc.errors else {"__form__": error_text(exc)})
