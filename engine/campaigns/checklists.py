@@ -18,7 +18,8 @@ from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import OrgNode
 
 HEADERS = ("督查项目", "序号", "督查内容", "督查方法", "责任部门")
-LOCATIONS_HEADER = "适用部位"  # optional sixth column: the sites or site types an item applies to
+LOCATIONS_HEADER = "适用部位"  # optional column: the sites or site types an item applies to
+LEAD_HEADER = "牵头部门"  # optional column: the one unit that leads the item (it answers it too)
 FORMATS = ("csv", "xlsx")
 MAX_ROWS = 5000
 _SPLIT = re.compile(r"[\s、，,；;/]+")
@@ -43,6 +44,7 @@ class ItemRow:
     methods: list[str]
     units: list[str]
     locations: list[str] = field(default_factory=list)
+    lead: str | None = None
 
 
 def _split(text: str) -> list[str]:
@@ -77,17 +79,20 @@ def parse_rows(rows: list[tuple[int, list[str]]]) -> list[ItemRow]:
     if not rows:
         raise ChecklistImportFailed("the file is empty", [{"line": 1, "message": "no header row"}])
     header_line, header = rows[0]
-    if tuple(header[:5]) != HEADERS:
+    # Columns by name: attachment 1's five, and the optional 适用部位 and 牵头部门 wherever a school put them.
+    where = {name: index for index, name in reversed(list(enumerate(header)))}
+    if any(name not in where for name in HEADERS):
         raise ChecklistImportFailed("the header row does not match attachment 1", [
             {"line": header_line, "message": f"expected columns {' | '.join(HEADERS)}, got {' | '.join(header[:5])}"}])
-    has_locations = len(header) > 5 and header[5] == LOCATIONS_HEADER
+    order = [*HEADERS, LOCATIONS_HEADER, LEAD_HEADER]
+    picks = [where.get(name) for name in order]
     items: list[ItemRow] = []
     seen: dict[tuple[str, int], int] = {}
     category = ""
     for line, cells in rows[1:]:
         if not any(cells):
             continue
-        cells = (cells + [""] * 6)[:6]
+        cells = [cells[i] if i is not None and i < len(cells) else "" for i in picks]
         if cells[0] == "督查项目" or cells[0].startswith("备注"):
             continue  # a repeated header on a new page, or the closing 备注 row of the form
         problems = []
@@ -116,8 +121,8 @@ def parse_rows(rows: list[tuple[int, list[str]]]) -> list[ItemRow]:
             errors.append({"line": line, "message": message})
         if not problems:
             seen[(category, serial)] = line
-            items.append(ItemRow(line, category, serial, cells[2], methods, units,
-                                 _split(cells[5]) if has_locations else []))
+            items.append(ItemRow(line, category, serial, cells[2], methods, units, _split(cells[5]),
+                                 cells[6][:100] or None))
     if len(items) + len({e["line"] for e in errors}) > MAX_ROWS:
         errors.append({"line": rows[-1][0], "message": f"more than {MAX_ROWS} items"})
     if not errors and not items:
@@ -141,7 +146,7 @@ def import_checklist(s: Session, source: bytes, filename: str, name: str, now, u
     for position, row in enumerate(items, start=1):
         template.items.append(ChecklistItem(position=position, category=row.category, serial=row.serial,
                                             content=row.content, methods=row.methods, units=row.units,
-                                            locations=row.locations))
+                                            locations=row.locations, lead_unit=row.lead))
         if progress is not None and (position % 50 == 0 or position == len(items)):
             progress(position, len(items))
     s.flush()
@@ -181,11 +186,11 @@ def _name_taken(name: str) -> InvalidFormData:
 
 def export_rows(template: ChecklistTemplate) -> Iterable[list]:
     """The template as attachment 1 rows (a category written once, on its first line, as in the seed's merged cells)."""
-    yield [*HEADERS, LOCATIONS_HEADER]
+    yield [*HEADERS, LOCATIONS_HEADER, LEAD_HEADER]
     previous = None
     for item in template.items:
         yield [item.category if item.category != previous else "", item.serial, item.content,
-               " ".join(item.methods), " ".join(item.units), " ".join(item.locations or [])]
+               " ".join(item.methods), " ".join(item.units), " ".join(item.locations or []), item.lead_unit or ""]
         previous = item.category
 
 
@@ -202,7 +207,7 @@ def export_checklist(s: Session, template_id: int, fmt: str) -> bytes:
         sheet.title = "项目清单"
         for row in export_rows(template):
             sheet.append(row)
-        for column, width in zip("ABCDEF", (16, 6, 60, 18, 30, 24)):
+        for column, width in zip("ABCDEFG", (16, 6, 60, 18, 30, 24, 16)):
             sheet.column_dimensions[column].width = width
         out = io.BytesIO()
         book.save(out)
@@ -255,9 +260,15 @@ def unit_named(name: str, org: OrgNode) -> bool:
     return org.unit_type is None and name.startswith("各")
 
 
+def item_reaches(item: ChecklistItem, org: OrgNode) -> bool:
+    """Whether the item names this unit among its 责任部门 or as its 牵头部门."""
+    return any(unit_named(u, org) for u in item.units) or (item.lead_unit is not None and
+                                                            unit_named(item.lead_unit, org))
+
+
 def items_for_unit(template: ChecklistTemplate, org: OrgNode) -> list[ChecklistItem]:
     """The items a unit answers: those naming it or a group it belongs to (各二级学院, 机关各处室, 全体单位 ...).
 
     An untyped unit that no item names answers every item (the rule before unit types); a typed one only its own."""
-    mine = [i for i in template.items if any(unit_named(u, org) for u in i.units)]
+    mine = [i for i in template.items if item_reaches(i, org)]
     return mine if mine or org.unit_type is not None else list(template.items)

@@ -65,6 +65,18 @@ def unit_coverage(s: Session, campaign_id: int) -> list[UnitCoverage]:
     return out
 
 
+def uncovered_items(s: Session, campaign_id: int) -> list[ChecklistItem]:
+    """全覆盖: the checklist items that reach none of the campaign's units (no 责任部门 or 牵头部门 names one of them),
+    so nobody would check them. Two queries (the campaign with its template, its units)."""
+    campaign = s.get(Campaign, campaign_id)
+    orgs = list(s.scalars(select(OrgNode).join(CampaignUnit, CampaignUnit.org_id == OrgNode.id)
+                          .where(CampaignUnit.campaign_id == campaign_id)))
+    reached: set[int] = set()
+    for org in orgs:
+        reached.update(i.id for i in items_for_unit(campaign.template, org))
+    return [i for i in campaign.template.items if i.id not in reached]
+
+
 def campaign_coverage(s: Session, campaign_id: int) -> dict:
     """The campaign's figures: items required and answered, units signed and returned, open hazards."""
     units = unit_coverage(s, campaign_id)

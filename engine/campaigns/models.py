@@ -45,6 +45,7 @@ class ChecklistItem(Base):
     methods: Mapped[list] = mapped_column(JSONType, default=list)  # 督查方法
     units: Mapped[list] = mapped_column(JSONType, default=list)  # 责任部门 names
     locations: Mapped[list] = mapped_column(JSONType, default=list)  # sites / site types it applies to
+    lead_unit: Mapped[str | None] = mapped_column(String(100))  # 牵头部门: the unit that leads the item
 
     template: Mapped[ChecklistTemplate] = relationship(back_populates="items")
 

@@ -185,7 +185,8 @@ def unit_items(s: Session, cu: CampaignUnit) -> list[dict]:
     """The unit's checklist items, each with every answer it has (one per location), answerer names included."""
     answers = unit_results(s, cu.id)
     return [{"id": item.id, "position": item.position, "category": item.category, "serial": item.serial,
-             "content": item.content, "methods": item.methods, "units": item.units, "locations": item.locations,
+             "content": item.content, "methods": item.methods, "units": item.units, "lead_unit": item.lead_unit,
+             "locations": item.locations,
              "answers": [{"id": r.id, "location": r.location, "result": r.result, "hazard_id": r.hazard_id,
                           "note": r.note, "by_id": r.by_id, "by": name, "at": r.at}
                          for r, name in answers.get(item.id, [])]}

@@ -83,7 +83,7 @@ def test_csv_export_reads_back_identically(services):
     template_id = _import(services, source)
     with services.uow() as uow:
         exported = checklists.export_checklist(uow.session, template_id, "csv")
-    assert exported.decode("utf-8-sig").splitlines()[2] == ",2,演练,查阅资料,保卫处,"
+    assert exported.decode("utf-8-sig").splitlines()[2] == ",2,演练,查阅资料,保卫处,,"  # 适用部位, 牵头部门 empty
 
 
 def test_shipped_templates_from_the_seeds_load(services):

@@ -55,3 +55,19 @@ def test_the_page_offers_whole_schools_above_a_school_only(app, services, bureau
     school = app.test_client()
     school.post("/login", data={"username": "security_s1", "password": "pw"})
     assert 'name="whole_schools"' not in school.get("/campaigns/new").get_data(as_text=True)
+
+
+def test_items_reaching_no_unit_are_a_warning_on_the_page_and_in_the_api(app, services, bureaus):
+    """全覆盖: a campaign over 保卫处 only leaves the college-only item (危化品管理) to nobody; both sides say so."""
+    w = bureaus
+    client = app.test_client()
+    client.post("/login", data={"username": "security_s1", "password": "pw"})
+    form = {"title": "只查保卫处", "template": str(w.template), "unit_ids": [str(w.orgs.s1_bw)],
+            **{f"stages.{k}.{part}": v[part] for k, v in STAGES.items() for part in ("start", "end")}}
+    created = client.post("/campaigns/new", data=form, follow_redirects=True)
+    page = created.get_data(as_text=True)
+    assert "未做到全覆盖" in page and 'data-testid="uncovered-items"' in page and "危化品管理" in page
+    campaign_id = int(created.request.path.rsplit("/", 1)[-1])
+    headers = {"Authorization": f"Bearer {tokens.create_token(services, w.users.security_s1, 't')[1]}"}
+    detail = client.get(f"/api/v1/campaigns/{campaign_id}", headers=headers).json
+    assert [i["content"] for i in detail["uncovered_items"]] == ["危化品管理"]

@@ -58,6 +58,7 @@ class ChecklistItemSchema(ma.Schema):
     methods = ma.fields.List(ma.fields.String(), metadata={"description": "督查方法"})
     units = ma.fields.List(ma.fields.String(), metadata={"description": "责任部门"})
     locations = ma.fields.List(ma.fields.String(), metadata={"description": "适用部位"})
+    lead_unit = ma.fields.String(allow_none=True, metadata={"description": "牵头部门"})
 
 
 class ChecklistDetailSchema(ChecklistSchema):
@@ -167,6 +168,15 @@ class CoverageSchema(ma.Schema):
     missed = ma.fields.Integer(metadata={"description": "应发现未发现 records this campaign's findings produced"})
 
 
+class UncoveredItemSchema(ma.Schema):
+    id = ma.fields.Integer()
+    category = ma.fields.String(metadata={"description": "督查项目"})
+    serial = ma.fields.Integer(metadata={"description": "序号"})
+    content = ma.fields.String(metadata={"description": "督查内容"})
+    units = ma.fields.List(ma.fields.String(), metadata={"description": "责任部门 as written"})
+    lead_unit = ma.fields.String(allow_none=True, metadata={"description": "牵头部门"})
+
+
 class CampaignDetailSchema(CampaignSchema):
     current_stage = ma.fields.String(metadata={"description": f"one of {', '.join(PHASES)}: the furthest stage the "
                                                               "campaign's process has reached (closed once it ended)"})
@@ -175,6 +185,8 @@ class CampaignDetailSchema(CampaignSchema):
                                 metadata={"description": "open tasks of the units' self-checks, per BPMN id"})
     coverage = ma.fields.Nested(CoverageSchema)
     open_hazards = ma.fields.Integer(metadata={"description": "not closed (销号), incl. hazards a look-back reopened"})
+    uncovered_items = ma.fields.List(ma.fields.Nested(UncoveredItemSchema), metadata={
+        "description": "全覆盖 warning: checklist items no unit of the campaign answers (none of them is named)"})
 
 
 class UnitCoverageSchema(ma.Schema):

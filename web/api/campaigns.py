@@ -121,7 +121,8 @@ def _detail(campaign_id: int) -> dict:
         figures = coverage.campaign_coverage(s, campaign.id)
         return {**_campaign_dict(campaign), "current_stage": stage,
                 "open_tasks": tasks, "unit_tasks": cq.unit_task_counts(s, campaign.id), "coverage": figures,
-                "open_hazards": open_hazard_count(s, campaign.id)}
+                "open_hazards": open_hazard_count(s, campaign.id),
+                "uncovered_items": coverage.uncovered_items(s, campaign.id)}
 
 
 def _field_error(field: str, message: str) -> InvalidFormData:

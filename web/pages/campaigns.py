@@ -157,6 +157,10 @@ def new():
         with svc.uow() as uow:
             return _render_new(_new_context(uow.session, db_user(uow.session), org_id), values, errors, 422)
     flash(_("专项整治“%(title)s”已发起，各单位的自查任务已下发", title=values["title"]), "success")
+    with svc.uow() as uow:
+        gaps = len(coverage.uncovered_items(uow.session, campaign.id))
+    if gaps:
+        flash(_("注意：清单中有 %(n)s 项检查内容没有落到任何参加单位（未做到全覆盖），详见下方列表", n=gaps), "warning")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
 
 
@@ -167,7 +171,7 @@ def template(template_id: int):
     with services().uow() as uow:
         tpl = uow.session.get(ChecklistTemplate, template_id) or abort(404)
         name = forms.SHIPPED_TITLES.get(tpl.name, (tpl.name,))[0]
-        rows = [(i.category, i.serial, i.content, i.methods, i.units) for i in tpl.items]
+        rows = [(i.category, i.serial, i.content, i.methods, i.units, i.lead_unit) for i in tpl.items]
     return render_template("campaigns/template.html", name=name, source=tpl.source, rows=rows)
 
 
@@ -179,7 +183,7 @@ def shipped_template(stem: str):
     if path is None:
         abort(404)
     items = checklists.parse_rows(checklists.read_rows(path.read_bytes(), path.name))
-    rows = [(i.category, i.serial, i.content, i.methods, i.units) for i in items]
+    rows = [(i.category, i.serial, i.content, i.methods, i.units, i.lead_unit) for i in items]
     return render_template("campaigns/template.html", name=forms.SHIPPED_TITLES.get(stem, (stem,))[0],
                            source=path.name, rows=rows)
 
@@ -221,6 +225,7 @@ def show(campaign_id: int):
         return render_template(
             "campaigns/show.html", campaign=campaign, org=org, phase=phase, windows=q.stage_states(campaign, phase),
             open_tasks=open_tasks, figures=coverage.campaign_coverage(s, campaign.id), units=shown,
+            uncovered=coverage.uncovered_items(s, campaign.id) if full else [],
             unit_total=len(units), upage=upage, upages=_pages(len(units), UNITS_PER_PAGE), ustatus=ustatus,
             unit_filters=UNIT_FILTERS, details=details, openable=openable, hazards=hazards,
             hpages=_pages(hazards.total, HAZARDS_PER_PAGE), missed=missed, template_name=template_name,
