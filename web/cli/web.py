@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from engine.admin import first_run
 
@@ -27,9 +28,12 @@ def print_urls(host: str, port: int) -> None:
 
 def print_setup_code(obj, host: str, port: int) -> None:
     """On a database with no administrator yet, where the first-run page is and its setup code."""
-    with obj.services.uow() as uow:
-        if first_run.has_admin(uow.session):
-            return
+    try:
+        with obj.services.uow() as uow:
+            if first_run.has_admin(uow.session):
+                return
+    except DBAPIError:  # no schema yet (`rectiflow db upgrade` makes it): the app will say so itself
+        return
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     click.secho(f"No administrator yet: open http://{shown}:{port}/setup with the setup code "
                 f"{first_run.setup_code(obj.settings.secret_key)}", fg="yellow", bold=True)
