@@ -90,10 +90,19 @@ def _text(value) -> str | None:
 
 
 def _sign_in(claims):
-    svc, conf = services(), settings()
+    conf = settings()
     employee_no, email = _trusted(claims, conf)
     if employee_no is None and email is None:
         return login_page(_("统一身份认证未提供工号或已验证的邮箱，无法确定您的账号，请联系管理员。"), status=403)
+    error = _find_or_create(claims, conf, employee_no, email)
+    if error is not None:  # drawn after the unit of work ended: the page reads the database too
+        return login_page(error, status=403)
+    return redirect(session.pop(_NEXT, None) or url_for("inbox.index"))
+
+
+def _find_or_create(claims, conf: Settings, employee_no: str | None, email: str | None) -> str | None:
+    """Sign the vouched-for user in (created just in time if so configured); the refusal message otherwise."""
+    svc = services()
     now = svc.clock.now()
     with svc.uow() as uow:
         found = accounts.sign_in_external(uow.session, now, employee_no=employee_no, email=email)
@@ -106,12 +115,12 @@ def _sign_in(claims):
                                                   employee_no=employee_no, email=email)
             except InvalidFormData as exc:  # the name is taken, or the configured unit does not exist
                 log.warning("OIDC just-in-time user %r not created: %s", username, exc)
-                return login_page(_("无法为您自动创建账号，请联系管理员。"), status=403)
+                return _("无法为您自动创建账号，请联系管理员。")
         if user is None:
-            return login_page(_refusal(found.refused), status=403)
+            return _refusal(found.refused)
         uow.commit()
         start_session(user)
-    return redirect(session.pop(_NEXT, None) or url_for("inbox.index"))
+    return None
 
 
 def _refusal(reason: str | None) -> str:
