@@ -274,3 +274,14 @@ def test_settings_read_the_oidc_variables():
     assert Settings.from_env({}).oidc_issuer == ""
     with pytest.raises(ValueError):
         Settings.from_env({"RECTIFLOW_OIDC_MATCH": "phone"})
+
+
+def test_the_button_and_the_refusals_are_translated(oidc_app, provider):
+    client = oidc_app().test_client()
+    with client.session_transaction() as browser:
+        browser["lang"] = "en"
+    page = client.get("/login").get_data(as_text=True)
+    assert re.search(r'data-testid="oidc-login"[^>]*>Sign in with the school(&#39;|\')s identity system</a>', page)
+    response = _sign_in(client, provider, {"employee_no": "NOBODY"})
+    assert response.status_code == 403
+    assert "No user here matches your identity-system account" in _alert(response)
