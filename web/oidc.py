@@ -36,6 +36,7 @@ def init_oidc(app: Flask, settings_: Settings, limiter: Limiter) -> None:
     if not settings_.oidc_issuer:
         return
     oauth = OAuth(app)
+    app.extensions["rectiflow_oauth"] = oauth
     oauth.register(PROVIDER, client_id=settings_.oidc_client_id, client_secret=settings_.oidc_client_secret,
                    server_metadata_url=settings_.oidc_issuer + "/.well-known/openid-configuration",
                    client_kwargs={"scope": "openid email profile"})
@@ -47,7 +48,7 @@ def init_oidc(app: Flask, settings_: Settings, limiter: Limiter) -> None:
 
 
 def _provider():
-    return current_app.extensions["authlib.integrations.flask_client"].create_client(PROVIDER)
+    return current_app.extensions["rectiflow_oauth"].create_client(PROVIDER)
 
 
 @bp.route("/login/oidc")

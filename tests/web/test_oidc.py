@@ -285,3 +285,15 @@ def test_the_button_and_the_refusals_are_translated(oidc_app, provider):
     response = _sign_in(client, provider, {"employee_no": "NOBODY"})
     assert response.status_code == 403
     assert "No user here matches your identity-system account" in _alert(response)
+
+
+def test_an_unreachable_provider_gives_the_login_page_not_a_traceback(services, world):
+    closed = make_server("127.0.0.1", 0, Flask("closed"))
+    url = f"http://127.0.0.1:{closed.server_port}"
+    closed.server_close()  # nothing listens there any more
+    app_ = create_app(Settings(secret_key="test-secret", oidc_issuer=url, oidc_client_id=CLIENT_ID,
+                               oidc_client_secret=CLIENT_SECRET), services=services,
+                      config={"TESTING": True, "WTF_CSRF_ENABLED": False})
+    response = app_.test_client().get("/login/oidc")
+    assert response.status_code == 502
+    assert "统一身份认证服务暂时无法访问" in _alert(response)
