@@ -17,7 +17,7 @@ from engine.infra.errors import NotAllowed, NotFound
 from engine.infra.timezone import CHINA
 from engine.process.services import Services
 from engine.rectification.attachments import EvidenceStore
-from web import auth
+from web import auth, oidc
 from web.api import PREFIX as API_PREFIX
 from web.api import DatabaseIntConverter, init_api
 from web.api.errors import handle_http_error
@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
                    processes, incidents, deploy, outbox, admin, setup):
         app.register_blueprint(module.bp)
-    auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
+    limiter = auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
+    oidc.init_oidc(app, settings, limiter)  # only when RECTIFLOW_OIDC_ISSUER is set
     init_templating(app)
     init_api(app)
     _register_error_pages(app)

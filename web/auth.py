@@ -189,8 +189,8 @@ def first_run_open() -> bool:
     return not found
 
 
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an open redirect would let a phishing link borrow our login page.
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path on this site, else the inbox (an open redirect would let phishing borrow our login)."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("inbox.index")
@@ -210,12 +210,18 @@ def login():
         if web_user is not None:
             # Not permanent: the cookie ends with the browser, and PERMANENT_SESSION_LIFETIME bounds it anyway.
             login_user(web_user, remember=request.form.get("remember") == "1")
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         # One answer for a wrong password, an unknown or inactive user and a locked account: nothing to enumerate.
         error = _("用户名或密码不正确。连续 %(failures)s 次失败后账号将被锁定 %(minutes)s 分钟，锁定期间无法登录。",
                   failures=settings().lockout_failures, minutes=settings().lockout_minutes)
-    return render_template("auth/login.html", error=error, username=username,
-                           first_run=first_run_open()), (401 if error else 200)
+    return login_page(error, username, 401 if error else 200)
+
+
+def login_page(error: str | None = None, username: str = "", status: int = 200):
+    """The sign-in page (with an error, if any), showing the identity provider's button when one is configured."""
+    conf = settings()
+    return render_template("auth/login.html", error=error, username=username, first_run=first_run_open(),
+                           oidc=bool(conf.oidc_issuer), oidc_label=conf.oidc_label), status
 
 
 def _check(username: str, password: str) -> WebUser | None:

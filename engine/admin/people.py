@@ -67,8 +67,9 @@ def _clean(values: dict) -> dict:
 def create_user(session: Session, actor: User | None, now: datetime, *, username: str, display_name: str,
                 org_id: int, password: str | None = None, employee_no: str | None = None,
                 phone: str | None = None, email: str | None = None,
-                roles: list[tuple[str, int]] = ()) -> User:
-    """A new user at `org_id` with (role, org id) grants; without a password the user must set one via a reset."""
+                roles: list[tuple[str, int]] = (), must_change_password: bool = True) -> User:
+    """A new user at `org_id` with (role, org id) grants; without a password the user must set one via a reset
+    (or sign in through the identity provider: such a user is created with must_change_password=False)."""
     values = _clean({"username": username, "display_name": display_name, "employee_no": employee_no,
                      "phone": phone, "email": email})
     errors = [{"field": f, "message": "不能为空"} for f in ("username", "display_name") if not values[f]]
@@ -81,7 +82,7 @@ def create_user(session: Session, actor: User | None, now: datetime, *, username
     user = User(username=values["username"], display_name=values["display_name"], email=values["email"],
                 employee_no=values["employee_no"], phone=values["phone"], org_id=org.id, created_at=now,
                 active=True, password_hash=accounts.hash_password(password) if password else UNUSABLE_PASSWORD,
-                must_change_password=True)
+                must_change_password=must_change_password)
     session.add(user)
     session.flush()
     for role, scope in scopes:
@@ -90,6 +91,18 @@ def create_user(session: Session, actor: User | None, now: datetime, *, username
     record_admin_change(session, now, actor.id if actor else None, "user_created", target="user",
                         target_id=user.id, after=_snapshot(user))
     return user
+
+
+def create_vouched_user(session: Session, now: datetime, *, org_code: str, username: str, display_name: str,
+                        employee_no: str | None = None, email: str | None = None) -> User:
+    """A user an identity provider vouched for whom nobody here knew, created just in time at the node `org_code`:
+    no role grants and no usable local password (audited as admin.user_created by the system)."""
+    org_id = session.scalar(select(OrgNode.id).where(OrgNode.code == org_code))
+    if org_id is None:
+        raise InvalidFormData(f"organisation {org_code!r} does not exist",
+                              [{"field": "org_id", "message": f"组织 {org_code} 不存在"}])
+    return create_user(session, None, now, username=username, display_name=display_name or username, org_id=org_id,
+                       employee_no=employee_no, email=email, must_change_password=False)
 
 
 def _check_roles(roles: list[str]) -> None:

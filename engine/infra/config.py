@@ -21,6 +21,17 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"expected 1/0, true/false, yes/no or on/off, not {raw!r}")
 
 
+OIDC_MATCHES = ("employee_no", "email")
+
+
+def _oidc_match(raw: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in raw.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in OIDC_MATCHES]
+    if unknown or not chosen:
+        raise ValueError(f"RECTIFLOW_OIDC_MATCH: expected a comma-separated list of {OIDC_MATCHES}, not {raw!r}")
+    return chosen
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the engine needs to be built; nothing connects at import time."""
@@ -48,6 +59,17 @@ class Settings:
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none); the per-address limit
     # needs the client's address, not the proxy's.
     proxy_hops: int = 0
+    # OpenID Connect sign-in from a school's identity system (web/oidc.py); off while no issuer is set. The issuer is
+    # the discovery base (issuer + /.well-known/openid-configuration). A user is matched by the 工号 claim and/or a
+    # verified e-mail (oidc_match, in that order); with oidc_jit_org (an org node code) an unknown user is created
+    # there, with no roles and no usable local password. An empty label means the default 统一身份认证登录.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_match: tuple[str, ...] = ("employee_no", "email")
+    oidc_employee_claim: str = "employee_no"
+    oidc_jit_org: str = ""
+    oidc_label: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -83,5 +105,12 @@ class Settings:
             values["ratelimit_storage_uri"] = env["RECTIFLOW_RATELIMIT_STORAGE_URI"]
         if env.get("RECTIFLOW_LOGIN_RATE_LIMIT"):
             values["login_rate_limit"] = env["RECTIFLOW_LOGIN_RATE_LIMIT"]
+        for name in ("oidc_client_id", "oidc_client_secret", "oidc_employee_claim", "oidc_jit_org", "oidc_label"):
+            if env.get(f"RECTIFLOW_{name.upper()}"):
+                values[name] = env[f"RECTIFLOW_{name.upper()}"].strip()
+        if env.get("RECTIFLOW_OIDC_ISSUER"):
+            values["oidc_issuer"] = env["RECTIFLOW_OIDC_ISSUER"].strip().rstrip("/")
+        if env.get("RECTIFLOW_OIDC_MATCH"):
+            values["oidc_match"] = _oidc_match(env["RECTIFLOW_OIDC_MATCH"])
         values.update(overrides)
         return cls(**values)

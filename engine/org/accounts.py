@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
@@ -100,6 +100,43 @@ def sign_in(session: Session, username: str, password: str, now: datetime, *, ma
         return SignIn()
     user.failed_logins, user.locked_until = 0, now + lockout
     return SignIn(locked_now=user)
+
+
+@dataclass(frozen=True)
+class ExternalSignIn:
+    """What a sign-in vouched for by an identity provider found: the user, or why it is refused.
+
+    `refused` is "unknown" (no user has that 工号 or e-mail), "ambiguous" (several users share the e-mail),
+    "inactive" or "locked" (the password lockout holds for every way in); None on success.
+    """
+
+    user: User | None = None
+    refused: str | None = None
+
+
+def sign_in_external(session: Session, now: datetime, *, employee_no: str | None = None,
+                     email: str | None = None) -> ExternalSignIn:
+    """Find the user an identity provider has vouched for: by 工号 first, else by a (verified) e-mail.
+
+    The caller passes only what it trusts (an e-mail the provider marked verified). No password is checked, so the
+    failure count is left alone: it belongs to the password, which nobody guessed here. The caller commits.
+    """
+    user = None
+    if employee_no:
+        user = session.scalars(select(User).where(User.employee_no == employee_no)).first()
+    if user is None and email:
+        # E-mail is not unique in the table: a shared address must not pick one of its owners at random.
+        owners = list(session.scalars(select(User).where(func.lower(User.email) == email.strip().lower()).limit(2)))
+        if len(owners) > 1:
+            return ExternalSignIn(refused="ambiguous")
+        user = owners[0] if owners else None
+    if user is None:
+        return ExternalSignIn(refused="unknown")
+    if not user.active:
+        return ExternalSignIn(refused="inactive")
+    if user.locked_until is not None and user.locked_until > now:
+        return ExternalSignIn(refused="locked")
+    return ExternalSignIn(user=user)
 
 
 def find_login(session: Session, login: str) -> User | None:
