@@ -51,7 +51,8 @@ MORE_UNITS = [
 ]
 
 # 工号 of the first school's users, in USERS order (XD = 兰州现代职业学院; `bureau` is 城关区教育局's CG001).
-EMPLOYEE_NO = {u: f"XD{n:03d}" for n, (u, _, _, _) in enumerate(USERS, start=1)} | {"bureau": "CG001"}
+EMPLOYEE_NO = {u: f"XD{n:03d}" for n, u in enumerate((u for u, *_ in USERS if u != "bureau"), start=1)} | {
+    "bureau": "CG001"}
 
 # The rest of the bureau: (key, kind, name, code, parent key). gs-lz-cg and the first school are built above.
 TREE = [
