@@ -196,6 +196,8 @@ def _build_bureau(services, password_hash: str) -> None:
         by_code = {n.code: n for n in s.scalars(select(OrgNode).where(
             OrgNode.code.in_(("gs", "gs-lz", "gs-lz-cg", "gs-lz-cg-xdzy"))))}
         school = by_code["gs-lz-cg-xdzy"]
+        for user in s.scalars(select(User).where(User.username.in_(EMPLOYEE_NO), User.employee_no.is_(None))):
+            user.employee_no, user.phone = EMPLOYEE_NO[user.username], demo_phone(user.username)  # an older demo's
         for code, name in MORE_UNITS:
             accounts.add_org(s, "unit", name, f"{school.code}-{code}", school).unit_type = "office"
         nodes = {"province": by_code["gs"], "city": by_code["gs-lz"], "cg": by_code["gs-lz-cg"], "xdzy": school}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from engine import demo
 from engine.demo import DEMO_PASSWORD, MORE_USERS, USERS, build_demo
 from engine.org import accounts
 from engine.org.models import OrgNode, RoleGrant, User
@@ -96,3 +97,19 @@ def test_a_bureau_sees_its_own_schools_hazards_and_not_its_siblings(services):
         assert schools_seen("sec_hh") == {"gs-lz-qlh-hhzy"}
         assert schools_seen("city") == schools_seen("province") == {
             "gs-lz-cg-xdzy", "gs-lz-qlh-hhzy", "gs-lz-qlh-qlhzx"}
+
+
+def test_a_demo_built_before_the_bureau_gets_the_rest_on_the_next_run(services, monkeypatch):
+    with monkeypatch.context() as m:  # the one-school demo of before: no other bureau, no 工号
+        m.setattr(demo, "_build_bureau", lambda *_: None)
+        build_demo(services)
+    with services.uow() as uow:
+        for user in uow.session.scalars(select(User)):
+            user.employee_no = user.phone = None
+        uow.commit()
+    build_demo(services)
+    with services.uow() as uow:
+        s = uow.session
+        assert s.scalar(select(func.count()).select_from(User)) == len(USERS) + len(MORE_USERS)
+        assert _node(s, "gs-lz-qlh").parent_id == _node(s, "gs-lz").id
+        assert accounts.find_user(s, "security").employee_no == "XD001"
