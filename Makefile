@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rectiflow demo  # builds the demo school, then serves the UI and prints its URL (Ctrl+C stops)
+	$(BIN)/rectiflow demo  # builds the demo bureau (three schools), then serves the UI and prints its URL (Ctrl+C stops)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""A demo school built from the seed notices: organisation, users for every role, hazards in several states."""
+"""A demo bureau built from the seed notices: province → city → two county bureaus → three schools, users for every
+role at every level, hazards in several states."""
 from __future__ import annotations
 
 import functools
@@ -43,6 +44,83 @@ USERS = [
 ]
 
 
+# Seed 001's offices the first demo left out (added after the units above, so their ids do not move).
+MORE_UNITS = [
+    ("keji", "科技开发处"), ("zichan", "资产管理处"), ("tuanwei", "团委"), ("xinli", "心理健康中心"),
+    ("zongwu", "总务基建处"), ("jingwu", "学院警务室"),
+]
+
+# 工号 of the first school's users, in USERS order (XD = 兰州现代职业学院; `bureau` is 城关区教育局's CG001).
+EMPLOYEE_NO = {u: f"XD{n:03d}" for n, u in enumerate((u for u, *_ in USERS if u != "bureau"), start=1)} | {
+    "bureau": "CG001"}
+
+# The rest of the bureau: (key, kind, name, code, parent key). gs-lz-cg and the first school are built above.
+TREE = [
+    ("qlh", "county", "七里河区教育局", "gs-lz-qlh", "city"),
+    # Seed 002's shape: 各处室、各二级学院、高级技工学校、职教中心学校 and 附属医院.
+    ("hh", "school", "兰州黄河职业技术学院", "gs-lz-qlh-hhzy", "qlh"),
+    ("zx", "school", "兰州市七里河中学", "gs-lz-qlh-qlhzx", "qlh"),
+]
+# school key → [(code, name, unit_type)]
+SCHOOL_UNITS = {
+    "hh": [("dangzheng", "党政办公室", "office"), ("baowei", "安全保卫处", "office"),
+           ("zongwu", "总务基建处", "office"), ("jiaowu", "教务处", "office"), ("xuesheng", "学生工作处", "office"),
+           ("zhizao", "智能制造学院", "college"), ("huli", "医学护理学院", "college"),
+           ("jigong", "附属高级技工学校", "affiliate"), ("zhijiao", "附属职教中心学校", "affiliate"),
+           ("yiyuan", "附属医院", "affiliate")],
+    "zx": [("zhengjiao", "政教处", "office"), ("jiaowu", "教务处", "office"), ("zongwu", "总务处", "office"),
+           ("anquan", "安全办", "office"), ("gaoyi", "高一年级组", None), ("chuer", "初二年级组", None)],
+}
+# username, display name, 工号, home (an org key, or "school.unit"), [(role, scope key)] ("home" = the home node)
+MORE_USERS = [
+    # 甘肃省教育厅 and 兰州市教育局
+    ("province", "马督导", "GS001", "province", [("supervisor", "home")]),
+    ("leader_province", "杨厅长", "GS002", "province", [("leader", "home")]),
+    ("admin_province", "省厅管理员", "GS003", "province", [("admin", "home")]),
+    ("city", "何督导", "LZ001", "city", [("supervisor", "home")]),
+    ("leader_city", "罗局长", "LZ002", "city", [("leader", "home")]),
+    ("admin_city", "市局管理员", "LZ003", "city", [("admin", "home")]),
+    # 城关区教育局 (its supervisor is `bureau`, above)
+    ("sec_cg", "高安全", "CG002", "cg", [("security_office", "home")]),
+    ("leader_cg", "林局长", "CG003", "cg", [("leader", "home")]),
+    ("admin_cg", "城关区管理员", "CG004", "cg", [("admin", "home")]),
+    # 七里河区教育局
+    ("bureau_qlh", "胡督导", "QLH001", "qlh", [("supervisor", "home")]),
+    ("sec_qlh", "郭安全", "QLH002", "qlh", [("security_office", "home")]),
+    ("leader_qlh", "谢局长", "QLH003", "qlh", [("leader", "home")]),
+    ("admin_qlh", "七里河区管理员", "QLH004", "qlh", [("admin", "home")]),
+    # 兰州黄河职业技术学院
+    ("sec_hh", "韩保卫", "HH001", "hh.baowei", [("security_office", "hh")]),
+    ("leader_hh", "唐校长", "HH002", "hh", [("leader", "hh")]),
+    ("admin_hh", "黄河管理员", "HH003", "hh", [("admin", "hh")]),
+    ("staff_hh_zw", "曹基建", "HH004", "hh.zongwu", [("department_staff", "home")]),
+    ("head_hh_zw", "许处长", "HH005", "hh.zongwu", [("department_head", "home")]),
+    ("staff_hh_zz", "邓实训", "HH006", "hh.zhizao", [("department_staff", "home")]),
+    ("head_hh_zz", "冯院长", "HH007", "hh.zhizao", [("department_head", "home")]),
+    ("staff_hh_yy", "彭护士", "HH008", "hh.yiyuan", [("department_staff", "home")]),
+    ("head_hh_yy", "曾院长", "HH009", "hh.yiyuan", [("department_head", "home")]),
+    ("staff_hh_jg", "萧老师", "HH010", "hh.jigong", [("department_staff", "home")]),
+    ("head_hh_jg", "田校长", "HH011", "hh.jigong", [("department_head", "home")]),
+    # 兰州市七里河中学
+    ("sec_zx", "董安全", "ZX001", "zx.anquan", [("security_office", "zx")]),
+    ("leader_zx", "袁校长", "ZX002", "zx", [("leader", "zx")]),
+    ("admin_zx", "七里河中学管理员", "ZX003", "zx", [("admin", "zx")]),
+    ("staff_zx_zw", "潘总务", "ZX004", "zx.zongwu", [("department_staff", "home")]),
+    ("head_zx_zw", "蒋主任", "ZX005", "zx.zongwu", [("department_head", "home")]),
+    ("staff_zx_g1", "蔡老师", "ZX006", "zx.gaoyi", [("department_staff", "home")]),
+    ("head_zx_g1", "余组长", "ZX007", "zx.gaoyi", [("department_head", "home")]),
+]
+# The units whose head is this user (head_user_id), beside 机电工程学院's and 后勤管理处's.
+MORE_HEADS = {"head_hh_zw": "hh.zongwu", "head_hh_zz": "hh.zhizao", "head_hh_yy": "hh.yiyuan",
+              "head_hh_jg": "hh.jigong", "head_zx_zw": "zx.zongwu", "head_zx_g1": "zx.gaoyi"}
+
+
+def demo_phone(username: str) -> str:
+    """A unique, made-up mobile number per demo user (139 0931 …, 0931 being 兰州's area code)."""
+    order = [u for u, *_ in USERS] + [u for u, *_ in MORE_USERS]
+    return f"1390931{order.index(username) + 1:04d}"
+
+
 def name_is_college(name: str) -> bool:
     """The demo's colleges (二级学院) are the units whose names end in 学院; the rest are offices."""
     return name.endswith("学院")
@@ -52,13 +130,34 @@ def _role_label(grants) -> str:
     return ", ".join(role for role, _ in grants)
 
 
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(username, name, roles) of every demo user: the first school's first, then the levels above and the
+    other schools (roles followed by the organisation)."""
+    names = {key: name for key, _, name, _, _ in TREE}
+    names.update(province="甘肃省教育厅", city="兰州市教育局", cg="城关区教育局")
+    first = [(u, n, _role_label(g)) for u, n, _, g in USERS]
+    return first + [(u, n, f"{_role_label(g)} · {names[home.split('.')[0]]}") for u, n, _, home, g in MORE_USERS]
+
+
 def build_demo(services) -> list[tuple[str, str, str]]:
-    """Create the demo once (a second run changes nothing) and return the logins."""
-    logins = [(u, n, _role_label(g)) for u, n, _, g in USERS]
+    """Create the demo once (a second run changes nothing) and return the logins.
+
+    A bureau: 甘肃省教育厅 → 兰州市教育局 → 城关区教育局 (兰州现代职业学院, with its hazards, campaign, schedules and
+    repair) and 七里河区教育局 (a seed 002 college with 附属单位, and a middle school). A demo built before the
+    bureau existed gets the rest added on the next run."""
+    password_hash = accounts.hash_password(DEMO_PASSWORD)  # once: scrypt costs ~150 ms a user
     with services.uow() as uow:
         s = uow.session
-        if s.scalars(select(User).where(User.username == "security")).first() is not None:
-            return logins
+        built = s.scalars(select(User).where(User.username == "security")).first() is not None
+    if not built:
+        _build_first_school(services, password_hash)
+    _build_bureau(services, password_hash)
+    return demo_logins()
+
+
+def _build_first_school(services, password_hash: str) -> None:
+    with services.uow() as uow:
+        s = uow.session
         province = accounts.add_org(s, "province", "甘肃省教育厅", "gs")
         city = accounts.add_org(s, "city", "兰州市教育局", "gs-lz", province)
         bureau = accounts.add_org(s, "county", "城关区教育局", "gs-lz-cg", city)
@@ -71,19 +170,79 @@ def build_demo(services) -> list[tuple[str, str, str]]:
         for username, name, home, grants in USERS:
             org = bureau if home == "bureau" else (school if home is None else units[home])
             scopes = {"school": school, "bureau": bureau, "unit": org}
-            accounts.add_user(s, username, name, DEMO_PASSWORD, org, now,
+            accounts.add_user(s, username, name, None, org, now,
                               roles=[(role, scopes[scope]) for role, scope in grants],
-                              email=f"{username}@demo.rectiflow.local")
+                              email=f"{username}@demo.rectiflow.local", password_hash=password_hash,
+                              employee_no=EMPLOYEE_NO[username], phone=demo_phone(username))
         for unit_code, head in (("jidian", "head_jd"), ("houqin", "head_hq")):
             units[unit_code].head_user_id = s.scalars(select(User.id).where(User.username == head)).one()
         uow.commit()
         ids = {u.username: u.id for u in s.scalars(select(User))}
         unit_ids = {code: node.id for code, node in units.items()}
+        school_id = school.id
     _demo_hazards(services, ids, unit_ids)
     _demo_campaign(services, ids, unit_ids)
-    install_set(services, school.id, ids["security"])  # seed 004's recurring inspections (schedules.py)
+    install_set(services, school_id, ids["security"])  # seed 004's recurring inspections (schedules.py)
     _demo_repair(services, ids)
-    return logins
+
+
+def _build_bureau(services, password_hash: str) -> None:
+    """The first school's other offices, 七里河区教育局 with its two schools, and users at every level; skipped
+    when 七里河区教育局 exists."""
+    with services.uow() as uow:
+        s = uow.session
+        if s.scalars(select(OrgNode).where(OrgNode.code == "gs-lz-qlh")).first() is not None:
+            return
+        by_code = {n.code: n for n in s.scalars(select(OrgNode).where(
+            OrgNode.code.in_(("gs", "gs-lz", "gs-lz-cg", "gs-lz-cg-xdzy"))))}
+        school = by_code["gs-lz-cg-xdzy"]
+        for user in s.scalars(select(User).where(User.username.in_(EMPLOYEE_NO), User.employee_no.is_(None))):
+            user.employee_no, user.phone = EMPLOYEE_NO[user.username], demo_phone(user.username)  # an older demo's
+        for code, name in MORE_UNITS:
+            accounts.add_org(s, "unit", name, f"{school.code}-{code}", school).unit_type = "office"
+        nodes = {"province": by_code["gs"], "city": by_code["gs-lz"], "cg": by_code["gs-lz-cg"], "xdzy": school}
+        for key, kind, name, code, parent in TREE:
+            nodes[key] = accounts.add_org(s, kind, name, code, nodes[parent])
+        for key, units in SCHOOL_UNITS.items():
+            for code, name, unit_type in units:
+                unit = accounts.add_org(s, "unit", name, f"{nodes[key].code}-{code}", nodes[key])
+                unit.unit_type = unit_type
+                nodes[f"{key}.{code}"] = unit
+        now = services.clock.now()
+        users = {}
+        for username, name, employee_no, home, grants in MORE_USERS:
+            org = nodes[home]
+            users[username] = accounts.add_user(
+                s, username, name, None, org, now,
+                roles=[(role, org if scope == "home" else nodes[scope]) for role, scope in grants],
+                email=f"{username}@demo.rectiflow.local", password_hash=password_hash,
+                employee_no=employee_no, phone=demo_phone(username))
+        for head, unit_key in MORE_HEADS.items():
+            nodes[unit_key].head_user_id = users[head].id
+        uow.commit()
+        ids = {u: user.id for u, user in users.items()}
+        unit_ids = {k: n.id for k, n in nodes.items()}
+    _bureau_hazards(services, ids, unit_ids)
+
+
+def _bureau_hazards(services, ids: dict[str, int], units: dict[str, int]) -> None:
+    """A few hazards in the other schools, so their inboxes and 七里河区's are not empty."""
+    today = services.clock.now().date()
+    in_days = lambda n: (today + timedelta(days=n)).isoformat()  # noqa: E731
+    report = functools.partial(report_hazard, services)
+    # 黄河: one just reported (附属医院), one registered and waiting for 总务基建处's plan.
+    report(ids["staff_hh_yy"], {"location": "附属医院门诊楼2层", "check_item": "消防设施",
+                                "problem": "消防栓箱被药品柜遮挡", "category": "消防", "source": "self_check",
+                                "checked_at": today.isoformat()})
+    h = report(ids["staff_hh_zw"], {"location": "学生宿舍6号楼", "check_item": "冬季取暖安全",
+                                     "problem": "宿舍内私接电暖器，插线板过载", "category": "消防",
+                                     "source": "patrol"})
+    _do(services, h.id, ids["sec_hh"], {"grade": "general", "responsible_unit_id": units["hh.zongwu"],
+                                        "responsible_person": "许处长", "deadline": in_days(7)})
+    # 七里河中学: one just reported.
+    report(ids["staff_zx_zw"], {"location": "教学楼东侧楼梯", "check_item": "防坠设施",
+                                "problem": "三楼楼梯护栏松动", "category": "建筑与施工", "source": "self_check",
+                                "checked_at": today.isoformat()})
 
 
 def _next_task(services, hazard_id: int) -> HumanTask:

@@ -183,11 +183,15 @@ def add_org(session: Session, kind: str, name: str, code: str, parent: OrgNode |
     return node
 
 
-def add_user(session: Session, username: str, display_name: str, password: str, org: OrgNode, now,
-             roles: list[tuple[str, OrgNode]] = (), email: str | None = None) -> User:
-    """Create a user at `org` with (role, scope node) grants."""
-    user = User(username=username, display_name=display_name, email=email, password_hash=hash_password(password),
-                org_id=org.id, created_at=now, active=True)
+def add_user(session: Session, username: str, display_name: str, password: str | None, org: OrgNode, now,
+             roles: list[tuple[str, OrgNode]] = (), email: str | None = None, *, password_hash: str | None = None,
+             employee_no: str | None = None, phone: str | None = None) -> User:
+    """Create a user at `org` with (role, scope node) grants. `password_hash` (from `hash_password`) stands in for
+    `password` when many users share one password (the demo), saving one scrypt per user."""
+    if password_hash is None:
+        password_hash = hash_password(password)
+    user = User(username=username, display_name=display_name, email=email, password_hash=password_hash,
+                employee_no=employee_no, phone=phone, org_id=org.id, created_at=now, active=True)
     session.add(user)
     session.flush()
     for role, scope in roles:

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from engine.demo import MORE_UNITS, UNITS
+
 from .test_closed_loop_browser import Desk
 
 pytestmark = pytest.mark.slow
@@ -20,7 +22,8 @@ def test_security_office_starts_a_campaign_and_sees_a_college_work_through_its_c
     page.click("[data-testid=new-campaign]")
     assert page.input_value("#f-title").endswith("校园安全专项整治")
     assert "十二项整治重点" in page.locator("#f-template option:checked").inner_text()
-    assert page.locator("input[name=unit_ids]:checked").count() == 8  # every unit of the demo school
+    # every unit of the demo's first school: its first eight and seed 001's other offices
+    assert page.locator("input[name=unit_ids]:checked").count() == len(UNITS) + len(MORE_UNITS) == 14
     page.screenshot(path=str(screenshots / "campaign_new.png"), full_page=True)
     page.click("[data-testid=create-campaign]")
     page.wait_for_url(re.compile(r".*/campaigns/\d+$"))

@@ -328,7 +328,8 @@ def fire_timers_cmd(obj: _Context, at: str | None) -> None:
 @click.option("--port", default=5000, show_default=True, type=int, help="TCP port of the web UI.")
 @click.pass_obj
 def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
-    """Build a demo school from the seed notices (users for every role, hazards in several states), then serve the UI."""
+    """Build a demo bureau from the seed notices (province, city, two county bureaus, three schools; users for every
+    role at every level, hazards in several states), then serve the UI."""
 
     upgrade_schema(obj.settings.database_url)
     obj.services.deploy_directory()
