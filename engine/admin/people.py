@@ -22,8 +22,7 @@ from engine.process.outbox import enqueue
 from engine.process.states import TaskState
 
 PROFILE_FIELDS = ("display_name", "employee_no", "phone", "email", "org_id", "locale")
-# What an unusable password hash looks like: no scrypt string matches it, so only a reset lets the user in.
-UNUSABLE_PASSWORD = "!"
+UNUSABLE_PASSWORD = accounts.UNUSABLE_PASSWORD
 
 
 def _snapshot(user: User) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
@@ -44,6 +44,8 @@ def dummy_hash() -> str:
 
 
 MIN_PASSWORD_LENGTH = 8
+# What an unusable password hash looks like: no scrypt string matches it, so only a reset lets the user in locally.
+UNUSABLE_PASSWORD = "!"
 # zxcvbn's 0-4 strength score a chosen password needs: 0 and 1 are the common-password lists, keyboard walks,
 # dates and repeats a guesser tries first; 2 is "somewhat guessable", which a slow scrypt hash and the lockout hold.
 MIN_PASSWORD_SCORE = 2
@@ -126,7 +128,9 @@ def sign_in_external(session: Session, now: datetime, *, employee_no: str | None
         user = session.scalars(select(User).where(User.employee_no == employee_no)).first()
     if user is None and email:
         # E-mail is not unique in the table: a shared address must not pick one of its owners at random.
-        owners = list(session.scalars(select(User).where(func.lower(User.email) == email.strip().lower()).limit(2)))
+        # Indexed, so exact: as given and in lower case (how identity providers and our imports write addresses).
+        given = email.strip()
+        owners = list(session.scalars(select(User).where(User.email.in_({given, given.lower()})).limit(2)))
         if len(owners) > 1:
             return ExternalSignIn(refused="ambiguous")
         user = owners[0] if owners else None
@@ -136,6 +140,10 @@ def sign_in_external(session: Session, now: datetime, *, employee_no: str | None
         return ExternalSignIn(refused="inactive")
     if user.locked_until is not None and user.locked_until > now:
         return ExternalSignIn(refused="locked")
+    if user.must_change_password:
+        # A first or reset password was waiting to be replaced, but the provider vouches for them instead: that
+        # one-time password stops working, and no password page stands between them and their work.
+        user.password_hash, user.must_change_password = UNUSABLE_PASSWORD, False
     return ExternalSignIn(user=user)
 
 

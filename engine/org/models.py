@@ -61,7 +61,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200), index=True)  # OIDC sign-in matches by it
     # 工号 and mobile phone: both unique where given, and both accepted at sign-in like the user name.
     employee_no: Mapped[str | None] = mapped_column(String(32), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from engine.infra.config import Settings
+from engine.org import accounts
 from engine.org.models import RoleGrant, User
 from engine.process.models import Event
 from web.app import create_app
@@ -153,9 +154,9 @@ def test_the_employee_claim_name_is_configurable_and_next_is_kept(oidc_app, prov
 
 
 def test_a_user_matched_by_verified_email_is_signed_in(oidc_app, provider, services):
-    _set(services, "leader", email="Leader@School.edu.cn")
+    _set(services, "leader", email="leader@school.edu.cn")
     client = oidc_app().test_client()
-    response = _sign_in(client, provider, {"email": "leader@school.edu.cn", "email_verified": True})
+    response = _sign_in(client, provider, {"email": "Leader@School.edu.cn", "email_verified": True})
     assert response.status_code == 302
     assert client.get("/inbox").status_code == 200
 
@@ -208,6 +209,17 @@ def test_jit_creates_the_user_in_the_configured_unit_without_roles_or_password(o
 
 def app_post_login(app_, username, password):
     return app_.test_client().post("/login", data={"username": username, "password": password})
+
+
+def test_a_user_waiting_to_change_a_one_time_password_goes_straight_to_work(oidc_app, provider, services):
+    """The provider vouches instead: the one-time password stops working and no password page is in the way."""
+    _set(services, "staff", employee_no="T1002", must_change_password=True)
+    client = oidc_app().test_client()
+    assert _sign_in(client, provider, {"employee_no": "T1002"}).status_code == 302
+    assert client.get("/inbox").status_code == 200
+    with services.uow() as uow:
+        user = uow.session.scalars(select(User).where(User.username == "staff")).one()
+        assert user.must_change_password is False and not accounts.check_password(user.password_hash, "pw-staff")
 
 
 def test_an_inactive_user_is_refused(oidc_app, provider, services):
