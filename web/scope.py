@@ -18,10 +18,11 @@ def visible_units(session: Session, user: User) -> list[OrgNode]:
 
 
 def units_of_school(session: Session, school_id: int) -> list[OrgNode]:
-    """The units of one school, for the 责任单位 choice."""
+    """The active units of one school, for the 责任单位 choice (a deactivated unit takes no new work)."""
     school = session.get(OrgNode, school_id)
     if school is None:
         return []
     return list(session.scalars(
-        select(OrgNode).where(OrgNode.kind == "unit", OrgNode.path.startswith(school.path)).order_by(OrgNode.id)
+        select(OrgNode).where(OrgNode.kind == "unit", OrgNode.path.startswith(school.path),
+                              OrgNode.active.is_(True)).order_by(OrgNode.id)
     ))

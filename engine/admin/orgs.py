@@ -190,10 +190,13 @@ def hand_over(session: Session, actor: User | None, now: datetime, from_id: int,
         raise InvalidFormData("须移交给另一个同级、在用的组织", [{"field": "to", "message": "须移交给另一个同级、在用的组织"}])
     if source.kind in ("unit", "grid") and _school_id(source) != _school_id(target):
         raise InvalidFormData("二级单位只能移交给本校的单位", [{"field": "to", "message": "二级单位只能移交给本校的单位"}])
-    tasks = lock_tasks_where(session, HumanTask.state == TaskState.READY, HumanTask.candidate_org_id == source.id)
+    open_here = (Hazard.closed_at.is_(None), Hazard.unit_id == source.id)
+    # The hazards' instances are locked with the tasks' (one ordered pass), before either kind of row changes.
+    tasks = lock_tasks_where(session, HumanTask.state == TaskState.READY, HumanTask.candidate_org_id == source.id,
+                             also_instances=select(Hazard.instance_id).where(*open_here))
     for task in tasks:
         task.candidate_org_id = target.id
-    hazards = session.execute(update(Hazard).where(Hazard.closed_at.is_(None), Hazard.unit_id == source.id)
+    hazards = session.execute(update(Hazard).where(*open_here)
                               .values(unit_id=target.id).execution_options(synchronize_session=False))
     moved = {"tasks": len(tasks), "hazards": hazards.rowcount}
     record_admin_change(session, now, actor.id if actor else None, "org_handed_over", target="org",

@@ -46,12 +46,18 @@ def lock_instance(session: Session, instance_id: int, skip_locked: bool = False)
     return instance
 
 
-def lock_tasks_where(session: Session, *criteria) -> list[HumanTask]:
+def lock_tasks_where(session: Session, *criteria, also_instances=None) -> list[HumanTask]:
     """Every task matching `criteria`, locked in the engine's order for a bulk change (deactivating their holder,
     handing a unit's work over): their instances first, in id order, then the tasks, in id order; two statements
-    whatever the count. The tasks are read again after the locks, so the criteria hold for what is returned."""
+    whatever the count. The tasks are read again after the locks, so the criteria hold for what is returned.
+
+    `also_instances` (a select of instance ids) joins the first statement: the instances of other rows the caller
+    changes next (a hand-over's hazards), so every instance lock is taken in one ordered pass."""
     instances = select(HumanTask.instance_id).where(*criteria)
-    lock_instances = select(ProcessInstance.id).where(ProcessInstance.id.in_(instances)).order_by(ProcessInstance.id)
+    wanted = ProcessInstance.id.in_(instances)
+    if also_instances is not None:
+        wanted = wanted | ProcessInstance.id.in_(also_instances)
+    lock_instances = select(ProcessInstance.id).where(wanted).order_by(ProcessInstance.id)
     tasks = (select(HumanTask).where(*criteria).order_by(HumanTask.id)
              .execution_options(populate_existing=True))
     if is_postgres(session):

@@ -176,6 +176,9 @@ def assign_unit(session: Session, hazard: Hazard, unit_id: int) -> None:
             f"responsible unit {unit_id} is not part of this school",
             [{"field": "responsible_unit_id", "message": "not a unit of this school"}],
         )
+    if not unit.active:
+        raise InvalidFormData(f"responsible unit {unit.name} is deactivated",
+                              [{"field": "responsible_unit_id", "message": "this unit is deactivated"}])
     last = session.scalar(select(func.max(Hazard.unit_serial)).where(Hazard.unit_id == unit_id))
     hazard.unit_id = unit_id
     hazard.unit_serial = (last or 0) + 1

@@ -10,6 +10,7 @@ from engine.org import accounts
 from engine.org.models import OrgNode, User
 from engine.process.models import Event, HumanTask, OutboxMessage
 from engine.process.states import TaskState
+from web.scope import units_of_school
 
 
 def _admin_at(services, org_id: int, name: str) -> int:
@@ -99,6 +100,15 @@ def test_deactivation_lists_open_work_until_it_is_handed_over(services, world, r
     with services.uow() as uow:
         task = _ready(services, hazard.id)
         assert task.candidate_org_id == new_unit.id
+        # A deactivated unit is no longer offered as 责任单位, and cannot be made responsible for a new hazard.
+        assert world.orgs.college not in {u.id for u in units_of_school(uow.session, world.orgs.school)}
+    second = report_hazard(world.users.security)
+    register = _ready(services, second.id)
+    with pytest.raises(InvalidFormData, match="deactivated"):
+        services.complete_task(register.id, world.users.security,
+                               {"grade": "general", "responsible_unit_id": world.orgs.college,
+                                "responsible_person": "刘院长", "deadline": "2026-11-09"})
+    assert _ready(services, second.id).id == register.id  # the refused step changed nothing
 
 
 def _ready(services, hazard_id: int) -> HumanTask:
