@@ -49,6 +49,8 @@ def test_an_admin_manages_orgs_people_and_imports_at_three_widths(browser, live_
             files=[{"name": "roster.csv", "mimeType": "text/csv", "buffer": bad.encode()}])
         page.locator("[data-testid=import-roster] button[type=submit]").click()
         errors = page.inner_text("[data-testid=import-errors]")
+        progress = page.locator("[data-testid=import-roster] [data-import-progress]")
+        assert progress.get_attribute("data-finished") == "errors"  # drawn by the page's script, no reload
         assert "第 3 行 单位" in errors and "第 3 行 角色" in errors and "第 2 行" not in errors
         _no_sideways_scrolling(page, width, "import errors")
         good = bad.split("\n")[0] + "\n" + bad.split("\n")[1] + "\n"
@@ -57,6 +59,10 @@ def test_an_admin_manages_orgs_people_and_imports_at_three_widths(browser, live_
         page.locator("[data-testid=import-roster] button[type=submit]").click()
         credentials = page.inner_text("[data-testid=credentials]")
         assert f"A{width}" in credentials
+        assert progress.get_attribute("data-finished") == "ok"
+        assert page.evaluate("() => { const p = document.querySelector('[data-testid=import-roster] progress');"
+                             " return [p.value, p.max]; }") == [1, 1]
+        assert "已导入 1 / 1 行" in progress.inner_text()
         _no_sideways_scrolling(page, width, "import result")
         page.screenshot(path=str(screenshots / f"admin_import_{width}.png"), full_page=True)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from sqlalchemy import select
 
@@ -71,6 +72,31 @@ def test_import_page_lists_every_bad_line_and_writes_nothing(services, world, ap
     page = client.post("/admin/import", data={"what": "roster", "file": (io.BytesIO(roster.encode()), "r.csv")},
                        content_type="multipart/form-data")
     assert 'data-testid="credentials"' in page.get_data(as_text=True)
+
+
+def test_the_page_script_gets_the_import_as_progress_lines_then_the_results(services, world, app, login):
+    """Accept: application/x-ndjson (the page's script): one line per batch for the progress bar, then the results."""
+    add_admin(services, world)
+    client = login("admin")
+    people = "".join(f"人{n},P{n:03},,,s-jd,部门工作人员\n" for n in range(60))
+    response = client.post("/admin/import", headers={"Accept": "application/x-ndjson"},
+                           data={"what": "roster", "file": (io.BytesIO(("姓名,工号,手机,邮箱,单位,角色\n" + people)
+                                                                       .encode()), "r.csv")},
+                           content_type="multipart/form-data")
+    assert response.mimetype == "application/x-ndjson" and response.headers["Cache-Control"] == "no-store"
+    lines = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    progress, last = lines[:-1], lines[-1]
+    assert [p["done"] for p in progress] == [25, 50, 60] and {p["total"] for p in progress} == {60}
+    assert last["ok"] is True and 'data-testid="credentials"' in last["html"] and "P059" in last["html"]
+    # A bad file: no progress, the errors by line, nothing written.
+    bad = client.post("/admin/import", headers={"Accept": "application/x-ndjson"},
+                      data={"what": "roster", "file": (io.BytesIO("姓名,工号,手机,邮箱,单位,角色\n某,P000,,,nowhere,部门工作人员\n"
+                                                                  .encode()), "r.csv")},
+                      content_type="multipart/form-data")
+    (only,) = [json.loads(line) for line in bad.get_data(as_text=True).splitlines()]
+    assert only["ok"] is False and "第 2 行" in only["html"]
+    with services.uow() as uow:
+        assert len(list(uow.session.scalars(select(User.id).where(User.employee_no.like("P%"))))) == 60
 
 
 def test_non_admins_get_403_and_forms_need_csrf(services, world, login, tmp_path):

@@ -1,7 +1,23 @@
 """组织机构, 人员管理 and 批量导入: administrators manage the part of the tree they administer, and its people."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import functools
+import json
+import queue
+import threading
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
@@ -233,38 +249,116 @@ def person_revoke(user_id: int, grant_id: int):
 @bp.route("/admin/import", methods=["GET", "POST"])
 @login_required
 def bulk_import():
-    """Upload an org file or a roster: all rows or none; the errors by line, or the one-time initial passwords."""
-    errors, credentials, created = [], [], None
-    status = 200
-    if request.method == "POST":
-        what = request.form.get("what")
-        upload = request.files.get("file")
-        columns = imports.ORG_COLUMNS if what == "orgs" else imports.ROSTER_COLUMNS
-        limit = settings().max_upload_bytes
-        data = upload.read(limit + 1) if upload and upload.filename else b""
-        try:
-            if not data:
-                raise InvalidFormData("no file", [{"field": "file", "message": _("请选择 .xlsx 或 .csv 文件")}])
-            if len(data) > limit:
-                raise InvalidFormData("too large", [{"field": "file", "message": _("文件过大")}])
-            rows = imports.read_rows(upload.filename, data, columns)
-            svc = services()
-            with svc.uow() as uow:
-                s = uow.session
-                actor, now = _actor(s), svc.clock.now()
-                if what == "orgs":
-                    result = imports.import_orgs(s, actor, now, rows, file_name=upload.filename)
-                else:
-                    result = imports.import_roster(s, actor, now, rows, file_name=upload.filename)
-                uow.commit()
-            created, credentials = result.created, result.credentials
-        except InvalidFormData as exc:
-            errors, status = exc.errors, 422
-        except RectiflowError as exc:
-            errors, status = [{"message": error_text(exc)}], 422
-    else:
+    """Upload an org file or a roster: all rows or none; the errors by line, or the one-time initial passwords.
+
+    The page's script asks for `application/x-ndjson`: then the import runs beside the response, which streams one
+    line per batch ({"done", "total"}) for the progress bar and ends with the rendered results ({"html", "ok"})."""
+    if request.method == "GET":
         with services().uow() as uow:
             _actor(uow.session)
-    return render_template("admin/import.html", errors=errors, credentials=credentials, created=created,
-                           org_columns=imports.ORG_COLUMNS, roster_columns=imports.ROSTER_COLUMNS,
-                           org_types=list(imports.ORG_TYPES), role_names=list(imports.ROLE_NAMES)), status
+        return _import_page({})
+    what = "orgs" if request.form.get("what") == "orgs" else "roster"
+    upload = request.files.get("file")
+    try:
+        rows = _uploaded_rows(upload, imports.ORG_COLUMNS if what == "orgs" else imports.ROSTER_COLUMNS)
+        with services().uow() as uow:
+            actor_id = _actor(uow.session).id
+    except RectiflowError as exc:
+        outcome = _import_outcome(exc)
+        if _streamed():
+            return _stream(iter([("end", outcome)]))
+        return _import_page(outcome, 422)
+    run = functools.partial(_run_import, services(), what, rows, upload.filename, actor_id)
+    if _streamed():
+        return _stream(_in_thread(run))
+    outcome = run(None)
+    return _import_page(outcome, 422 if outcome.get("errors") else 200)
+
+
+def _uploaded_rows(upload, columns) -> list:
+    limit = settings().max_upload_bytes
+    data = upload.read(limit + 1) if upload and upload.filename else b""
+    if not data:
+        raise InvalidFormData("no file", [{"field": "file", "message": _("请选择 .xlsx 或 .csv 文件")}])
+    if len(data) > limit:
+        raise InvalidFormData("too large", [{"field": "file", "message": _("文件过大")}])
+    return imports.read_rows(upload.filename, data, columns)
+
+
+def _import_outcome(exc: RectiflowError) -> dict:
+    if isinstance(exc, InvalidFormData):
+        return {"errors": exc.errors}
+    return {"errors": [{"message": error_text(exc)}]}
+
+
+def _run_import(svc, what: str, rows: list, file_name: str, actor_id: int, progress) -> dict:
+    """One unit of work: every row or none (the outcome as the results partial takes it)."""
+    try:
+        with svc.uow() as uow:
+            s = uow.session
+            actor, now = s.get(User, actor_id), svc.clock.now()
+            if what == "orgs":
+                result = imports.import_orgs(s, actor, now, rows, progress, file_name=file_name)
+            else:
+                result = imports.import_roster(s, actor, now, rows, progress, file_name=file_name)
+            uow.commit()
+    except InvalidFormData as exc:
+        return {"errors": exc.errors}
+    except RectiflowError as exc:
+        return {"error": exc}
+    return {"created": result.created, "credentials": result.credentials}
+
+
+def _in_thread(run):
+    """Run `run(progress)` in a worker thread; yield ("progress", done, total) as it goes, then ("end", outcome)."""
+    events: queue.Queue = queue.Queue()
+    log = current_app.logger  # the thread has no app context of its own
+
+    def work():
+        try:
+            events.put(("end", run(lambda done, total: events.put(("progress", done, total)))))
+        except Exception as exc:  # noqa: BLE001  (reported to the page, and logged)
+            log.exception("import failed")
+            events.put(("end", {"error": exc}))
+
+    threading.Thread(target=work, name="rectiflow-import", daemon=True).start()
+    while True:
+        event = events.get()
+        yield event
+        if event[0] == "end":
+            return
+
+
+def _stream(events):
+    def lines():
+        for event in events:
+            if event[0] == "progress":
+                yield json.dumps({"done": event[1], "total": event[2]}) + "\n"
+                continue
+            outcome = event[1]
+            if "error" in outcome:
+                error = outcome.pop("error")
+                outcome["errors"] = [{"message": error_text(error) if isinstance(error, RectiflowError)
+                                      else _("导入失败，未导入任何数据")}]
+            html = render_template("admin/_import_results.html", **_results_context(outcome))
+            yield json.dumps({"html": html, "ok": not outcome.get("errors")}, ensure_ascii=False) + "\n"
+    # No proxy may hold the lines back (nginx: X-Accel-Buffering), and nobody may keep the passwords.
+    return Response(stream_with_context(lines()), mimetype="application/x-ndjson",
+                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+
+
+def _streamed() -> bool:
+    return request.accept_mimetypes.best == "application/x-ndjson"
+
+
+def _results_context(outcome: dict) -> dict:
+    return {"errors": outcome.get("errors") or [], "credentials": outcome.get("credentials") or [],
+            "created": outcome.get("created")}
+
+
+def _import_page(outcome: dict, status: int = 200):
+    if "error" in outcome:
+        outcome = {"errors": [{"message": error_text(outcome["error"])}]}
+    return render_template("admin/import.html", org_columns=imports.ORG_COLUMNS,
+                           roster_columns=imports.ROSTER_COLUMNS, org_types=list(imports.ORG_TYPES),
+                           role_names=list(imports.ROLE_NAMES), **_results_context(outcome)), status
