@@ -9,12 +9,17 @@ from engine.org.scope import visible_orgs
 from engine.process.lifecycle import can_act_on_task
 from engine.rectification.visibility import can_view_hazard, can_view_task
 
-__all__ = ["can_act_on_task", "can_view_hazard", "can_view_task", "units_of_school", "visible_units"]
+__all__ = ["can_act_on_task", "can_view_hazard", "can_view_task", "ledger_orgs", "units_of_school", "visible_units"]
 
 
 def visible_units(session: Session, user: User) -> list[OrgNode]:
     """The units (and schools) a user may pick in filters and the ledger, in tree order."""
     return visible_orgs(session, user, ("school", "unit"))
+
+
+def ledger_orgs(session: Session, user: User) -> list[OrgNode]:
+    """The nodes whose ledger a user may open, widest first: a bureau, city or province lists every school below."""
+    return visible_orgs(session, user, ("province", "city", "county", "school", "unit"))
 
 
 def units_of_school(session: Session, school_id: int) -> list[OrgNode]:

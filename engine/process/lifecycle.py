@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import and_, func, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, tuple_, union_all
+from sqlalchemy.orm import Session, aliased
 
 from engine.infra.errors import (
     NotAllowed,
@@ -34,8 +34,8 @@ from engine.process.states import InstanceState, TaskState
 
 __all__ = [  # the states are defined in states.py (below the models) and belong here
     "GUARDS", "Guard", "Holder", "InstanceState", "TaskState", "Transition", "assigned_clause", "can_act_on_task",
-    "escalated", "escalated_clause", "holds_task_role", "is_escalated_to", "is_named_candidate", "offered_clause",
-    "open_clause",
+    "escalated", "escalated_clause", "holds_task_role", "is_escalated_to", "is_named_candidate",
+    "mine_or_offered_clause", "offered_clause", "open_clause",
     "require", "require_recipient", "works_on",
 ]
 
@@ -223,13 +223,30 @@ def assigned_clause(user: User):
     return HumanTask.assignee_id == user.id
 
 
-def offered_clause(user: User):
-    """SQL clause over HumanTask: unclaimed tasks offered to a group this user belongs to, or to them by name."""
+def _offered_ids(user: User):
+    """The ids of tasks offered to a group this user belongs to, or to them by name (claimed or not).
+
+    One id list from indexed lookups joined by UNION ALL, not an OR: PostgreSQL cannot combine an OR of a subquery
+    and the group columns with indexes, and reads every task instead (bench/inbox_explain.py shows the plans)."""
     pairs = [(g.role, g.org_id) for g in user.grants]
     named = [TaskCandidate.user_id == user.id]
     if pairs:
         named.append(tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
-    offered = [HumanTask.id.in_(select(TaskCandidate.task_id).where(or_(*named)))]
+    offered = select(TaskCandidate.task_id).where(or_(*named))
     if pairs:
-        offered.append(tuple_(HumanTask.candidate_role, HumanTask.candidate_org_id).in_(pairs))
-    return and_(HumanTask.assignee_id.is_(None), or_(*offered))
+        group = aliased(HumanTask)
+        offered = union_all(offered, select(group.id).where(
+            tuple_(group.candidate_role, group.candidate_org_id).in_(pairs)))
+    return offered
+
+
+def offered_clause(user: User):
+    """SQL clause over HumanTask: unclaimed tasks offered to a group this user belongs to, or to them by name."""
+    return and_(HumanTask.assignee_id.is_(None), HumanTask.id.in_(_offered_ids(user)))
+
+
+def mine_or_offered_clause(user: User):
+    """SQL clause over HumanTask: assigned_clause OR offered_clause, as one indexed id list (see _offered_ids)."""
+    mine = aliased(HumanTask)
+    ids = union_all(select(mine.id).where(mine.assignee_id == user.id), _offered_ids(user))
+    return and_(or_(HumanTask.assignee_id == user.id, HumanTask.assignee_id.is_(None)), HumanTask.id.in_(ids))

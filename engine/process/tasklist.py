@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.infra.errors import InvalidFormData
 from engine.org.models import OrgNode, User
-from engine.process.lifecycle import assigned_clause, offered_clause, open_clause
+from engine.process.lifecycle import assigned_clause, mine_or_offered_clause, offered_clause, open_clause
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 
 INBOX_VIEWS = ("mine", "groups", "overdue")
@@ -35,7 +35,7 @@ def inbox_clause(user: User, view: str, now: datetime):
     if view == "groups":
         return and_(open_clause(), offered_clause(user))
     if view == "overdue":
-        return and_(open_clause(), HumanTask.due_at < now, or_(assigned_clause(user), offered_clause(user)))
+        return and_(open_clause(), HumanTask.due_at < now, mine_or_offered_clause(user))
     raise ValueError(f"unknown inbox view {view!r}; expected one of {INBOX_VIEWS}")
 
 

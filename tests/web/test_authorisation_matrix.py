@@ -11,10 +11,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from engine.org import accounts
+from engine.org.models import OrgNode
+
 from .ui_fixtures import PNG, app, login  # noqa: F401
 
-READERS = {"staff", "head", "security", "leader", "supervisor"}
-ROLES = ("staff", "head", "logistics_staff", "security", "leader", "supervisor", "outsider")
+READERS = {"staff", "head", "security", "leader", "supervisor", "city_supervisor"}
+# city_supervisor sits at the city above the school's bureau; sibling_supervisor at another bureau of that city.
+ROLES = ("staff", "head", "logistics_staff", "security", "leader", "supervisor", "outsider", "city_supervisor",
+         "sibling_supervisor")
 # Answer for someone outside the scope: 404, so ids of other units' records reveal nothing.
 HIDDEN = 404
 
@@ -23,6 +28,16 @@ HIDDEN = 404
 def target(services, world, report_hazard, task_of, tmp_path):
     """A hazard of the college with a photo, a comment and its open register task."""
     hazard = report_hazard(problem="实训室灭火器过期")
+    with services.uow() as uow:
+        s = uow.session
+        city = s.get(OrgNode, s.get(OrgNode, world.orgs.bureau).parent_id)
+        sibling = accounts.add_org(s, "county", "邻区教育局", "p-c-n", city)
+        sibling_school = accounts.add_org(s, "school", "邻区中学", "p-c-n-s", sibling)
+        now = services.clock.now()
+        for name, org in (("city_supervisor", city), ("sibling_supervisor", sibling)):
+            accounts.add_user(s, name, name, f"pw-{name}", org, now, roles=[("supervisor", org)])
+        accounts.add_user(s, "sibling_staff", "sibling_staff", "pw-sibling_staff", sibling_school, now)
+        uow.commit()
     from engine.rectification.attachments import add_attachment
 
     attachment = add_attachment(services, world.users.staff, hazard.id, filename="a.png", data=PNG)

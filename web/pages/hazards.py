@@ -34,7 +34,7 @@ from web.pages import evidence
 from web.pages import ledger as ledger_view
 from web.pages import notices as notices_view
 from web.pages.forms_render import engine_errors, form_errors, form_fields, parse_form
-from web.scope import visible_units
+from web.scope import ledger_orgs
 from web.templating import error_text
 
 bp = Blueprint("hazards", __name__)
@@ -200,7 +200,7 @@ def attachment(attachment_id: int):
 def _ledger_scope(s):
     """The signed-in user, the units they may see, the unit asked for (if allowed) and the filters."""
     user = db_user(s)
-    units = visible_units(s, user)
+    units = ledger_orgs(s, user)
     unit = ledger_view.chosen_unit(s, user, units, request.args.get("unit", type=int))
     return user, units, unit, ledger_view.filters_from(request.args)
 
