@@ -223,30 +223,34 @@ def assigned_clause(user: User):
     return HumanTask.assignee_id == user.id
 
 
-def _offered_ids(user: User):
-    """The ids of tasks offered to a group this user belongs to, or to them by name (claimed or not).
+def _offered_ids(user: User) -> list:
+    """Selects of the ids of tasks offered to a group this user belongs to, or to them by name (claimed or not).
 
-    One id list from indexed lookups joined by UNION ALL, not an OR: PostgreSQL cannot combine an OR of a subquery
-    and the group columns with indexes, and reads every task instead (bench/inbox_explain.py shows the plans)."""
+    Callers join them with one flat UNION ALL, not an OR: PostgreSQL cannot combine an OR of a subquery and the
+    group columns with indexes, and reads every task instead (bench/inbox_explain.py shows the plans); SQLite takes
+    no nested, parenthesised compound select."""
     pairs = [(g.role, g.org_id) for g in user.grants]
     named = [TaskCandidate.user_id == user.id]
     if pairs:
         named.append(tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
-    offered = select(TaskCandidate.task_id).where(or_(*named))
+    selects = [select(TaskCandidate.task_id).where(or_(*named))]
     if pairs:
         group = aliased(HumanTask)
-        offered = union_all(offered, select(group.id).where(
-            tuple_(group.candidate_role, group.candidate_org_id).in_(pairs)))
-    return offered
+        selects.append(select(group.id).where(tuple_(group.candidate_role, group.candidate_org_id).in_(pairs)))
+    return selects
+
+
+def _ids(selects: list):
+    return selects[0] if len(selects) == 1 else union_all(*selects)
 
 
 def offered_clause(user: User):
     """SQL clause over HumanTask: unclaimed tasks offered to a group this user belongs to, or to them by name."""
-    return and_(HumanTask.assignee_id.is_(None), HumanTask.id.in_(_offered_ids(user)))
+    return and_(HumanTask.assignee_id.is_(None), HumanTask.id.in_(_ids(_offered_ids(user))))
 
 
 def mine_or_offered_clause(user: User):
     """SQL clause over HumanTask: assigned_clause OR offered_clause, as one indexed id list (see _offered_ids)."""
     mine = aliased(HumanTask)
-    ids = union_all(select(mine.id).where(mine.assignee_id == user.id), _offered_ids(user))
+    ids = _ids([select(mine.id).where(mine.assignee_id == user.id), *_offered_ids(user)])
     return and_(or_(HumanTask.assignee_id == user.id, HumanTask.assignee_id.is_(None)), HumanTask.id.in_(ids))
