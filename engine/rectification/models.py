@@ -88,7 +88,7 @@ class Hazard(Base):
     repeat_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
-    reported_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)  # "my reports" in every list
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
