@@ -43,19 +43,19 @@ def code_matches(secret_key: str, given: str) -> bool:
 
 def create_first_admin(session: Session, now: datetime, *, username: str, display_name: str, password: str,
                        org_rows: list[tuple[int, dict]] | None = None, file_name: str = "",
-                       top: dict | None = None, top_id: int | None = None, only_first: bool = True,
-                       check_password: bool = True) -> tuple[User, OrgNode]:
+                       top: dict | None = None, top_id: int | None = None,
+                       only_first: bool = True) -> tuple[User, OrgNode]:
     """An administrator at the top of an imported tree (`org_rows`), of a new top node (`top`: kind, name, code)
     or of an existing node (`top_id`); all in the caller's unit of work, so a refusal leaves nothing behind.
 
-    `only_first` refuses once an administrator exists (the first-run page); `check_password` applies the
-    password policy to the chosen password (the page; the CLI's operator may choose what they like)."""
+    `only_first` refuses once an administrator exists (the first-run page). The chosen password must pass the
+    password policy (accounts.password_problems)."""
     if only_first and has_admin(session):
         raise Conflict("an administrator exists already; sign in as them to add others")
     if sum(x is not None for x in (org_rows, top, top_id)) != 1:
         raise InvalidFormData("give one of an org file, a top node or an existing node",
                               [{"field": "org", "message": "请上传组织机构文件，或填写顶层组织"}])
-    problems = accounts.password_problems(password) if check_password else []
+    problems = accounts.password_problems(password)
     if problems:
         raise InvalidFormData(problems[0]["message"], [{**problems[0], "field": "password"}])
     if org_rows is not None:

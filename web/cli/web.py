@@ -20,10 +20,14 @@ def run_server(settings, host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
+def _base_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://{shown}:{port}"
+
+
 def print_urls(host: str, port: int) -> None:
     """Tell the operator where the UI is."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    click.secho(f"Web UI: http://{shown}:{port}/  (Ctrl+C to stop)", fg="green", bold=True)
+    click.secho(f"Web UI: {_base_url(host, port)}/  (Ctrl+C to stop)", fg="green", bold=True)
 
 
 def print_setup_code(obj, host: str, port: int) -> None:
@@ -34,8 +38,7 @@ def print_setup_code(obj, host: str, port: int) -> None:
                 return
     except DBAPIError:  # no schema yet (`rectiflow db upgrade` makes it): the app will say so itself
         return
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    click.secho(f"No administrator yet: open http://{shown}:{port}/setup with the setup code "
+    click.secho(f"No administrator yet: open {_base_url(host, port)}/setup with the setup code "
                 f"{first_run.setup_code(obj.settings.secret_key)}", fg="yellow", bold=True)
 
 

@@ -260,11 +260,11 @@ def bulk_import():
     what = "orgs" if request.form.get("what") == "orgs" else "roster"
     upload = request.files.get("file")
     try:
-        rows = _uploaded_rows(upload, imports.ORG_COLUMNS if what == "orgs" else imports.ROSTER_COLUMNS)
+        rows = uploaded_rows(upload, imports.ORG_COLUMNS if what == "orgs" else imports.ROSTER_COLUMNS)
         with services().uow() as uow:
             actor_id = _actor(uow.session).id
     except RectiflowError as exc:
-        outcome = _import_outcome(exc)
+        outcome = _refused(exc)
         if _streamed():
             return _stream(iter([("end", outcome)]))
         return _import_page(outcome, 422)
@@ -272,10 +272,11 @@ def bulk_import():
     if _streamed():
         return _stream(_in_thread(run))
     outcome = run(None)
-    return _import_page(outcome, 422 if outcome.get("errors") else 200)
+    return _import_page(outcome, 422 if outcome.get("errors") or "error" in outcome else 200)
 
 
-def _uploaded_rows(upload, columns) -> list:
+def uploaded_rows(upload, columns) -> list:
+    """The rows of an uploaded .xlsx/.csv file with these columns (InvalidFormData when missing or too large)."""
     limit = settings().max_upload_bytes
     data = upload.read(limit + 1) if upload and upload.filename else b""
     if not data:
@@ -285,10 +286,10 @@ def _uploaded_rows(upload, columns) -> list:
     return imports.read_rows(upload.filename, data, columns)
 
 
-def _import_outcome(exc: RectiflowError) -> dict:
-    if isinstance(exc, InvalidFormData):
-        return {"errors": exc.errors}
-    return {"errors": [{"message": error_text(exc)}]}
+def _refused(exc: Exception) -> dict:
+    """An outcome for a refusal: the errors by line, or the error itself (put into words by _results_context, which
+    runs where there is a request to translate for; the import's thread has none)."""
+    return {"errors": exc.errors} if isinstance(exc, InvalidFormData) else {"error": exc}
 
 
 def _run_import(svc, what: str, rows: list, file_name: str, actor_id: int, progress) -> dict:
@@ -302,10 +303,8 @@ def _run_import(svc, what: str, rows: list, file_name: str, actor_id: int, progr
             else:
                 result = imports.import_roster(s, actor, now, rows, progress, file_name=file_name)
             uow.commit()
-    except InvalidFormData as exc:
-        return {"errors": exc.errors}
     except RectiflowError as exc:
-        return {"error": exc}
+        return _refused(exc)
     return {"created": result.created, "credentials": result.credentials}
 
 
@@ -319,7 +318,7 @@ def _in_thread(run):
             events.put(("end", run(lambda done, total: events.put(("progress", done, total)))))
         except Exception as exc:  # noqa: BLE001  (reported to the page, and logged)
             log.exception("import failed")
-            events.put(("end", {"error": exc}))
+            events.put(("end", _refused(exc)))
 
     threading.Thread(target=work, name="rectiflow-import", daemon=True).start()
     while True:
@@ -335,13 +334,9 @@ def _stream(events):
             if event[0] == "progress":
                 yield json.dumps({"done": event[1], "total": event[2]}) + "\n"
                 continue
-            outcome = event[1]
-            if "error" in outcome:
-                error = outcome.pop("error")
-                outcome["errors"] = [{"message": error_text(error) if isinstance(error, RectiflowError)
-                                      else _("导入失败，未导入任何数据")}]
-            html = render_template("admin/_import_results.html", **_results_context(outcome))
-            yield json.dumps({"html": html, "ok": not outcome.get("errors")}, ensure_ascii=False) + "\n"
+            results = _results_context(event[1])
+            html = render_template("admin/_import_results.html", **results)
+            yield json.dumps({"html": html, "ok": not results["errors"]}, ensure_ascii=False) + "\n"
     # No proxy may hold the lines back (nginx: X-Accel-Buffering), and nobody may keep the passwords.
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson",
                     headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
@@ -352,13 +347,15 @@ def _streamed() -> bool:
 
 
 def _results_context(outcome: dict) -> dict:
-    return {"errors": outcome.get("errors") or [], "credentials": outcome.get("credentials") or [],
-            "created": outcome.get("created")}
+    """What the results partial shows for an outcome of _run_import or _refused."""
+    errors = outcome.get("errors") or []
+    if "error" in outcome:
+        error = outcome["error"]
+        errors = [{"message": error_text(error) if isinstance(error, RectiflowError) else _("导入失败，未导入任何数据")}]
+    return {"errors": errors, "credentials": outcome.get("credentials") or [], "created": outcome.get("created")}
 
 
 def _import_page(outcome: dict, status: int = 200):
-    if "error" in outcome:
-        outcome = {"errors": [{"message": error_text(outcome["error"])}]}
     return render_template("admin/import.html", org_columns=imports.ORG_COLUMNS,
                            roster_columns=imports.ROSTER_COLUMNS, org_types=list(imports.ORG_TYPES),
                            role_names=list(imports.ROLE_NAMES), **_results_context(outcome)), status

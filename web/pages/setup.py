@@ -13,10 +13,12 @@ from engine.admin import first_run, imports
 from engine.infra.config import Settings
 from engine.infra.errors import Conflict, InvalidFormData, RectiflowError
 from web.auth import first_run_open, services, settings, start_session
+from web.pages.admin import uploaded_rows
 from web.templating import error_text
 
 bp = Blueprint("setup", __name__)
 LOOPBACK = ("127.0.0.1", "::1")
+
 
 def _password_texts() -> dict:
     return {"too_short": _("密码至少需要 8 位"),
@@ -24,17 +26,6 @@ def _password_texts() -> dict:
 
 
 TOP_KIND_LABELS = {"province": _l("省教育厅"), "city": _l("市教育局"), "county": _l("区县教育局"), "school": _l("学校")}
-
-
-def _org_rows() -> list | None:
-    upload = request.files.get("file")
-    if not upload or not upload.filename:
-        return None
-    limit = settings().max_upload_bytes
-    data = upload.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidFormData("too large", [{"field": "file", "message": _("文件过大")}])
-    return imports.read_rows(upload.filename, data, imports.ORG_COLUMNS)
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -54,8 +45,8 @@ def first_admin():
             password = request.form.get("password", "")
             if password != request.form.get("password2", ""):
                 raise InvalidFormData("passwords differ", [{"field": "password", "message": _("两次输入的密码不一致")}])
-            rows = _org_rows()
             upload = request.files.get("file")
+            rows = uploaded_rows(upload, imports.ORG_COLUMNS) if upload and upload.filename else None
             top = None if rows is not None else {k: form[k] for k in ("kind", "name", "code", "short_name")}
             svc = services()
             with svc.uow() as uow:
