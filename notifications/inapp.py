@@ -17,6 +17,6 @@ class InAppNotifier:
 
     def send(self, message: Message) -> None:
         """Store the rendered subject and text for the recipient's bell."""
-        rendered = render(message)
+        rendered = render(message, channel=self.channel)
         # No URL here: the sink stores the message's subject and the web layer links to it.
         self.sink(message, rendered.subject.removeprefix("【隐患整改】"), rendered.text)

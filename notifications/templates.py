@@ -53,12 +53,15 @@ def _item(kind: str, payload: dict) -> dict:
             "by": payload.get("by"), "reason": payload.get("reason")}
 
 
-def render(message: Message) -> Rendered:
-    """Render a message in Chinese: one subject line, a plain-text body and an HTML body."""
+def render(message: Message, channel: str = "email") -> Rendered:
+    """Render a message in Chinese: one subject line, a plain-text body and an HTML body.
+
+    The e-mail's "do not reply" footer is written only for e-mail; the bell and webhooks leave it out.
+    """
     items = [_item(i.get("kind", ""), i) for i in message.items] if message.kind == "digest" else []
     main = _item(message.kind, message.payload)
     subject = f"【隐患整改】{main['headline']}" + (f"：{main['name']}" if main["name"] else f"（{len(items)}条）")
     context = {"message": main, "items": items, "recipient": message.recipient_name or "您好",
-               "is_digest": message.kind == "digest"}
+               "is_digest": message.kind == "digest", "channel": channel}
     return Rendered(subject, _env.get_template("message.txt").render(context),
                     _env.get_template("message.html").render(context))

@@ -10,7 +10,7 @@ from notifications.templates import render
 
 def robot_payload(message: Message) -> dict:
     """The JSON body for the endpoint's style (wecom and dingtalk markdown robots, or plain json)."""
-    rendered = render(message)
+    rendered = render(message, channel="webhook")
     if message.webhook_style == "dingtalk":
         return {"msgtype": "markdown", "markdown": {"title": rendered.subject, "text": f"### {rendered.subject}\n\n{rendered.text}"}}
     if message.webhook_style == "wecom":

@@ -182,7 +182,7 @@ def claim(task_id: int):
 @login_required
 def unclaim(task_id: int):
     """Give a claimed task back to the group."""
-    return _task_action(task_id, lambda: services().unclaim_task(task_id, int(current_user.id)), _("已退回组内待认领"))
+    return _task_action(task_id, lambda: services().unclaim_task(task_id, int(current_user.id)), _("已放弃认领，任务回到组内待认领"))
 
 
 @bp.route("/tasks/<int:task_id>/delegate", methods=["POST"])
