@@ -34,6 +34,15 @@ def notifications(s: Session, user_id: int, page: int = 1, per_page: int = 30,
     return list(rows), total
 
 
+def read_follows_closed_tasks(s: Session, now, task_ids: list[int]) -> None:
+    """Mark read every unread bell entry about tasks that were just completed or cancelled, for every recipient:
+    a done task leaves nothing to act on (served by ix_inapp_subject)."""
+    if task_ids:
+        s.execute(update(InAppNotification).where(
+            InAppNotification.subject_kind == "task", InAppNotification.subject_id.in_(task_ids),
+            InAppNotification.read_at.is_(None)).values(read_at=now))
+
+
 def mark_read(services, user_id: int, ids: list[int] | None = None) -> int:
     """Mark some (or all) of the user's notifications read; returns how many changed."""
     with services.uow() as uow:

@@ -309,7 +309,8 @@ class InAppNotification(Base):
     """One message in a user's bell; unique per outbox row so a retry never shows it twice."""
 
     __tablename__ = "inapp_notifications"
-    __table_args__ = (Index("ix_inapp_user_read", "user_id", "read_at"),)
+    __table_args__ = (Index("ix_inapp_user_read", "user_id", "read_at"),
+                      Index("ix_inapp_subject", "subject_id", "subject_kind"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), unique=True)

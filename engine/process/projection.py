@@ -11,6 +11,7 @@ from engine.infra.errors import WorkflowFailed
 from engine.infra.timezone import CHINA, END_OF_WORKDAY
 from engine.org.models import ROLES, User
 from engine.process.assignment import DEFAULT_ROLE, resolve_role, split_group
+from engine.process.bell import read_follows_closed_tasks
 from engine.process.deadlines import plan_task
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Hooks
@@ -108,12 +109,13 @@ class Projector:
             )
         }
         ready = {str(task.id): task for task in self.runtime.ready_user_tasks(workflow)}
-        for spiff_id, row in open_rows.items():
-            if spiff_id not in ready:
-                row.state = TaskState.CANCELLED
-                row.completed_at = self.now
-                record_event(self.session, self.now, "TaskCancelled", self.actor_id, instance_id=instance.id,
-                             hazard_id=row.hazard_id, task_id=row.id, bpmn_id=row.bpmn_id, name=row.name)
+        cancelled = [row for spiff_id, row in open_rows.items() if spiff_id not in ready]
+        read_follows_closed_tasks(self.session, self.now, [row.id for row in cancelled])
+        for row in cancelled:
+            row.state = TaskState.CANCELLED
+            row.completed_at = self.now
+            record_event(self.session, self.now, "TaskCancelled", self.actor_id, instance_id=instance.id,
+                         hazard_id=row.hazard_id, task_id=row.id, bpmn_id=row.bpmn_id, name=row.name)
         created = []
         link = self.hooks.task_link(instance, subject) if ready.keys() - open_rows.keys() else {}
         for spiff_id, task in ready.items():

@@ -31,6 +31,7 @@ from engine.org import accounts
 from engine.org.models import ROLES
 from engine.process import inbound, lifecycle, timer_starts
 from engine.process.assignment import split_group
+from engine.process.bell import read_follows_closed_tasks
 from engine.process.bundles import Bundle
 from engine.process.deadlines import process_properties
 from engine.process.deployments import parse_context
@@ -468,6 +469,7 @@ class Services:
                     task.assignee_id, task.claimed_at = user.id, now
                 record_event(s, now, "TaskCompleted", user.id, instance_id=instance.id, hazard_id=task.hazard_id,
                              task_id=task.id, bpmn_id=task.bpmn_id, name=task.name, form=data)
+                read_follows_closed_tasks(s, now, [task.id])
                 # Storing the advance evaluates the next tasks' candidates and queues service tasks' effects.
                 self.projector(s, now, user.id).persist(instance, workflow, subject)
             except (SpiffWorkflowException, ScriptNotAllowed, WorkflowFailed) as exc:

@@ -158,3 +158,30 @@ def test_webhook_endpoints_receive_events_of_their_organisation(services, world,
     delivery.deliver_pending(services, {"webhook": robot})
     assert [(m.kind, m.webhook_url, m.webhook_style) for m in robot.sent] == [
         ("task_overdue", "http://127.0.0.1:9/hook", "wecom")]
+
+
+def test_the_bell_entries_about_a_task_are_read_once_the_task_is_done(services, world, report_hazard, task_of, do,
+                                                                       open_tasks):
+    hazard = report_hazard()
+    task = task_of(hazard.id, "register_hazard")
+    notifier = InAppNotifier(delivery.inapp_store(services))
+    delivery.deliver_pending(services, {"inapp": notifier})
+
+    def unread_about(user, task_id):
+        with services.uow() as uow:
+            return uow.session.scalar(select(func.count()).select_from(InAppNotification).where(
+                InAppNotification.user_id == user, InAppNotification.subject_kind == "task",
+                InAppNotification.subject_id == task_id, InAppNotification.read_at.is_(None)))
+
+    assert unread_about(world.users.security, task.id) == 1 and unread_about(world.users.security2, task.id) == 1
+    do(hazard.id, "register_hazard", world.users.security,
+       {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09",
+        "responsible_unit_id": world.orgs.college})
+    assert unread_about(world.users.security, task.id) == 0, "the one who did it"
+    assert unread_about(world.users.security2, task.id) == 0, "and the rest of the group: nothing is left to do"
+    delivery.deliver_pending(services, {"inapp": notifier})
+    (following,) = open_tasks(hazard.id)
+    with services.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(InAppNotification).where(
+            InAppNotification.subject_id == following.id, InAppNotification.read_at.is_(None))) >= 1, \
+            "the next task's entries stay unread"
