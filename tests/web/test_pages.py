@@ -77,6 +77,28 @@ def test_claiming_from_the_inbox_with_htmx_returns_just_the_updated_row(login, r
     assert f'data-testid="unclaim-{task.id}"' in html
 
 
+def test_an_htmx_claim_refreshes_the_tab_counts_out_of_band(login, report_hazard, task_of):
+    task = task_of(report_hazard(problem="楼道堆物").id, "register_hazard")
+    client = login("security")
+    html = client.post(f"/tasks/{task.id}/claim?view=groups", headers={"HX-Request": "true"}).get_data(as_text=True)
+    badges = dict(re.findall(r'<span id="count-(\w+)"[^>]*hx-swap-oob="true">(\d+)</span>', html))
+    assert badges == {"mine": "1", "groups": "0", "overdue": "0"}
+    html = client.post(f"/tasks/{task.id}/unclaim?view=mine", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert dict(re.findall(r'<span id="count-(\w+)"[^>]*hx-swap-oob="true">(\d+)</span>', html))["groups"] == "1"
+
+
+def test_the_inbox_opens_on_the_first_tab_that_holds_work(login, report_hazard, task_of):
+    task = task_of(report_hazard().id, "register_hazard")
+    client = login("security")
+    arrival = client.get("/inbox").get_data(as_text=True)
+    assert re.search(r'class="nav-link active"[^>]*data-testid="tab-groups"', arrival), "nothing claimed: 组内待认领"
+    assert f'data-testid="task-{task.id}"' in arrival
+    client.post(f"/tasks/{task.id}/claim")
+    assert re.search(r'class="nav-link active"[^>]*data-testid="tab-mine"', client.get("/inbox").get_data(as_text=True))
+    empty = login("leader").get("/inbox").get_data(as_text=True)
+    assert re.search(r'class="nav-link active"[^>]*data-testid="tab-mine"', empty), "no work anywhere: 我的任务"
+
+
 def test_a_task_claimed_by_someone_else_cannot_be_claimed_again(login, report_hazard, task_of):
     hazard = report_hazard()
     task = task_of(hazard.id, "register_hazard")

@@ -46,8 +46,8 @@ def _query_filters(values: dict) -> dict:
 def index():
     """One inbox view with its counts, filters and saved filters."""
     svc = services()
-    view = request.args.get("view", "mine")
-    if view not in queries.INBOX_VIEWS:
+    view = request.args.get("view")
+    if view is not None and view not in queries.INBOX_VIEWS:
         abort(404)
     page_no = request.args.get("page", 1, type=int) or 1
     with svc.uow() as uow:
@@ -60,9 +60,11 @@ def index():
             match = next((f for f in saved if f["id"] == chosen), None)
             values = dict(match["values"]) if match else {}
         now = svc.clock.now()
+        counts = queries.inbox_counts(s, user, now)
+        if view is None:  # on arrival: the first tab that holds work (组内待认领 when nothing is claimed yet)
+            view = next((v for v in queries.INBOX_VIEWS if counts[v]), queries.INBOX_VIEWS[0])
         page = hazard_inbox.inbox(s, user, view, now, page=page_no, per_page=25, filters=_query_filters(values),
                                   hooks=svc.hooks)
-        counts = queries.inbox_counts(s, user, now)
         units = visible_units(s, user)
         processes = queries.process_names(s)
         groups = saved_filters.groups_of(user)

@@ -16,6 +16,7 @@ from engine.infra.errors import (
     WorkflowFailed,
 )
 from engine.org.models import OrgNode, RoleGrant, User
+from engine.process import tasklist
 from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
@@ -167,8 +168,9 @@ def _inbox_row(task_id: int, notice: str, failed: bool):
         user = db_user(s)
         _task_for_view(s, user, task_id)
         row = task_row(s, task_id, svc.hooks)
-        return render_template("inbox/_item.html", t=row, now=svc.clock.now(), view=request.args.get("view", ""),
-                               notice=notice, notice_error=failed)
+        now = svc.clock.now()
+        return render_template("inbox/_item.html", t=row, now=now, view=request.args.get("view", ""),
+                               notice=notice, notice_error=failed, counts=tasklist.inbox_counts(s, user, now))
 
 
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
