@@ -191,3 +191,15 @@ def test_notification_forms_are_refused_without_a_csrf_token(services, world, tm
         assert client.post(path, data={"reason": "x"}).status_code == 400, path
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/notifications").get_data(as_text=True)).group(1)
     assert client.post("/notifications/read", data={"csrf_token": token}).status_code == 303
+
+
+def test_a_clerks_profile_has_no_token_card_and_one_row_of_notification_choices(login):
+    clerk = login("staff")
+    page = clerk.get("/profile").get_data(as_text=True)
+    assert 'data-testid="tokens-card"' not in page and "API 令牌" not in page
+    assert re.search(r'<details class="mb-2" data-testid="pref-each-kind" >', page), "per-kind rows start folded"
+    assert clerk.post("/profile/tokens", data={"name": "脚本"}).status_code == 303
+    assert "您的角色无需 API 令牌" in clerk.get("/profile").get_data(as_text=True)
+    clerk.post("/profile/notifications", data={"pref-task_overdue-email": "off"})
+    assert 'data-testid="pref-each-kind" open>' in clerk.get("/profile").get_data(as_text=True)
+    assert 'data-testid="tokens-card"' in login("designer").get("/profile").get_data(as_text=True)

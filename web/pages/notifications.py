@@ -247,5 +247,6 @@ def preference_table(user_id: int) -> dict:
     """What the profile page needs to draw the preferences form."""
     with services().uow() as uow:
         chosen = bell.preferences(uow.session, user_id)
-    return {"pref_chosen": chosen, "pref_kinds": EVENT_KIND_LABELS, "pref_channels": CHANNEL_LABELS,
+    return {"pref_chosen": chosen, "pref_each_kind_chosen": any(kind != "*" for kind, _channel in chosen),
+            "pref_kinds": EVENT_KIND_LABELS, "pref_channels": CHANNEL_LABELS,
             "pref_modes": {m: MODE_LABELS[m] for m in DELIVERY_MODES}}

@@ -14,6 +14,8 @@ from web.pages.notifications import preference_table
 from web.templating import LOCALES, error_text
 
 bp = Blueprint("profile", __name__)
+# Roles whose holders connect scripts and other systems; everyone else's profile has no token card (issue 13).
+SCRIPTING_ROLES = frozenset({"security_office", "supervisor", "process_designer", "admin"})
 
 
 @bp.route("/profile")
@@ -32,7 +34,9 @@ def _render(new_token: str | None = None):
         user = db_user(s)
         org_ids = {g.org_id for g in user.grants} | {user.org_id}
         orgs = {o.id: o for o in s.scalars(select(OrgNode).where(OrgNode.id.in_(org_ids)))}
+        show_tokens = bool(my_tokens) or any(g.role in SCRIPTING_ROLES for g in user.grants)
         return render_template("profile/show.html", user=user, orgs=orgs, locales=LOCALES, tokens=my_tokens,
+                               show_tokens=show_tokens,
                                new_token=new_token, now=services().clock.now(), token_days=tokens.DEFAULT_EXPIRY_DAYS,
                                **prefs)
 
@@ -41,8 +45,13 @@ def _render(new_token: str | None = None):
 @login_required
 def create_token():
     """Issue an API token for scripts; its secret is shown in this response only (never stored, nor put in a cookie)."""
+    with services().uow() as uow:
+        may_script = any(g.role in SCRIPTING_ROLES for g in db_user(uow.session).grants)
+    if not may_script:
+        flash(_("您的角色无需 API 令牌；如需接入其他系统，请联系管理员"), "warning")
+        return redirect(url_for("profile.show")), 303
     try:
-        _, plaintext = tokens.create_token(services(), int(current_user.id), request.form.get("name", ""))
+        _token, plaintext = tokens.create_token(services(), int(current_user.id), request.form.get("name", ""))
     except RectiflowError as exc:
         flash(error_text(exc), "danger")
         return redirect(url_for("profile.show")), 303
