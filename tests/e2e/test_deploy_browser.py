@@ -24,6 +24,7 @@ def test_a_designer_checks_and_deploys_a_bundle_at_three_widths(browser, live_se
     designer = Desk(browser, live_server, "designer", viewport={"width": 390, "height": 844})
     page = designer.page
     page.click(".navbar-toggler")  # on a phone the navigation is folded away
+    page.click("[data-testid=nav-more]")  # the less frequent pages sit under 更多
     page.click("[data-testid=nav-deploy]")
     page.wait_for_url(re.compile(r".*/deploy$"))
 
