@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# The UI's English catalog, compiled from its .po on every machine (not committed: each Babel writes other bytes).
+MO      = web/translations/en/LC_MESSAGES/messages.mo
 # The suite runs on every core (pytest-xdist; each worker gets its own PostgreSQL database).
 PYTEST_ARGS ?= -n auto
 
@@ -13,19 +15,21 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pybabel compile -d web/translations  # the UI's English catalog (.mo)
 	touch $(STAMP)
 
-install: $(STAMP)
+$(MO): $(MO:.mo=.po) $(STAMP)
+	$(BIN)/pybabel compile -d web/translations
 
-demo: $(STAMP)
+install: $(STAMP) $(MO)
+
+demo: $(STAMP) $(MO)
 	$(BIN)/rectiflow demo  # builds the demo bureau (three schools), then serves the UI and prints its URL (Ctrl+C stops)
 
-test: $(STAMP)
+test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) rectiflow.sqlite3*
+	rm -rf $(VENV) rectiflow.sqlite3* $(MO)
 
 # Browser assets (Bootstrap, Bootstrap Icons, bpmn-js viewer, htmx) are vendored into web/static/vendor and
 # committed; this re-creates them from package-lock.json with npm.

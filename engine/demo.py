@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, make_url, select
 
 from engine.campaigns.checklists import items_for_unit, load_shipped
 from engine.campaigns.models import ChecklistTemplate
@@ -19,6 +20,7 @@ from engine.rectification.hazards import report_hazard
 from engine.schedules.seeds import install_set
 
 DEMO_PASSWORD = "demo1234"
+DEMO_EMAIL_DOMAIN = "demo.rectiflow.local"
 
 # (code, name) of the school's units, from seeds 000 and 001.
 UNITS = [
@@ -146,13 +148,47 @@ def build_demo(services) -> list[tuple[str, str, str]]:
     repair) and 七里河区教育局 (a seed 002 college with 附属单位, and a middle school). A demo built before the
     bureau existed gets the rest added on the next run."""
     password_hash = accounts.hash_password(DEMO_PASSWORD)  # once: scrypt costs ~150 ms a user
-    with services.uow() as uow:
-        s = uow.session
-        built = s.scalars(select(User).where(User.username == "security")).first() is not None
-    if not built:
+    if demo_state(services) == "none":
         _build_first_school(services, password_hash)
     _build_bureau(services, password_hash)
     return demo_logins()
+
+
+def demo_state(services) -> str:
+    """"none" (no demo built yet), "demo" (the demo's users, and people added without an e-mail) or "other" (a
+    `security` user or an e-mail that is not the demo's: real people's data)."""
+    with services.uow() as uow:
+        s = uow.session
+        security = s.scalars(select(User).where(User.username == "security")).first()
+        if security is None:
+            return "none"
+        foreign = s.scalars(select(User.id).where(User.email.is_not(None),
+                                                  User.email.not_like(f"%@{DEMO_EMAIL_DOMAIN}")).limit(1)).first()
+        return "demo" if security.email and foreign is None else "other"
+
+
+def wipe_database(database_url: str) -> None:
+    """Delete everything a demo database holds: its SQLite file, or every table elsewhere (PostgreSQL)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(url.database + suffix).unlink(missing_ok=True)
+        return
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for table in inspect(conn).get_table_names():  # Alembic's version table too: the schema is built anew
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+            # The migrations' trigger functions (events_append_only); not those an extension brought.
+            for function in conn.exec_driver_sql(
+                    "SELECT p.oid::regprocedure::text FROM pg_proc p "
+                    "JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname = current_schema() "
+                    "WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+            ).scalars().all():
+                conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function} CASCADE")
+    finally:
+        engine.dispose()
 
 
 def _build_first_school(services, password_hash: str) -> None:
@@ -172,7 +208,7 @@ def _build_first_school(services, password_hash: str) -> None:
             scopes = {"school": school, "bureau": bureau, "unit": org}
             accounts.add_user(s, username, name, None, org, now,
                               roles=[(role, scopes[scope]) for role, scope in grants],
-                              email=f"{username}@demo.rectiflow.local", password_hash=password_hash,
+                              email=f"{username}@{DEMO_EMAIL_DOMAIN}", password_hash=password_hash,
                               employee_no=EMPLOYEE_NO[username], phone=demo_phone(username))
         for unit_code, head in (("jidian", "head_jd"), ("houqin", "head_hq")):
             units[unit_code].head_user_id = s.scalars(select(User.id).where(User.username == head)).one()
@@ -215,7 +251,7 @@ def _build_bureau(services, password_hash: str) -> None:
             users[username] = accounts.add_user(
                 s, username, name, None, org, now,
                 roles=[(role, org if scope == "home" else nodes[scope]) for role, scope in grants],
-                email=f"{username}@demo.rectiflow.local", password_hash=password_hash,
+                email=f"{username}@{DEMO_EMAIL_DOMAIN}", password_hash=password_hash,
                 employee_no=employee_no, phone=demo_phone(username))
         for head, unit_key in MORE_HEADS.items():
             nodes[unit_key].head_user_id = users[head].id

@@ -8,7 +8,7 @@ from flask import Flask, render_template, request, session
 from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.infra.clock import Clock
@@ -23,6 +23,7 @@ from web.api import DatabaseIntConverter, init_api
 from web.api.errors import handle_http_error
 from web.composition import build_services
 from web.outage import init_outage_pages
+from web.static_files import init_static_files
 
 # Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
 # 隐患问题统计表, schedules the 巡查计划 (recurring inspections), deploy the designers' 流程部署.
@@ -43,7 +44,7 @@ from web.pages import (
     statistics,
     tasks,
 )
-from web.templating import DEFAULT_LOCALE, LOCALES, init_templating
+from web.templating import DEFAULT_LOCALE, LOCALES, BadInput, init_templating
 
 DEV_SECRET = Settings.secret_key
 # Photos and documents are small; anything larger is refused before it reaches a view.
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     limiter = auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     oidc.init_oidc(app, settings, limiter)  # only when RECTIFLOW_OIDC_ISSUER is set
     init_templating(app)
+    init_static_files(app)
     init_api(app)
     _register_error_pages(app)
     app.after_request(_security_headers)
@@ -110,21 +112,27 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def _register_error_pages(app: Flask) -> None:
     def page(status: int):
-        """An error handler drawing the error page with this status."""
+        """An error handler drawing the error page with this status (JSON in the API's error format under it)."""
         def handler(error):
             if request.path.startswith(API_PREFIX + "/") and isinstance(error, HTTPException):
                 return handle_http_error(error)  # routing errors under /api/v1 (no such path, id out of range)
-            return render_template("error.html", status=status, error=error), status
+            headers = {}
+            if isinstance(error, MethodNotAllowed) and error.valid_methods:
+                headers["Allow"] = ", ".join(sorted(error.valid_methods))
+            return render_template("error.html", status=status, message=_own_message(error)), status, headers
         return handler
 
-    app.register_error_handler(403, page(403))
-    app.register_error_handler(404, page(404))
-    app.register_error_handler(413, page(413))
-    app.register_error_handler(429, page(429))  # Flask-Limiter on failed sign-ins (keeps its Retry-After header)
+    for status in (400, 403, 404, 405, 413, 429):  # 429: Flask-Limiter's sign-in limit (keeps its Retry-After)
+        app.register_error_handler(status, page(status))
     app.register_error_handler(NotAllowed, page(403))
     app.register_error_handler(NotFound, page(404))
     app.register_error_handler(CSRFError, page(400))
     init_outage_pages(app)  # 503 + Retry-After while the database is down; the app's own 500 page
+
+
+def _own_message(error) -> str | None:
+    """What a page said when it refused bad input (web.templating.bad_input), never werkzeug's English default."""
+    return error.description if isinstance(error, BadInput) else None
 
 
 def _security_headers(response):
@@ -150,4 +158,5 @@ def _validate_config(app: Flask) -> None:
     if app.config.get("RECTIFLOW_PRODUCTION") and app.config["SECRET_KEY"] == DEV_SECRET:
         raise RuntimeError("the development SECRET_KEY must not be used in production: set RECTIFLOW_SECRET_KEY")
     if not (Path(app.config["BABEL_TRANSLATION_DIRECTORIES"]) / "en" / "LC_MESSAGES" / "messages.mo").exists():
-        raise RuntimeError("compiled translations are missing: run `pybabel compile -d web/translations`")
+        raise RuntimeError("compiled translations are missing: run `make install` "
+                           "(or `pybabel compile -d web/translations`)")

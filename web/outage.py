@@ -49,7 +49,7 @@ def _outage(error: sa_exc.SQLAlchemyError):
     else:
         if "_login_user" not in g:  # loading the user needed the database: show the page to a visitor
             g._login_user = AnonymousUserMixin()
-        response, status = render_template("error.html", status=503, error=None), 503
+        response, status = render_template("error.html", status=503), 503
     return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
@@ -61,7 +61,7 @@ def _server_error(error):
         return error_response(500, "server_error", "internal server error")
     if "_login_user" not in g:
         g._login_user = AnonymousUserMixin()
-    return render_template("error.html", status=500, error=None), 500
+    return render_template("error.html", status=500), 500
 
 
 def init_outage_pages(app: Flask) -> None:

@@ -9,6 +9,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.exceptions import BadRequest
 
 from engine.infra.timezone import CHINA
 from engine.rectification.hazards import STAGE_ORDER
@@ -106,6 +107,15 @@ UPLOAD_TEXTS = {
     "empty file": _l("文件为空"),
     "larger than": _l("文件过大"),
 }
+
+
+class BadInput(BadRequest):
+    """A 400 whose description is a message for the user in their language, shown on the error page."""
+
+
+def bad_input(message) -> BadInput:
+    """A refusal of a request's parameters that the error page shows as it is (a `_l()` label, no user data)."""
+    return BadInput(description=str(message))
 
 
 def error_text(exc) -> str:

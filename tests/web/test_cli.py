@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import re
 
+from sqlalchemy import create_engine, text
+
 from engine.infra.config import DEFAULT_BPMN_DIR
 from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 
@@ -11,7 +13,9 @@ from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 def test_demo_builds_an_inbox_a_user_can_work_from_the_terminal(cli):
     out = cli("demo", "--no-serve")
     assert "security" in out and "demo1234" in out
-    assert "demo1234" in cli("demo", "--no-serve"), "a second run must leave the demo as it is"
+    again = cli("demo", "--no-serve")
+    assert "demo1234" in again, "a second run must leave the demo as it is"
+    assert "already exists and is kept as it is" in again and "rectiflow demo --reset" in again
     inbox = cli("tasks", "--user", "security")
     assert "登记评估隐患" in inbox and "整改验收" in inbox
     task_id = re.search(r"task (\d+)\s+登记评估隐患", inbox).group(1)
@@ -25,6 +29,33 @@ def test_demo_builds_an_inbox_a_user_can_work_from_the_terminal(cli):
     # The demo's 设施报修 (a process no subject owns) waits for the reporter's head, and only him.
     assert "审核报修" in cli("tasks", "--user", "head_jd", "--view", "groups")
     assert "审核报修" not in cli("tasks", "--user", "head_hq", "--view", "groups")
+
+
+def test_demo_reset_builds_the_demo_anew_but_never_over_real_users(cli, database_url):
+    cli("demo", "--no-serve")
+    engine = create_engine(database_url)
+
+    def name_of(username):
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT display_name FROM users WHERE username = :u"), {"u": username}).scalar()
+
+    try:
+        with engine.begin() as conn:  # what someone did in the demo
+            conn.execute(text("UPDATE users SET display_name = '改过的名字' WHERE username = 'staff_jd'"))
+        engine.dispose()  # SQLite: the file is deleted and made anew
+        out = cli("demo", "--no-serve", "--reset")
+        assert "Deleted the old demo" in out and "already exists" not in out and "demo1234" in out
+        assert name_of("staff_jd") == "张机电"
+        assert "登记评估隐患" in cli("tasks", "--user", "security")
+
+        with engine.begin() as conn:  # a real person in the database: --reset must not delete it
+            conn.execute(text("UPDATE users SET email = 'wang@school.edu.cn' WHERE username = 'security2'"))
+        engine.dispose()
+        refused = cli("demo", "--no-serve", "--reset", code=2)
+        assert "refused" in refused and "not the demo's" in refused
+        assert name_of("security2") == "李安全"
+    finally:
+        engine.dispose()
 
 
 def test_bpmn_commands_validate_deploy_and_list(cli, tmp_path):

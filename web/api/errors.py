@@ -29,7 +29,7 @@ STATUS = (
 )
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "not_allowed", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-              422: "invalid_form_data", 500: "server_error", 503: "service_unavailable"}
+              422: "invalid_form_data", 429: "too_many_requests", 500: "server_error", 503: "service_unavailable"}
 
 
 def error_response(status: int, code: str, message: str, errors: list | None = None):

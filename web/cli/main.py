@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.demo import build_demo
+from engine.demo import build_demo, demo_state, wipe_database
 from engine.infra.config import Settings
 from engine.infra.errors import NotFound, RectiflowError
 from engine.infra.schema import upgrade as upgrade_schema
@@ -46,6 +47,7 @@ class _Context:
     def close(self) -> None:
         if self._services is not None:
             self._services.dispose()
+            self._services = None  # built again on the next use
 
     @property
     def services(self):
@@ -324,14 +326,34 @@ def fire_timers_cmd(obj: _Context, at: str | None) -> None:
 
 @main.command("demo")
 @click.option("--no-serve", is_flag=True, help="Only build the demo data; do not start the web UI.")
+@click.option("--reset", is_flag=True,
+              help="Delete the demo database and build it anew (refused on a database with real users).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web UI listens on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="TCP port of the web UI.")
 @click.pass_obj
-def demo_cmd(obj: _Context, no_serve: bool, host: str, port: int) -> None:
+def demo_cmd(obj: _Context, no_serve: bool, reset: bool, host: str, port: int) -> None:
     """Build a demo bureau from the seed notices (province, city, two county bureaus, three schools; users for every
-    role at every level, hazards in several states), then serve the UI."""
+    role at every level, hazards in several states), then serve the UI.
 
+    A database that already holds the demo is kept as it is, with everything done in it since; --reset deletes
+    it and builds the demo anew."""
+
+    where = make_url(obj.settings.database_url).render_as_string(hide_password=True)
     upgrade_schema(obj.settings.database_url)
+    state = demo_state(obj.services)
+    if reset and state == "other":
+        click.secho(f"refused: {where} holds users who are not the demo's; --reset deletes only a demo database",
+                    fg="red", err=True)
+        sys.exit(2)
+    if reset and state == "demo":
+        obj.close()
+        wipe_database(obj.settings.database_url)
+        upgrade_schema(obj.settings.database_url)
+        click.echo(f"Deleted the old demo in {where}; building it anew.")
+    elif state == "demo":
+        click.secho(f"The demo in {where} already exists and is kept as it is, with everything done in it since it "
+                    "was built (only parts a newer version adds are built).\n"
+                    "To start again from the demo's own data: rectiflow demo --reset", fg="yellow")
     obj.services.deploy_directory()
     try:
         logins = build_demo(obj.services)

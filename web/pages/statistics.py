@@ -6,6 +6,8 @@ from datetime import date
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,7 @@ from engine.reports import snapshots as statistics_reports
 from engine.reports import statistics
 from engine.reports.models import StatisticsReport
 from web.auth import db_user, services
+from web.templating import bad_input
 
 bp = Blueprint("statistics", __name__)
 FILTER_KEYS = ("org", "campaign", "start", "end", "as_of")
@@ -29,6 +32,9 @@ def _private(response):
     return response
 
 
+DATE_LABELS = {"start": _l("统计期间起"), "end": _l("统计期间止")}
+
+
 def _date(name: str) -> date | None:
     raw = (request.args.get(name) or "").strip()
     if not raw:
@@ -36,7 +42,7 @@ def _date(name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        abort(400)
+        raise bad_input(_("“%(field)s”不是有效的日期，请按 2026-11-01 的格式填写。", field=DATE_LABELS[name])) from None
 
 
 def _query(s: Session, user: User) -> statistics.Query:
@@ -50,8 +56,8 @@ def _query(s: Session, user: User) -> statistics.Query:
         abort(403)
     except NotFound:
         abort(404)
-    except InvalidFormData:
-        abort(400)
+    except InvalidFormData:  # as_of that is neither a date nor a datetime
+        raise bad_input(_("“截至日期”不是有效的日期，请按 2026-11-03 的格式填写。")) from None
 
 
 def _xlsx(data: bytes, filename: str) -> Response:
@@ -102,8 +108,8 @@ def export():
         query = _query(s, user)
         try:
             figures = statistics.compute(s, query)
-        except InvalidFormData:
-            abort(400)
+        except InvalidFormData:  # the period starts after it ends
+            raise bad_input(_("统计期间的开始日期不能晚于结束日期。")) from None
         data, filename = statistics_excel.export(s, figures, made_on=_today(), reporter=current_user.display_name)
     return _xlsx(data, filename)
 
