@@ -112,17 +112,64 @@ def _page_args(page: int, per_page: int) -> tuple[int, int]:
     return max(1, page), max(1, min(per_page, MAX_PAGE_SIZE))
 
 
+# How a hazard list may be ordered; each ends on the id so pages never overlap.
+HAZARD_SORTS = {
+    "reported": (Hazard.reported_at.desc(), Hazard.id.desc()),  # newest first (the default)
+    "deadline": (Hazard.deadline.asc().nulls_last(), Hazard.id.asc()),  # the most pressing first
+    "unit": (Hazard.unit_id.asc(), Hazard.unit_serial.asc(), Hazard.id.asc()),  # as the ledger numbers them
+}
+
+
+def hazard_search_clauses(text: str | None = None, overdue_on: date | None = None) -> list:
+    """The hazard list's search box (部位, 检查内容, 问题, 责任人 contain it; or it is the hazard's number, "#12" or
+    "12") and its 逾期 filter (not closed, and the deadline passed before `overdue_on`, a China date)."""
+    clauses = []
+    text = (text or "").strip()
+    if text:
+        words = [Hazard.location.icontains(text, autoescape=True),
+                 Hazard.check_item.icontains(text, autoescape=True),
+                 Hazard.problem.icontains(text, autoescape=True),
+                 Hazard.responsible_person.icontains(text, autoescape=True)]
+        number = text.removeprefix("#")
+        if number.isdigit() and len(number) < 10:
+            words.append(Hazard.id == int(number))
+        clauses.append(or_(*words))
+    if overdue_on is not None:
+        clauses += [Hazard.closed_at.is_(None), Hazard.deadline < overdue_on]
+    return clauses
+
+
+def _hazard_list_where(session, user, filters, text, overdue_on) -> list:
+    return [visible_hazards_clause(user, session), *hazard_filter_clauses(filters),
+            *hazard_search_clauses(text, overdue_on)]
+
+
 def list_hazards(session: Session, user: User, filters: dict | None = None, page: int = 1,
-                 per_page: int = 50) -> Page:
-    """One page of the hazards the user may read, newest first, each with its unit loaded in the same query."""
+                 per_page: int = 50, *, text: str | None = None, overdue_on: date | None = None,
+                 sort: str = "reported") -> Page:
+    """One page of the hazards the user may read (newest first unless `sort` says otherwise), each with its unit
+    loaded in the same query: the API's list and the 隐患查询 page."""
+    if sort not in HAZARD_SORTS:
+        raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(HAZARD_SORTS)}")
     page, per_page = _page_args(page, per_page)
-    where = [visible_hazards_clause(user, session), *hazard_filter_clauses(filters)]
+    where = _hazard_list_where(session, user, filters, text, overdue_on)
     total = session.scalar(select(func.count()).select_from(Hazard).where(*where))
     rows = session.scalars(
         select(Hazard).where(*where).options(joinedload(Hazard.unit))
-        .order_by(Hazard.reported_at.desc(), Hazard.id.desc()).limit(per_page).offset((page - 1) * per_page)
+        .order_by(*HAZARD_SORTS[sort]).limit(per_page).offset((page - 1) * per_page)
     ).all()
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
+
+
+def iter_hazards(session: Session, user: User, filters: dict | None = None, *, text: str | None = None,
+                 overdue_on: date | None = None, sort: str = "reported", batch: int = 500):
+    """Every hazard the list would show, in its order, fetched `batch` rows at a time (an export's constant memory)."""
+    if sort not in HAZARD_SORTS:
+        raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(HAZARD_SORTS)}")
+    where = _hazard_list_where(session, user, filters, text, overdue_on)
+    stmt = (select(Hazard, OrgNode.name).join(OrgNode, OrgNode.id == Hazard.unit_id).where(*where)
+            .order_by(*HAZARD_SORTS[sort]).execution_options(yield_per=batch))
+    yield from session.execute(stmt)
 
 
 def task_filter_clauses(filters: dict | None) -> list:

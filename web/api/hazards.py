@@ -49,9 +49,13 @@ class Hazards(MethodView):
     def get(self, args):
         """Hazards in the caller's organisation scope, newest first, filtered and paginated."""
         page, per_page = args.pop("page"), args.pop("per_page")
-        with services().uow() as uow:
+        text, sort = args.pop("q", None), args.pop("sort")
+        svc = services()
+        overdue_on = svc.clock.now().astimezone(CHINA).date() if args.pop("overdue", False) else None
+        with svc.uow() as uow:
             s = uow.session
-            return visibility.list_hazards(s, api_user(s), args, page, per_page)
+            return visibility.list_hazards(s, api_user(s), args, page, per_page, text=text, overdue_on=overdue_on,
+                                           sort=sort)
 
     @blp.arguments(HazardReportArgs)
     @blp.response(201, HazardSchema)

@@ -9,7 +9,7 @@ from werkzeug.datastructures import FileStorage
 
 from engine.infra.config import DEFAULT_BPMN_DIR
 from engine.rectification.comments import MAX_COMMENT_CHARS
-from engine.rectification.visibility import TASK_VIEWS
+from engine.rectification.visibility import HAZARD_SORTS, TASK_VIEWS
 from web.bundle_uploads import json_object
 
 MAX_INT = 2**31 - 1  # the database's INTEGER (PostgreSQL int4): ids, pages and counts beyond it are refused
@@ -56,6 +56,13 @@ class HazardFilterArgs(PageArgs):
 class HazardListArgs(HazardFilterArgs):
     reported_from = ma.fields.Date(metadata={"description": "China date, inclusive"})
     reported_to = ma.fields.Date(metadata={"description": "China date, inclusive"})
+    q = ma.fields.String(validate=ma.validate.Length(max=100),
+                         metadata={"description": "search: 部位, 检查内容, 问题 or 责任人 contains it, or it is the "
+                                                  "hazard's number (`12` or `#12`)"})
+    overdue = ma.fields.Boolean(metadata={"description": "only hazards not closed whose deadline has passed"})
+    sort = ma.fields.String(load_default="reported", validate=ma.validate.OneOf(HAZARD_SORTS),
+                            metadata={"description": "reported (newest first), deadline (soonest first, none last) "
+                                                     "or unit (as the ledger numbers them)"})
 
 
 class TaskListArgs(HazardFilterArgs):
