@@ -203,3 +203,17 @@ def test_a_clerks_profile_has_no_token_card_and_one_row_of_notification_choices(
     clerk.post("/profile/notifications", data={"pref-task_overdue-email": "off"})
     assert 'data-testid="pref-each-kind" open>' in clerk.get("/profile").get_data(as_text=True)
     assert 'data-testid="tokens-card"' in login("designer").get("/profile").get_data(as_text=True)
+
+
+def test_the_task_page_asks_the_leadership_to_coordinate(login, services, world, rectify_task):
+    staff = login("staff")
+    staff.post(f"/tasks/{rectify_task.id}/claim")
+    page = staff.get(f"/tasks/{rectify_task.id}").get_data(as_text=True)
+    assert 'data-testid="coordination-form"' in page
+    refused = staff.post(f"/tasks/{rectify_task.id}/coordination", data={"to": "leader", "reason": ""})
+    assert refused.status_code == 303
+    with services.uow() as uow:
+        assert uow.session.get(HumanTask, rectify_task.id).assignee_id == world.users.staff, "nothing changed"
+    staff.post(f"/tasks/{rectify_task.id}/coordination", data={"to": "leader", "reason": "整改需要专项资金"})
+    escalated = login("leader").get("/escalated").get_data(as_text=True)
+    assert "配电柜防护罩缺失" in escalated or f"/tasks/{rectify_task.id}" in escalated

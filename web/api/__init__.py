@@ -10,6 +10,7 @@ from web.api import (
     admin,
     campaigns,
     definitions,
+    escalations,
     hazards,
     incidents,
     instances,
@@ -98,7 +99,7 @@ def init_api(app: Flask) -> Api:
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
+    for module in (tasks, escalations, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
                    incidents, messages, outbox, admin):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)

@@ -34,7 +34,7 @@ class _WithExtras:
         return getattr(self._row, name)
 
 
-def _visible_task_id(task_id: int) -> None:
+def visible_task_id(task_id: int) -> None:
     # Another unit's task answers 404 before any verb runs, so ids reveal nothing across units.
     with services().uow() as uow:
         visibility.get_visible_task(uow.session, api_user(uow.session), task_id)
@@ -81,7 +81,7 @@ class Task(MethodView):
 @blp.alt_response(409, **CONFLICT)
 def claim(task_id: int):
     """Take a group task into your own inbox."""
-    _visible_task_id(task_id)
+    visible_task_id(task_id)
     return services().claim_task(task_id, _caller_id())
 
 
@@ -91,7 +91,7 @@ def claim(task_id: int):
 @blp.alt_response(409, **CONFLICT)
 def unclaim(task_id: int):
     """Give a task you claimed back to its group."""
-    _visible_task_id(task_id)
+    visible_task_id(task_id)
     return services().unclaim_task(task_id, _caller_id())
 
 
@@ -102,7 +102,7 @@ def unclaim(task_id: int):
 @blp.alt_response(409, **CONFLICT)
 def delegate(args, task_id: int):
     """Hand a task to a colleague who holds the role it needs."""
-    _visible_task_id(task_id)
+    visible_task_id(task_id)
     return services().delegate_task(task_id, _caller_id(), args["to_user_id"], args.get("reason"))
 
 
@@ -114,7 +114,7 @@ def delegate(args, task_id: int):
 @blp.alt_response(422, description="the form data is invalid; `errors` names each field", schema=ApiErrorSchema)
 def complete(args, task_id: int):
     """Submit the task's form: validated against its JSON Schema, then the process moves on."""
-    _visible_task_id(task_id)
+    visible_task_id(task_id)
     return services().complete_task(task_id, _caller_id(), args["data"])
 
 

@@ -16,7 +16,7 @@ from engine.infra.errors import (
     WorkflowFailed,
 )
 from engine.org.models import OrgNode, RoleGrant, User
-from engine.process import tasklist
+from engine.process import escalation, tasklist
 from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
@@ -185,6 +185,16 @@ def claim(task_id: int):
 def unclaim(task_id: int):
     """Give a claimed task back to the group."""
     return _task_action(task_id, lambda: services().unclaim_task(task_id, int(current_user.id)), _("已放弃认领，任务回到组内待认领"))
+
+
+@bp.route("/tasks/<int:task_id>/coordination", methods=["POST"])
+@login_required
+def coordinate(task_id: int):
+    """需上级协调: hand the task up to the school's leadership or the bureau, with the reason."""
+    to = request.form.get("to") if request.form.get("to") in ("leader", "supervisor") else "leader"
+    reason = request.form.get("reason") or ""
+    return _task_action(task_id, lambda: escalation.request_coordination(
+        services(), task_id, int(current_user.id), reason, to), _("已提请上级协调"))
 
 
 @bp.route("/tasks/<int:task_id>/delegate", methods=["POST"])
