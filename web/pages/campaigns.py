@@ -330,21 +330,22 @@ def unit(campaign_id: int, org_id: int):
 
 
 # -- a unit's self-check report --------------------------------------------------------------------------------
+def _unit_report(campaign_id: int, org_id: int):
+    """The unit's report, read in one unit of work for whoever may open the unit (else the 404 page)."""
+    with services().uow() as uow:
+        s = uow.session
+        return self_check_report(s, _openable_unit(s, db_user(s), campaign_id, org_id))
+
+
 @bp.route("/campaigns/<int:campaign_id>/units/<int:org_id>/report")
 @login_required
 def unit_report(campaign_id: int, org_id: int):
     """The unit's 自查报告 as an A4 page to print, sign and seal (seed 002: 纸质版经主要领导签字)."""
-    with services().uow() as uow:
-        s = uow.session
-        report = self_check_report(s, _openable_unit(s, db_user(s), campaign_id, org_id))
-        return render_template("campaigns/report.html", report=report)
+    return render_template("campaigns/report.html", report=_unit_report(campaign_id, org_id))
 
 
 @bp.route("/campaigns/<int:campaign_id>/units/<int:org_id>/report.pdf")
 @login_required
 def unit_report_pdf(campaign_id: int, org_id: int):
     """The same 自查报告 as a PDF download."""
-    with services().uow() as uow:
-        s = uow.session
-        report = self_check_report(s, _openable_unit(s, db_user(s), campaign_id, org_id))
-    return self_check_pdf.pdf_response(report)
+    return self_check_pdf.pdf_response(_unit_report(campaign_id, org_id))
