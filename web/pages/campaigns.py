@@ -40,7 +40,7 @@ from web.pages.campaign_common import (
     hazard_schema,
     load_shipped,
 )
-from web.templating import error_text, label
+from web.templating import RESULT_LABELS, error_text, label
 
 PER_PAGE = 20
 UNITS_PER_PAGE = 50
@@ -65,7 +65,7 @@ def _unit_status_label(value: str) -> str:
 
 @bp.app_template_filter("item_result")
 def _result_label(value: str) -> str:
-    return label(forms.RESULT_LABELS, value)
+    return label(RESULT_LABELS, value)
 
 
 @bp.app_template_global("campaign_link")
@@ -287,7 +287,7 @@ def _render_unit(s: Session, ctx: dict, typed: dict | None = None, errors: dict 
         "campaigns/unit.html", groups=groups, answered=answered, required=len(items),
         drawn=forms.drawn_answers(items, ctx["existing"], ctx["categories"], typed), errors=errors or {},
         form_error=(errors or {}).get("__form__"), hazards=q.hazard_states(s, hazard_ids),
-        tasks=cq.unit_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=forms.RESULT_LABELS,
+        tasks=cq.unit_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=RESULT_LABELS,
         signer=s.get(User, ctx["cu"].signed_by_id) if ctx["cu"].signed_by_id else None, **ctx), status
 
 
