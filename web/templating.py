@@ -40,6 +40,7 @@ EVENT_LABELS = {
     "HazardReinspected": _l("回头看复查"), "HazardReopened": _l("回头看发现反弹，重新整改"),
     "ProcessStarted": _l("流程已发起"), "InstanceCancelled": _l("流程已取消"),
 }
+RESULT_LABELS = {"checked": _l("已检查无问题"), "na": _l("不适用"), "hazard": _l("发现隐患")}  # a checklist answer
 INSTANCE_STATUS_LABELS = {
     "running": _l("进行中"), "completed": _l("已完成"), "superseded": _l("已被取代"), "cancelled": _l("已取消"),
 }

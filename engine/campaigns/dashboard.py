@@ -21,11 +21,13 @@ from engine.campaigns.models import (
 )
 from engine.campaigns.phase import PHASES, campaign_phase, process_traces
 from engine.campaigns.queries import (
+    get_visible_campaign,
     orgs_in,
     unit_business_key,
     visible_campaigns_clause,
 )
 from engine.campaigns.service import STAGE_KEYS, stage_windows
+from engine.infra.errors import NotFound
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope, scope_of
@@ -74,6 +76,16 @@ def may_open_unit(grants: list[tuple[str, str]], unit_path: str) -> bool:
     """The unit's own people (a grant at the unit or one of its grids) and the organisers above it."""
     return any(path.startswith(unit_path) or (role in ORGANISER_ROLES and unit_path.startswith(path))
                for role, path in grants)
+
+
+def openable_unit(s: Session, user: User, campaign_id: int, org_id: int) -> CampaignUnit:
+    """The campaign's row for a unit the user may open (campaign in scope, then `may_open_unit`); NotFound otherwise."""
+    campaign = get_visible_campaign(s, scope_of(s, user), campaign_id)
+    cu = s.scalars(select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id,
+                                              CampaignUnit.org_id == org_id)).first()
+    if cu is None or not may_open_unit(grant_paths(s, user), cu.org.path):
+        raise NotFound(f"unit {org_id} is not part of campaign {campaign_id}, or not yours to open")
+    return cu
 
 
 def organiser_orgs(s: Session, user: User) -> list[OrgNode]:

@@ -229,6 +229,57 @@ class UnitItemsSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(UnitItemSchema))
 
 
+class ReportArgs(Strict):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "pdf")),
+                              metadata={"description": "json (default), or pdf for the A4 report to print and sign"})
+
+
+class ReportAnswerSchema(ma.Schema):
+    item_id = ma.fields.Integer()
+    category = ma.fields.String(metadata={"description": "督查项目"})
+    serial = ma.fields.Integer()
+    content = ma.fields.String(metadata={"description": "督查内容"})
+    result = ma.fields.String(allow_none=True, metadata={"description": "checked | na | hazard; null: not answered"})
+    location = ma.fields.String()
+    note = ma.fields.String(allow_none=True)
+    hazard_id = ma.fields.Integer(allow_none=True)
+    by = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime(allow_none=True)
+
+
+class ReportHazardSchema(ma.Schema):
+    id = ma.fields.Integer()
+    serial = ma.fields.Integer(metadata={"description": "编号: the hazard's serial within the unit"})
+    location = ma.fields.String()
+    problem = ma.fields.String()
+    grade = ma.fields.String(allow_none=True)
+    deadline = ma.fields.Date(allow_none=True)
+    status = ma.fields.String()
+    closed_at = ma.fields.DateTime(allow_none=True)
+
+
+class SignatureSchema(ma.Schema):
+    user = ma.fields.String(metadata={"description": "the account that signed in the self-check process"})
+    signer_name = ma.fields.String(metadata={"description": "主要负责人签字, as typed on the signing form"})
+    opinion = ma.fields.String()
+    at = ma.fields.DateTime()
+
+
+class SelfCheckReportSchema(ma.Schema):
+    campaign_id = ma.fields.Integer()
+    campaign_title = ma.fields.String()
+    school = ma.fields.String()
+    unit_id = ma.fields.Integer()
+    unit = ma.fields.String()
+    head = ma.fields.String(metadata={"description": "the unit's head (主要负责人), or empty"})
+    status = ma.fields.String()
+    required = ma.fields.Integer()
+    answered = ma.fields.Integer()
+    answers = ma.fields.List(ma.fields.Nested(ReportAnswerSchema))
+    hazards = ma.fields.List(ma.fields.Nested(ReportHazardSchema))
+    signature = ma.fields.Nested(SignatureSchema, allow_none=True, metadata={"description": "null until signed"})
+
+
 class ResultRowArgs(Strict):
     item_id = ma.fields.Integer(required=True)
     result = ma.fields.String(required=True, validate=ma.validate.OneOf(ITEM_RESULTS))

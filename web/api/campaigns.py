@@ -22,7 +22,9 @@ from engine.campaigns.models import (
     ChecklistItem,
     ChecklistTemplate,
 )
+from engine.campaigns.dashboard import openable_unit
 from engine.campaigns.phase import process_phase
+from engine.campaigns.self_check_report import self_check_report
 from engine.campaigns.service import Campaigns, open_hazard_count
 from engine.infra.errors import Conflict, InvalidFormData, NotAllowed
 from engine.org import accounts
@@ -46,14 +48,17 @@ from web.api.campaign_schemas import (
     LookBackCreateArgs,
     MissedArgs,
     MissedPageSchema,
+    ReportArgs,
     ResultsArgs,
     ResultsSchema,
+    SelfCheckReportSchema,
     UnitCoveragePageSchema,
     UnitItemsSchema,
     UnitListArgs,
 )
 from web.api.errors import error_response, handle_engine_error
 from web.api.schemas import ApiErrorSchema, PageArgs
+from web.self_check_pdf import pdf_response
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MIMETYPES = {"xlsx": XLSX, "csv": "text/csv"}
@@ -265,6 +270,23 @@ def unit_items(campaign_id: int, org_id: int):
         cu = cq.visible_unit(s, scope, cq.get_visible_campaign(s, scope, campaign_id), org_id)
         return {"campaign_id": campaign_id, "coverage": cq.unit_coverage_of(s, cu), "items": cq.unit_items(s, cu),
                 "open_tasks": cq.unit_tasks(s, campaign_id, org_id)}
+
+
+@blp.route("/campaigns/<int:campaign_id>/units/<int:org_id>/report")
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, SelfCheckReportSchema, description="the report as JSON; with format=pdf the A4 PDF (application/pdf)")
+@blp.doc(responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
+@blp.alt_response(404, description="not the caller's unit, nor one they organise or supervise", schema=ApiErrorSchema)
+def unit_report(args, campaign_id: int, org_id: int):
+    """The unit's self-check report (自查报告): answers, hazards found, who signed and when; JSON or PDF."""
+    with services().uow() as uow:
+        s = uow.session
+        # The unit page's rule: the unit's own people, and the organisers above it (security office, leaders,
+        # supervisors), not everyone whose scope merely covers it.
+        report = self_check_report(s, openable_unit(s, api_user(s), campaign_id, org_id))
+    if args["format"] == "pdf":
+        return pdf_response(report)
+    return {**vars(report), "required": report.required, "answered": report.answered}
 
 
 @blp.route("/campaigns/<int:campaign_id>/units/<int:org_id>/results", methods=["POST"])

@@ -15,6 +15,7 @@ from engine.campaigns.queries import template_counts
 from engine.campaigns.service import STAGE_KEYS, parse_report_dates, stage_windows
 from engine.infra.errors import RectiflowError
 from web.pages.forms_render import form_errors
+from web.templating import RESULT_LABELS
 
 # Shipped templates (bpmn/checklists/<stem>.csv) under the names people know them by, and the title they suggest.
 SHIPPED_TITLES = {
@@ -33,7 +34,6 @@ DEFAULT_REPORT_DAYS = (14, 28, 42, 56)
 REPORT_DATE_SLOTS = 6
 MAX_TITLE = 200
 MAX_NOTE = 1000
-RESULT_LABELS = {"checked": _l("已检查无问题"), "na": _l("不适用"), "hazard": _l("发现隐患")}
 
 
 @dataclass

@@ -22,11 +22,13 @@ from engine.campaigns import queries as cq
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
 from engine.campaigns.phase import process_phase
+from engine.campaigns.self_check_report import self_check_report
 from engine.campaigns.service import Campaigns
-from engine.infra.errors import InvalidFormData, RectiflowError
+from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import OrgNode, User
 from engine.process.models import ProcessInstance
 from engine.rectification import visibility
+from web import self_check_pdf
 from web.auth import db_user, services
 from web.pages import campaign_findings as campaign_findings_view
 from web.pages import campaign_forms as forms
@@ -38,7 +40,7 @@ from web.pages.campaign_common import (
     hazard_schema,
     load_shipped,
 )
-from web.templating import error_text, label
+from web.templating import RESULT_LABELS, error_text, label
 
 PER_PAGE = 20
 UNITS_PER_PAGE = 50
@@ -63,7 +65,7 @@ def _unit_status_label(value: str) -> str:
 
 @bp.app_template_filter("item_result")
 def _result_label(value: str) -> str:
-    return label(forms.RESULT_LABELS, value)
+    return label(RESULT_LABELS, value)
 
 
 @bp.app_template_global("campaign_link")
@@ -253,12 +255,17 @@ def diagram(campaign_id: int):
 
 
 # -- a unit's checklist ----------------------------------------------------------------------------------------
-def _unit_context(s: Session, user: User, campaign_id: int, org_id: int) -> dict:
-    campaign, _scope = campaign_or_404(s, user, campaign_id)
-    cu = s.scalars(select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id,
-                                              CampaignUnit.org_id == org_id)).first()
-    if cu is None or not q.may_open_unit(q.grant_paths(s, user), cu.org.path):
+def _openable_unit(s: Session, user: User, campaign_id: int, org_id: int) -> CampaignUnit:
+    """The unit's row if the user may open it (its own people, the organisers above), else the 404 page."""
+    try:
+        return q.openable_unit(s, user, campaign_id, org_id)
+    except NotFound:
         abort(404)
+
+
+def _unit_context(s: Session, user: User, campaign_id: int, org_id: int) -> dict:
+    cu = _openable_unit(s, user, campaign_id, org_id)
+    campaign = cu.campaign
     schema = hazard_schema(s)
     answers = cq.unit_results(s, cu.id)
     return {"campaign": campaign, "cu": cu, "unit": cu.org, "items": items_for_unit(campaign.template, cu.org),
@@ -280,7 +287,7 @@ def _render_unit(s: Session, ctx: dict, typed: dict | None = None, errors: dict 
         "campaigns/unit.html", groups=groups, answered=answered, required=len(items),
         drawn=forms.drawn_answers(items, ctx["existing"], ctx["categories"], typed), errors=errors or {},
         form_error=(errors or {}).get("__form__"), hazards=q.hazard_states(s, hazard_ids),
-        tasks=cq.unit_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=forms.RESULT_LABELS,
+        tasks=cq.unit_tasks(s, ctx["campaign"].id, ctx["unit"].id), results=RESULT_LABELS,
         signer=s.get(User, ctx["cu"].signed_by_id) if ctx["cu"].signed_by_id else None, **ctx), status
 
 
@@ -320,3 +327,25 @@ def unit(campaign_id: int, org_id: int):
     flash(_("已保存 %(n)s 项", n=len(rows)) + (_("，发现的 %(m)s 项隐患已进入整改流程", m=found) if found else ""),
           "success")
     return redirect(here), 303
+
+
+# -- a unit's self-check report --------------------------------------------------------------------------------
+def _unit_report(campaign_id: int, org_id: int):
+    """The unit's report, read in one unit of work for whoever may open the unit (else the 404 page)."""
+    with services().uow() as uow:
+        s = uow.session
+        return self_check_report(s, _openable_unit(s, db_user(s), campaign_id, org_id))
+
+
+@bp.route("/campaigns/<int:campaign_id>/units/<int:org_id>/report")
+@login_required
+def unit_report(campaign_id: int, org_id: int):
+    """The unit's 自查报告 as an A4 page to print, sign and seal (seed 002: 纸质版经主要领导签字)."""
+    return render_template("campaigns/report.html", report=_unit_report(campaign_id, org_id))
+
+
+@bp.route("/campaigns/<int:campaign_id>/units/<int:org_id>/report.pdf")
+@login_required
+def unit_report_pdf(campaign_id: int, org_id: int):
+    """The same 自查报告 as a PDF download."""
+    return self_check_pdf.pdf_response(_unit_report(campaign_id, org_id))
