@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.assessment import performance
 from engine.assessment import scheme as schemes
 from engine.assessment import sheet as sheets
 from engine.assessment.models import Accident, AnnualAssessment, AssessmentScheme
@@ -26,7 +27,7 @@ MANAGER_ROLES = {"security_office", "admin"}  # compute, submit, record accident
 VIEW_ROLES = {"security_office", "leader", "supervisor", "admin"}
 ASSESSMENT_CONTRACT = Contract(
     subject="annual assessment (engine/assessment)",
-    started_through="submit the score sheet on the page /assessment or POST /api/v1/assessment/{school}/{year}",
+    started_through="submit the score sheet on the page /assessment or POST /api/v1/assessment/{year}/submit",
     user_tasks=tuple(TASK_CHECKS), data_keys=("decision",), lanes=("security_office", "leader"),
     properties={task: {"completionCheck": check} for task, check in TASK_CHECKS.items()})
 
@@ -76,6 +77,36 @@ def live_sheet(s: Session, school: OrgNode, year: int, now: datetime) -> dict:
     """The sheet as computed now from the year's records (as of the year's end, or now if earlier)."""
     end = datetime(year, 12, 31, 23, 59, 59, tzinfo=CHINA)
     return sheets.compute(s, school, year, schemes.scheme_for(s, school.id), min(now, end))
+
+
+def read_sheet(s: Session, user: User, school_id: int | None, year, now: datetime
+               ) -> tuple[OrgNode, AnnualAssessment | None, dict]:
+    """The school's sheet of the year for this user: as frozen once submitted, else computed now (a preview)."""
+    year = _year(year)
+    school = school_for(s, user, school_id)
+    assessment = assessment_of(s, school.id, year)
+    return school, assessment, assessment.sheet if assessment is not None else live_sheet(s, school, year, now)
+
+
+def read_performance(s: Session, user: User, school_id: int | None, start: date | None, end: date | None,
+                     now: datetime) -> tuple[OrgNode, date, date, list[dict]]:
+    """Per-unit inspection performance of the user's school (default period: this year to today)."""
+    school = school_for(s, user, school_id)
+    today = now.astimezone(CHINA).date()
+    end = end or today
+    start = start or end.replace(month=1, day=1)
+    if start > end:
+        raise InvalidFormData("the period starts after it ends", [{"field": "start", "message": f"after {end}"}])
+    return school, start, end, [r.as_dict() for r in performance.unit_performance(s, school, start, end, now)]
+
+
+def accidents_of(s: Session, user: User, school_id: int | None, year) -> tuple[OrgNode, list[Accident]]:
+    """A school's accident records of a year, newest first."""
+    year = _year(year)
+    school = school_for(s, user, school_id)
+    return school, list(s.scalars(select(Accident).where(
+        Accident.school_id == school.id, Accident.occurred_on >= date(year, 1, 1),
+        Accident.occurred_on <= date(year, 12, 31)).order_by(Accident.occurred_on.desc(), Accident.id.desc())))
 
 
 class Assessments:
