@@ -17,6 +17,7 @@ SHEET_TITLE = "年度安全考核评分表"
 RECORDS_TITLE = "评分依据记录"
 FIGURE_TITLES = {"scheduled": "应查", "done": "按时完成", "late": "逾期完成", "missed": "未完成", "open": "未到期"}
 KIND_TITLES = {"patrol": "日常巡查", "self_check": "自查自纠"}
+STATUS_TITLES = {"preview": "未提交（预览）", "submitted": "已提交待审定", "returned": "已退回", "signed": "已签发"}
 STATE_TITLES = {"done": "按时完成", "late": "逾期完成", "missed": "未完成", "open": "未到期"}
 _THIN = Side(style="thin")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -103,3 +104,14 @@ def sheet_workbook(sheet_data: dict, status_title: str = "") -> bytes:
                                 f"{_number(r['got'])}/{_number(r['of'])}", STATE_TITLES.get(r.get("note"), r.get("note"))])
     records.column_dimensions["E"].width = 40
     return _save(book)
+
+
+def sheet_export(school_name: str, year: int, status: str, sheet_data: dict) -> tuple[bytes, str]:
+    """The score sheet's workbook, headed with its status (preview, submitted, returned, signed), and its file name."""
+    return sheet_workbook(sheet_data, STATUS_TITLES[status]), f"{SHEET_TITLE}_{school_name}_{year}.xlsx"
+
+
+def performance_export(school_name: str, start, end, as_of: datetime, rows: list[dict]) -> tuple[bytes, str]:
+    """The performance workbook and its file name."""
+    return (performance_workbook(school_name, start, end, as_of, rows),
+            f"{PERFORMANCE_TITLE}_{school_name}_{start}_{end}.xlsx")

@@ -147,8 +147,7 @@ def performance(args):
         school, start, end, rows = assessments.read_performance(s, api_user(s), args.get("school_id"),
                                                                 args.get("start"), args.get("end"), svc.clock.now())
         if args["format"] == "xlsx":
-            return _xlsx(assessment_excel.performance_workbook(school.name, start, end, svc.clock.now(), rows),
-                         f"{assessment_excel.PERFORMANCE_TITLE}_{school.name}_{start}_{end}.xlsx")
+            return _xlsx(*assessment_excel.performance_export(school.name, start, end, svc.clock.now(), rows))
         return {"school_id": school.id, "start": start, "end": end, "units": rows}
 
 
@@ -193,9 +192,6 @@ def _view(assessment, school, year: int, sheet: dict) -> dict:
             "instance_id": assessment.instance_id if assessment else None, "sheet": sheet}
 
 
-STATUS_TITLES = {"preview": "未提交（预览）", "submitted": "已提交待审定", "returned": "已退回", "signed": "已签发"}
-
-
 @blp.route("/assessment/<int:year>")
 @blp.arguments(FormatArgs, location="query")
 @blp.response(200, AssessmentSchema)
@@ -213,8 +209,7 @@ def sheet(args, year: int):
                                                           svc.clock.now())
         view = _view(assessment, school, year, data)
     if args["format"] == "xlsx":
-        return _xlsx(assessment_excel.sheet_workbook(data, STATUS_TITLES[view["status"]]),
-                     f"{assessment_excel.SHEET_TITLE}_{school.name}_{year}.xlsx")
+        return _xlsx(*assessment_excel.sheet_export(school.name, year, view["status"], data))
     return view
 
 

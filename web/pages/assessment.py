@@ -87,17 +87,21 @@ def _link(record: dict) -> str | None:
     return make(record) if make else None
 
 
+def _read_sheet(s: Session, year: int):
+    """(school, assessment or None, sheet) of the requested school and year for the signed-in user."""
+    return _guarded(lambda: assessments.read_sheet(s, db_user(s), request.args.get("school", type=int), year,
+                                                   services().clock.now()))
+
+
 @bp.route("/assessment")
 @login_required
 def index():
     """The year's score sheet: frozen once submitted, a live preview before; submit and accident forms."""
-    svc = services()
     year = _year()
-    with svc.uow() as uow:
+    with services().uow() as uow:
         s = uow.session
         user = db_user(s)
-        school, assessment, sheet = _guarded(lambda: assessments.read_sheet(
-            s, user, request.args.get("school", type=int), year, svc.clock.now()))
+        school, assessment, sheet = _read_sheet(s, year)
         _, accidents = assessments.accidents_of(s, user, school.id, year)
         return render_template("assessment/index.html", school=school, year=year, assessment=assessment,
                                sheet=sheet, accidents=accidents, units=units_of(s, school),
@@ -108,28 +112,20 @@ def index():
 @login_required
 def export():
     """The score sheet (and every record behind it) as Excel."""
-    svc = services()
     year = _year()
-    with svc.uow() as uow:
-        s = uow.session
-        school, assessment, sheet = _guarded(lambda: assessments.read_sheet(
-            s, db_user(s), request.args.get("school", type=int), year, svc.clock.now()))
-        status = assessment.status if assessment else "preview"
-    title = {"preview": "未提交（预览）", "submitted": "已提交待审定", "returned": "已退回", "signed": "已签发"}[status]
-    return _xlsx(assessment_excel.sheet_workbook(sheet, title),
-                 f"{assessment_excel.SHEET_TITLE}_{school.name}_{year}.xlsx")
+    with services().uow() as uow:
+        school, assessment, sheet = _read_sheet(uow.session, year)
+    return _xlsx(*assessment_excel.sheet_export(school.name, year, assessment.status if assessment else "preview",
+                                                sheet))
 
 
 @bp.route("/assessment/records")
 @login_required
 def records():
     """The records behind one figure of the sheet (a unit's item or 一票否决 condition)."""
-    svc = services()
     year = _year()
-    with svc.uow() as uow:
-        s = uow.session
-        school, _a, sheet = _guarded(lambda: assessments.read_sheet(
-            s, db_user(s), request.args.get("school", type=int), year, svc.clock.now()))
+    with services().uow() as uow:
+        school, _a, sheet = _read_sheet(uow.session, year)
     try:
         unit, entry = figure_records(sheet, request.args.get("unit", type=int), request.args.get("key", ""))
     except (KeyError, StopIteration):
@@ -221,5 +217,4 @@ def performance_xlsx():
     """The same table as Excel."""
     with services().uow() as uow:
         school, start, end, rows = _performance(uow.session)
-    return _xlsx(assessment_excel.performance_workbook(school.name, start, end, services().clock.now(), rows),
-                 f"{assessment_excel.PERFORMANCE_TITLE}_{school.name}_{start}_{end}.xlsx")
+    return _xlsx(*assessment_excel.performance_export(school.name, start, end, services().clock.now(), rows))
