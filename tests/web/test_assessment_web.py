@@ -5,9 +5,17 @@ from __future__ import annotations
 import io
 
 from openpyxl import load_workbook
+from sqlalchemy import select
+
+from engine.process.models import HumanTask
 
 from .api_fixtures import api, api_app  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401
+
+def _ready_tasks(services) -> list[HumanTask]:
+    with services.uow() as uow:
+        return list(uow.session.scalars(select(HumanTask).where(HumanTask.state == "ready")))
+
 
 ACCIDENT = {"occurred_on": "2026-11-01", "description": "实训中学生手部划伤"}
 
@@ -83,6 +91,9 @@ def test_the_pages_link_every_figure_to_its_records_and_submit_the_sheet(service
     assert security.post("/assessment/submit", data={"year": "2026"}).status_code == 303
     page = leader.get("/assessment?year=2026")
     assert 'data-testid="submit-assessment"' not in page.text and "待校领导审定" in page.text
+    [review] = [t for t in _ready_tasks(services) if t.bpmn_id == "review_assessment"]
+    task_page = leader.get(f"/tasks/{review.id}")
+    assert task_page.status_code == 200 and 'href="/assessment?year=2026"' in task_page.text
     perf = leader.get("/assessment/performance?start=2026-11-01&end=2026-11-30")
     assert perf.status_code == 200 and f'data-testid="perf-{college}"' in perf.text
     assert leader.get("/assessment/performance.xlsx").status_code == 200
