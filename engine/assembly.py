@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
+from engine.assessment import models as _assessment_tables  # noqa: F401  (annual assessment)
+from engine.assessment import service as assessment
 from engine.campaigns import service as campaigns
 from engine.infra.clock import Clock
 from engine.infra.db import Base
@@ -30,6 +32,7 @@ def register_subjects(hooks: Hooks) -> Hooks:
     notices.register(hooks)
     campaigns.register(hooks)
     schedules.register(hooks)
+    assessment.register(hooks)
     return hooks
 
 

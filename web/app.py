@@ -29,6 +29,7 @@ from web.static_files import init_static_files
 # 隐患问题统计表, schedules the 巡查计划 (recurring inspections), deploy the designers' 流程部署.
 from web.pages import (
     admin,
+    assessment,
     campaigns,
     deploy,
     hazard_list,
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, hazard_list, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy, outbox, admin, setup):
+                   processes, incidents, deploy, outbox, admin, setup, assessment):
         app.register_blueprint(module.bp)
     limiter = auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     oidc.init_oidc(app, settings, limiter)  # only when RECTIFLOW_OIDC_ISSUER is set

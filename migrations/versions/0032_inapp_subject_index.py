@@ -1,13 +1,13 @@
 """bell entries indexed by subject: a done task marks the entries about it read
 
 Revision ID: 0032
-Revises: 0025
+Revises: 0029
 Create Date: 2026-12-03
 """
 from alembic import op
 
 revision = "0032"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ from .catalogue_helpers import bpmn_dir_with_form, deploy_purchase
 from .ui_fixtures import app, login  # noqa: F401
 
 OWNED = {"hazard_rectification": "/hazards/new", "campaign": "/campaigns/new",
-         "unit_self_check": "/campaigns", "patrol": "/schedules"}
+         "unit_self_check": "/campaigns", "patrol": "/schedules", "annual_assessment": "/assessment"}
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from werkzeug.routing import IntegerConverter
 
 from web.api import (
     admin,
+    assessment,
     campaigns,
     definitions,
     escalations,
@@ -100,7 +101,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, escalations, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages, outbox, admin):
+                   incidents, messages, outbox, admin, assessment):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     return api
