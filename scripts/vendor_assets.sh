@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=node_modules
 dst=web/static/vendor
-rm -rf "$dst/bootstrap" "$dst/bootstrap-icons" "$dst/bpmn-js" "$dst/htmx"
-mkdir -p "$dst/bootstrap" "$dst/bootstrap-icons/fonts" "$dst/bpmn-js/assets" "$dst/htmx"
+rm -rf "$dst/bootstrap" "$dst/bootstrap-icons" "$dst/bpmn-js" "$dst/htmx" "$dst/echarts"
+mkdir -p "$dst/bootstrap" "$dst/bootstrap-icons/fonts" "$dst/bpmn-js/assets" "$dst/htmx" "$dst/echarts"
 cp "$src/bootstrap/dist/css/bootstrap.min.css" "$src/bootstrap/dist/js/bootstrap.bundle.min.js" \
    "$src/bootstrap/LICENSE" "$dst/bootstrap/"
 cp "$src/bootstrap-icons/font/bootstrap-icons.min.css" "$src/bootstrap-icons/LICENSE" "$dst/bootstrap-icons/"
@@ -13,7 +13,9 @@ cp "$src/bootstrap-icons/font/fonts/"bootstrap-icons.woff* "$dst/bootstrap-icons
 cp "$src/bpmn-js/dist/bpmn-viewer.production.min.js" "$src/bpmn-js/LICENSE" "$dst/bpmn-js/"
 cp "$src/bpmn-js/dist/assets/bpmn-js.css" "$src/bpmn-js/dist/assets/diagram-js.css" "$dst/bpmn-js/assets/"
 cp "$src/htmx.org/dist/htmx.min.js" "$src/htmx.org/LICENSE" "$dst/htmx/"
+# ECharts' "common" build: bar, line, pie and the components the dashboards use (the full build is 1 MB).
+cp "$src/echarts/dist/echarts.common.min.js" "$src/echarts/LICENSE" "$src/echarts/NOTICE" "$dst/echarts/"
 echo "vendored into $dst:"
-for p in bootstrap bootstrap-icons bpmn-js htmx.org; do
+for p in bootstrap bootstrap-icons bpmn-js htmx.org echarts; do
   node -e "const p=require('./$src/$p/package.json'); console.log('  ' + p.name + ' ' + p.version + ' (' + p.license + ')')"
 done

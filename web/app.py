@@ -31,6 +31,7 @@ from web.pages import (
     admin,
     assessment,
     campaigns,
+    dashboard,
     deploy,
     hazard_list,
     hazards,
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, hazard_list, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy, outbox, admin, setup, assessment):
+                   processes, incidents, deploy, outbox, admin, setup, assessment, dashboard):
         app.register_blueprint(module.bp)
     limiter = auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     oidc.init_oidc(app, settings, limiter)  # only when RECTIFLOW_OIDC_ISSUER is set

@@ -193,6 +193,13 @@ def safe_next(target: str | None) -> str:
     """`target` if it is a path on this site, else the inbox (an open redirect would let phishing borrow our login)."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
+    return landing_page()
+
+
+def landing_page() -> str:
+    """Where a signed-in user starts: leaders and supervisors on the 驾驶舱 (their approvals on top), others in the inbox."""
+    if current_user.is_authenticated and current_user.has_role("leader", "supervisor"):
+        return url_for("dashboard.index")
     return url_for("inbox.index")
 
 
@@ -200,7 +207,7 @@ def safe_next(target: str | None) -> str:
 def login():
     """Show the sign-in form and check a username and password."""
     if current_user.is_authenticated:
-        return redirect(url_for("inbox.index"))
+        return redirect(landing_page())
     error = None
     username = ""
     if request.method == "POST":
@@ -260,4 +267,4 @@ def logout():
 @bp.route("/")
 def home():
     """The inbox for signed-in users, the sign-in page for everyone else."""
-    return redirect(url_for("inbox.index" if current_user.is_authenticated else "auth.login"))
+    return redirect(landing_page() if current_user.is_authenticated else url_for("auth.login"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from engine.infra.errors import NotFound
@@ -17,7 +17,7 @@ from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
 from engine.org.scope import Scope, orgs_under, scope_of
 from engine.process import tasklist
-from engine.process.lifecycle import assigned_clause, can_act_on_task, offered_clause, open_clause
+from engine.process.lifecycle import TaskState, assigned_clause, can_act_on_task, offered_clause, open_clause
 from engine.process.models import HumanTask, ProcessDefinition, ProcessInstance
 from engine.process.tasklist import MAX_PAGE_SIZE, Page, inbox_clause
 from engine.rectification.models import Hazard
@@ -120,10 +120,13 @@ HAZARD_SORTS = {
 }
 
 
-def hazard_search_clauses(text: str | None = None, overdue_on: date | None = None) -> list:
+def hazard_search_clauses(text: str | None = None, overdue_at: datetime | None = None, open_only: bool = False) -> list:
     """The hazard list's search box (部位, 检查内容, 问题, 责任人 contain it; or it is the hazard's number, "#12" or
-    "12") and its 逾期 filter (not closed, and the deadline passed before `overdue_on`, a China date)."""
-    clauses = []
+    "12"), its 逾期 filter and 未销号.
+
+    逾期 is the statistics table's and the inbox's rule: the hazard has an open task past its due time at
+    `overdue_at` (so a 驾驶舱 figure and the list it opens always agree)."""
+    clauses = [Hazard.closed_at.is_(None)] if open_only else []
     text = (text or "").strip()
     if text:
         words = [Hazard.location.icontains(text, autoescape=True),
@@ -134,25 +137,26 @@ def hazard_search_clauses(text: str | None = None, overdue_on: date | None = Non
         if number.isdigit() and len(number) < 10:
             words.append(Hazard.id == int(number))
         clauses.append(or_(*words))
-    if overdue_on is not None:
-        clauses += [Hazard.closed_at.is_(None), Hazard.deadline < overdue_on]
+    if overdue_at is not None:
+        clauses.append(exists().where(HumanTask.hazard_id == Hazard.id, HumanTask.state == TaskState.READY,
+                                      HumanTask.due_at < overdue_at))
     return clauses
 
 
-def _hazard_list_where(session, user, filters, text, overdue_on) -> list:
+def _hazard_list_where(session, user, filters, text, overdue_at, open_only=False) -> list:
     return [visible_hazards_clause(user, session), *hazard_filter_clauses(filters),
-            *hazard_search_clauses(text, overdue_on)]
+            *hazard_search_clauses(text, overdue_at, open_only)]
 
 
 def list_hazards(session: Session, user: User, filters: dict | None = None, page: int = 1,
-                 per_page: int = 50, *, text: str | None = None, overdue_on: date | None = None,
-                 sort: str = "reported") -> Page:
+                 per_page: int = 50, *, text: str | None = None, overdue_at: datetime | None = None,
+                 open_only: bool = False, sort: str = "reported") -> Page:
     """One page of the hazards the user may read (newest first unless `sort` says otherwise), each with its unit
     loaded in the same query: the API's list and the 隐患查询 page."""
     if sort not in HAZARD_SORTS:
         raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(HAZARD_SORTS)}")
     page, per_page = _page_args(page, per_page)
-    where = _hazard_list_where(session, user, filters, text, overdue_on)
+    where = _hazard_list_where(session, user, filters, text, overdue_at, open_only)
     total = session.scalar(select(func.count()).select_from(Hazard).where(*where))
     rows = session.scalars(
         select(Hazard).where(*where).options(joinedload(Hazard.unit))
@@ -162,11 +166,11 @@ def list_hazards(session: Session, user: User, filters: dict | None = None, page
 
 
 def iter_hazards(session: Session, user: User, filters: dict | None = None, *, text: str | None = None,
-                 overdue_on: date | None = None, sort: str = "reported", batch: int = 500):
+                 overdue_at: datetime | None = None, open_only: bool = False, sort: str = "reported", batch: int = 500):
     """Every hazard the list would show, in its order, fetched `batch` rows at a time (an export's constant memory)."""
     if sort not in HAZARD_SORTS:
         raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(HAZARD_SORTS)}")
-    where = _hazard_list_where(session, user, filters, text, overdue_on)
+    where = _hazard_list_where(session, user, filters, text, overdue_at, open_only)
     stmt = (select(Hazard, OrgNode.name).join(OrgNode, OrgNode.id == Hazard.unit_id).where(*where)
             .order_by(*HAZARD_SORTS[sort]).execution_options(yield_per=batch))
     yield from session.execute(stmt)

@@ -41,7 +41,7 @@ class Desk:
         self.page.fill("#username", username)
         self.page.fill("#password", "demo1234")
         self.page.locator("main form button[type=submit]").click()
-        self.page.wait_for_url(re.compile(r".*/inbox.*"))
+        self.page.wait_for_url(re.compile(r".*/(inbox|dashboard).*"))  # leaders and supervisors land on 驾驶舱
 
     def open(self, path: str):
         self.page.goto(self.base + path)

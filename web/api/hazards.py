@@ -51,11 +51,12 @@ class Hazards(MethodView):
         page, per_page = args.pop("page"), args.pop("per_page")
         text, sort = args.pop("q", None), args.pop("sort")
         svc = services()
-        overdue_on = svc.clock.now().astimezone(CHINA).date() if args.pop("overdue", False) else None
+        overdue_at = svc.clock.now() if args.pop("overdue", False) else None
+        open_only = args.pop("open", False)
         with svc.uow() as uow:
             s = uow.session
-            return visibility.list_hazards(s, api_user(s), args, page, per_page, text=text, overdue_on=overdue_on,
-                                           sort=sort)
+            return visibility.list_hazards(s, api_user(s), args, page, per_page, text=text, overdue_at=overdue_at,
+                                           open_only=open_only, sort=sort)
 
     @blp.arguments(HazardReportArgs)
     @blp.response(201, HazardSchema)

@@ -59,7 +59,9 @@ class HazardListArgs(HazardFilterArgs):
     q = ma.fields.String(validate=ma.validate.Length(max=100),
                          metadata={"description": "search: 部位, 检查内容, 问题 or 责任人 contains it, or it is the "
                                                   "hazard's number (`12` or `#12`)"})
-    overdue = ma.fields.Boolean(metadata={"description": "only hazards not closed whose deadline has passed"})
+    overdue = ma.fields.Boolean(metadata={"description": "only hazards with an open task past its due time (the "
+                                                         "statistics table's 逾期未整改)"})
+    open = ma.fields.Boolean(metadata={"description": "only hazards not closed (未销号)"})
     sort = ma.fields.String(load_default="reported", validate=ma.validate.OneOf(HAZARD_SORTS),
                             metadata={"description": "reported (newest first), deadline (soonest first, none last) "
                                                      "or unit (as the ledger numbers them)"})

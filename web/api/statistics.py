@@ -7,6 +7,7 @@ import marshmallow as ma
 from flask import Response
 
 from engine.infra.timezone import CHINA
+from engine.reports import dashboard as dashboard_model
 from engine.reports import excel as statistics_excel
 from engine.reports import snapshots as statistics_reports
 from engine.reports import statistics
@@ -171,3 +172,21 @@ def report_xlsx(report_id: int):
         snapshot = statistics_reports.get_report(s, user, report_id)
         return _xlsx(*statistics_excel.export(s, snapshot.figures, made_on=snapshot.report_date,
                                               reporter=user.display_name))
+
+
+class DashboardArgs(Strict):
+    org_id = ma.fields.Integer(metadata={"description": "the scope; default: the caller's widest statistics scope"})
+
+
+@blp.route("/dashboard")
+@blp.arguments(DashboardArgs, location="query")
+@blp.response(200)
+@blp.alt_response(403, description="the caller holds no statistics role", schema=ApiErrorSchema)
+@blp.alt_response(404, description="`org_id` is outside the caller's scope", schema=ApiErrorSchema)
+def dashboard(args):
+    """驾驶舱 figures: KPIs, open hazards by category and grade, overdue by unit, the twelve-month trend (found,
+    closed, average days to close) and, above school level, the schools ranked by overdue hazards."""
+    svc = services()
+    with svc.uow() as uow:
+        s = uow.session
+        return dashboard_model.dashboard(s, api_user(s), svc.clock.now(), org_id=args.get("org_id"))

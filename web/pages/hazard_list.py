@@ -64,7 +64,8 @@ def _query(now: datetime) -> dict:
         raise bad_input(_("筛选条件有误，请重新选择。"))
     overdue = request.args.get("overdue") == "1"
     return {"filters": filters, "text": (request.args.get("q") or "").strip()[:100],
-            "overdue_on": now.astimezone(CHINA).date() if overdue else None, "sort": sort}
+            "overdue_at": now if overdue else None, "sort": sort,
+            "open_only": request.args.get("open") == "1"}
 
 
 def _labels() -> dict[str, dict]:
@@ -85,7 +86,8 @@ def index():
         s = uow.session
         user = db_user(s)
         page = visibility.list_hazards(s, user, query["filters"], page_no, PER_PAGE, text=query["text"],
-                                       overdue_on=query["overdue_on"], sort=query["sort"])
+                                       overdue_at=query["overdue_at"], open_only=query["open_only"],
+                                       sort=query["sort"])
         orgs = visible_units(s, user)
         args = {k: v for k, v in request.args.items() if k != "page" and v}
         return render_template("hazards/list.html", page=page, args=args, now=now,
@@ -106,7 +108,8 @@ def export():
     with svc.uow() as uow:
         s = uow.session
         rows = visibility.iter_hazards(s, db_user(s), query["filters"], text=query["text"],
-                                       overdue_on=query["overdue_on"], sort=query["sort"])
+                                       overdue_at=query["overdue_at"], open_only=query["open_only"],
+                                       sort=query["sort"])
         write_hazard_list(spool, islice(rows, MAX_EXPORT_ROWS), _labels(), "隐患查询结果", now.astimezone(CHINA).date())
     size = spool.tell()
     spool.seek(0)
