@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from engine.campaigns import service as campaigns
+from engine.drills import service as drills
 from engine.infra.clock import Clock
 from engine.infra.db import Base
 from engine.process.hooks import Hooks
@@ -30,6 +31,7 @@ def register_subjects(hooks: Hooks) -> Hooks:
     notices.register(hooks)
     campaigns.register(hooks)
     schedules.register(hooks)
+    drills.register(hooks)
     return hooks
 
 
