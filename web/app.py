@@ -25,11 +25,12 @@ from web.composition import build_services
 from web.outage import init_outage_pages
 
 # Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
-# 隐患问题统计表, schedules the 巡查计划 (recurring inspections), deploy the designers' 流程部署.
+# 隐患问题统计表, schedules the 巡查计划 (recurring inspections), drills the 应急演练与安全教育, deploy the designers' 流程部署.
 from web.pages import (
     admin,
     campaigns,
     deploy,
+    drills,
     hazards,
     inbox,
     incidents,
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy, outbox, admin, setup):
+                   drills, processes, incidents, deploy, outbox, admin, setup):
         app.register_blueprint(module.bp)
     limiter = auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     oidc.init_oidc(app, settings, limiter)  # only when RECTIFLOW_OIDC_ISSUER is set
@@ -137,7 +138,7 @@ def _security_headers(response):
         if "no-store" not in response.headers.get("Cache-Control", ""):
             response.headers["Cache-Control"] = "no-store"
     elif request.path.startswith(("/tasks", "/hazards", "/inbox", "/ledger", "/attachments", "/profile", "/notices",
-                                   "/campaigns", "/schedules", "/outbox")):
+                                   "/campaigns", "/schedules", "/outbox", "/drills")):
         # Pages about hazards are personal and scoped: never kept by shared caches.
         response.headers.setdefault("Cache-Control", "private, no-store")
     return response

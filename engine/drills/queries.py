@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from engine.drills.models import DrillPhoto, DrillRecord, SafetyEducation
 from engine.infra.errors import InvalidFormData, NotFound
+from engine.infra.timezone import CHINA
+from engine.org import accounts
 from engine.org.models import OrgNode, User
 from engine.org.scope import can_view_org, orgs_under, scope_of
 from engine.process.calendar import CalendarBook
@@ -111,26 +113,28 @@ class UnitRow:
 
 
 def visible_schools(session: Session, user: User) -> list[OrgNode]:
-    """The schools the user can see, in tree order (one query)."""
+    """The schools whose units the user may see: those in scope and the user's own (a unit's staff), in tree order."""
     scope = scope_of(session, user)
-    if not scope.paths:
-        return []
-    return list(session.scalars(select(OrgNode).where(OrgNode.kind == "school", OrgNode.id.in_(orgs_under(scope.paths)))
-                                .order_by(OrgNode.path)))
+    schools = list(session.scalars(select(OrgNode).where(
+        OrgNode.kind == "school", OrgNode.id.in_(orgs_under(scope.paths))))) if scope.paths else []
+    own = accounts.nearest(session, user.org, "school") if user.org is not None else None
+    if own is not None and own.id not in {s.id for s in schools}:
+        schools.append(own)
+    return sorted(schools, key=lambda s: s.path)
 
 
 def school_for(session: Session, user: User, school_id: int | None) -> OrgNode:
-    """The chosen school, or the user's own (first visible) school; NotFound outside the user's scope."""
+    """The chosen school, or the user's own school (else the first they see); NotFound for any other."""
+    schools = visible_schools(session, user)
     if school_id is None:
-        schools = [n for n in visible_schools(session, user) if user.org.path.startswith(n.path)] or \
-            visible_schools(session, user)
-        if not schools:
+        own = [s for s in schools if user.org is not None and user.org.path.startswith(s.path)]
+        if not (own or schools):
             raise NotFound("no school in your scope")
-        return schools[0]
-    school = session.get(OrgNode, school_id)
-    if school is None or school.kind != "school" or not can_view_org(session, user, school.id):
-        raise NotFound(f"school {school_id} does not exist")
-    return school
+        return (own or schools)[0]
+    for school in schools:
+        if school.id == school_id:
+            return school
+    raise NotFound(f"school {school_id} does not exist")
 
 
 def semester_table(session: Session, user: User, school: OrgNode, semester: Semester) -> list[UnitRow]:
@@ -145,11 +149,19 @@ def semester_table(session: Session, user: User, school: OrgNode, semester: Seme
                     figures[u.id]["education_participation"]) for u in units]
 
 
-def unit_records(session: Session, user: User, unit_id: int, semester: Semester):
-    """(unit, drills with their photos, education sessions) of one unit in the semester; NotFound outside scope."""
+def today(clock) -> date:
+    """Today in China time."""
+    return clock.now().astimezone(CHINA).date()
+
+
+def unit_semester(session: Session, user: User, unit_id: int, when: date, key: str | None = None):
+    """(unit, semester, drills with their photos, education sessions) of one unit in the semester `key` (default the
+    one containing `when`) of its school; NotFound outside the user's scope."""
     unit = session.get(OrgNode, unit_id)
     if unit is None or unit.kind not in ("unit", "grid") or not can_view_org(session, user, unit.id):
         raise NotFound(f"unit {unit_id} does not exist")
+    school = accounts.nearest(session, unit, "school")
+    semester = semester_of(session, school.id if school else unit.id, when, key)
     drills = list(session.scalars(select(DrillRecord).where(
         DrillRecord.unit_id == unit.id, DrillRecord.held_on >= semester.first_day,
         DrillRecord.held_on <= semester.last_day).order_by(DrillRecord.held_on, DrillRecord.id)))
@@ -161,4 +173,5 @@ def unit_records(session: Session, user: User, unit_id: int, semester: Semester)
     education = list(session.scalars(select(SafetyEducation).where(
         SafetyEducation.unit_id == unit.id, SafetyEducation.held_on >= semester.first_day,
         SafetyEducation.held_on <= semester.last_day).order_by(SafetyEducation.held_on, SafetyEducation.id)))
-    return unit, [(d, photos.get(d.id, [])) for d in drills], education
+    return unit, semester, [(d, photos.get(d.id, [])) for d in drills], education
+

@@ -10,6 +10,7 @@ from web.api import (
     admin,
     campaigns,
     definitions,
+    drills,
     hazards,
     incidents,
     instances,
@@ -99,7 +100,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages, outbox, admin):
+                   incidents, messages, outbox, admin, drills):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     return api
