@@ -151,6 +151,16 @@ def test_a_unit_without_its_two_drills_is_reminded_and_escalated_and_the_next_se
     assert len([t for t in open_tasks(services, world.orgs.college) if t.bpmn_id == "plan_drill"]) == 2
 
 
-def test_the_drill_process_is_started_by_its_schedule_only(services, world):
+def test_the_drill_process_is_started_by_its_schedule_only_and_semester_days_are_checked(services, world):
     with pytest.raises(InvalidFormData, match="started through its own page"):
         services.start_process("emergency_drill", world.users.designer, {})
+    schedules = Schedules(services)
+    data = {"title": "应急演练", "cadence": "semester", "kind": "drill", "target": {"all_units": True}}
+    with pytest.raises(InvalidFormData) as refused:
+        schedules.create_schedule(world.users.security, {**data, "semester_starts": ["02-30"]})
+    assert [e["field"] for e in refused.value.errors] == ["semester_starts"]
+    spring_late = schedules.create_schedule(world.users.security, {**data, "semester_starts": ["09-01", "02-20"]})
+    assert spring_late.semester_starts == ["02-20", "09-01"] and spring_late.next_run_at == china(2026, 9, 1)
+    with services.uow() as uow:
+        semester = semester_of(uow.session, world.orgs.school, key="2026-S2")
+    assert semester.last_day == date(2027, 2, 19)

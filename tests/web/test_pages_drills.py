@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.drills.models import DrillPhoto, DrillRecord, SafetyEducation
-from engine.org.models import OrgNode
+from engine.org import tokens
 from engine.process.models import HumanTask
 from engine.schedules.service import Schedules, run_due_schedules
+from tests.admins import add_admin
 
 from .api_fixtures import api, api_app  # noqa: F401
 from .ui_fixtures import PNG, app, login  # noqa: F401
@@ -74,12 +75,24 @@ def test_the_semester_page_and_unit_page_show_drills_photos_and_education(login,
     page = staff.get(f"/drills/units/{world.orgs.college}").get_data(as_text=True)
     assert 'data-testid="unit-class-hours">4 / 8' in page
 
+    add_admin(services, world)
+    admin = login("admin")
+    assert 'data-testid="org-headcount"' in admin.get(f"/orgs/{world.orgs.college}").get_data(as_text=True)
+    admin.post(f"/orgs/{world.orgs.college}/edit", data={"name": "机电工程学院", "code": "s-jd",
+                                                               "headcount": "60"})
+    table = staff.get("/drills").get_data(as_text=True)
+    assert "（60人）" in table and "50%" in table, "30 of 60 took part in the drill"
+
 
 def test_the_api_reads_the_semester_and_records_education(api, services, world):
     _held_drill(services, world)
-    with services.uow() as uow:
-        uow.session.get(OrgNode, world.orgs.college).headcount = 40
-        uow.commit()
+    # The headcount participation counts against is an administrator's to set (units and grids only).
+    admin = {"Authorization": f"Bearer {tokens.create_token(services, add_admin(services, world), 't')[1]}"}
+    assert api.client.patch(f"/api/v1/orgs/{world.orgs.school}", headers=admin,
+                            json={"headcount": 900}).status_code == 422
+    assert api.call("head", "PATCH", f"/orgs/{world.orgs.college}", json={"headcount": 40}).status_code in (403, 404)
+    patched = api.client.patch(f"/api/v1/orgs/{world.orgs.college}", headers=admin, json={"headcount": 40})
+    assert patched.status_code == 200 and patched.json["headcount"] == 40
     body = api.call("security", "GET", "/drills?semester=2026-S2").get_json()
     assert (body["semester"], body["first_day"], body["last_day"]) == ("2026-S2", "2026-09-01", "2027-02-28")
     college = {u["unit_id"]: u for u in body["units"]}[world.orgs.college]
