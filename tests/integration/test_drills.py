@@ -58,7 +58,7 @@ def do_drill(services, world, unit_id, head, staff, held=HELD, evaluation="good"
     services.complete_task(evaluate.id, world.users.security, {"evaluation": evaluation})
 
 
-def test_a_semester_schedule_gives_each_unit_two_drills_that_land_in_the_records(
+def test_a_semester_schedule_gives_each_unit_two_drills_that_land_in_the_records_and_nothing_else_starts_them(
         services, world, drill_schedule, clock):
     assert drill_schedule.next_run_at == china(2026, 9, 1), "the current semester started on 09-01"
     sweep = run_due_schedules(services)
@@ -113,6 +113,20 @@ def test_a_semester_schedule_gives_each_unit_two_drills_that_land_in_the_records
     college = rows[world.orgs.college]
     assert (college.drills_held, college.drills_required, college.class_hours, college.complete) == (2, 2, 6.0, False)
 
+    # The process starts from its schedule only; a schedule's semester start days are checked data.
+    with pytest.raises(InvalidFormData, match="started through its own page"):
+        services.start_process("emergency_drill", world.users.designer, {})
+    schedules = Schedules(services)
+    data = {"title": "应急演练", "cadence": "semester", "kind": "drill", "target": {"all_units": True}}
+    with pytest.raises(InvalidFormData) as refused:
+        schedules.create_schedule(world.users.security, {**data, "semester_starts": ["02-30"]})
+    assert [e["field"] for e in refused.value.errors] == ["semester_starts"]
+    spring_late = schedules.create_schedule(world.users.security, {**data, "semester_starts": ["09-01", "02-20"]})
+    assert spring_late.semester_starts == ["02-20", "09-01"] and spring_late.next_run_at == china(2026, 9, 1)
+    with services.uow() as uow:
+        semester = semester_of(uow.session, world.orgs.school, key="2026-S2")
+    assert semester.last_day == date(2027, 2, 28), "the school's first semester schedule sets its semesters"
+
 
 def test_a_unit_without_its_two_drills_is_reminded_and_escalated_and_the_next_semester_starts(
         services, world, drill_schedule, clock):
@@ -149,18 +163,3 @@ def test_a_unit_without_its_two_drills_is_reminded_and_escalated_and_the_next_se
             ProcessInstance.definition.has(key="emergency_drill")))
     assert keys == ["2026-S2", "2027-S1"] and instances == 2
     assert len([t for t in open_tasks(services, world.orgs.college) if t.bpmn_id == "plan_drill"]) == 2
-
-
-def test_the_drill_process_is_started_by_its_schedule_only_and_semester_days_are_checked(services, world):
-    with pytest.raises(InvalidFormData, match="started through its own page"):
-        services.start_process("emergency_drill", world.users.designer, {})
-    schedules = Schedules(services)
-    data = {"title": "应急演练", "cadence": "semester", "kind": "drill", "target": {"all_units": True}}
-    with pytest.raises(InvalidFormData) as refused:
-        schedules.create_schedule(world.users.security, {**data, "semester_starts": ["02-30"]})
-    assert [e["field"] for e in refused.value.errors] == ["semester_starts"]
-    spring_late = schedules.create_schedule(world.users.security, {**data, "semester_starts": ["09-01", "02-20"]})
-    assert spring_late.semester_starts == ["02-20", "09-01"] and spring_late.next_run_at == china(2026, 9, 1)
-    with services.uow() as uow:
-        semester = semester_of(uow.session, world.orgs.school, key="2026-S2")
-    assert semester.last_day == date(2027, 2, 19)
