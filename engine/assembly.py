@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from engine.assessment import models as _assessment_tables  # noqa: F401  (annual assessment)
 from engine.assessment import service as assessment
 from engine.campaigns import service as campaigns
+from engine.drills import service as drills
 from engine.infra.clock import Clock
 from engine.infra.db import Base
 from engine.process.hooks import Hooks
@@ -33,6 +34,7 @@ def register_subjects(hooks: Hooks) -> Hooks:
     campaigns.register(hooks)
     schedules.register(hooks)
     assessment.register(hooks)
+    drills.register(hooks)
     return hooks
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, inspect, make_url, select
 from engine.campaigns.checklists import items_for_unit, load_shipped
 from engine.campaigns.models import ChecklistTemplate
 from engine.campaigns.service import Campaigns
+from engine.drills.service import Drills
 from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org.models import OrgNode, User
@@ -212,14 +213,16 @@ def _build_first_school(services, password_hash: str) -> None:
                               employee_no=EMPLOYEE_NO[username], phone=demo_phone(username))
         for unit_code, head in (("jidian", "head_jd"), ("houqin", "head_hq")):
             units[unit_code].head_user_id = s.scalars(select(User.id).where(User.username == head)).one()
+        units["jidian"].headcount, units["houqin"].headcount = 320, 85  # drills and education count against these
         uow.commit()
         ids = {u.username: u.id for u in s.scalars(select(User))}
         unit_ids = {code: node.id for code, node in units.items()}
         school_id = school.id
     _demo_hazards(services, ids, unit_ids)
     _demo_campaign(services, ids, unit_ids)
-    install_set(services, school_id, ids["security"])  # seed 004's recurring inspections (schedules.py)
+    install_set(services, school_id, ids["security"])  # seed 004's recurring inspections and semester drills
     _demo_repair(services, ids)
+    _demo_event_plan(services, ids, unit_ids)
 
 
 def _build_bureau(services, password_hash: str) -> None:
@@ -397,3 +400,18 @@ def _demo_repair(services, ids: dict[str, int]) -> None:
     services.start_process("facility_repair", ids["staff_jd"], {
         "location": "机电实训楼二楼东侧楼梯间", "facility": "应急照明灯",
         "description": "断电测试时不亮，疑似蓄电池失效", "urgency": "urgent"}, "报修-001")
+
+
+def _demo_event_plan(services, ids: dict[str, int], unit_ids: dict[str, int]) -> None:
+    """A 大型活动安全预案 filed by 机电工程学院 from 发起流程, waiting for 刘院长's 部门审核; and the college's first
+    safety-education session of the semester."""
+    event_day = (services.clock.now().astimezone(CHINA).date() + timedelta(days=14)).isoformat()
+    services.start_process("event_safety_plan", ids["staff_jd"], {
+        "event_name": "机电工程学院技能文化节", "event_date": event_day, "event_time": "14:00—17:00",
+        "place": "机电实训楼前广场", "expected_participants": 600, "organiser": "机电工程学院",
+        "safety_measures": "分区入场，设安全引导员10名，疏散通道保持畅通，实训设备断电",
+        "emergency_plan": "突发情况由东、西两侧通道疏散，医务室人员驻场，保卫处值班人员到场",
+        "responsible_person": "刘院长"})
+    Drills(services).record_education(ids["staff_jd"], unit_ids["jidian"], {
+        "held_on": services.clock.now().astimezone(CHINA).date().isoformat(), "topic": "实训室安全操作专题教育",
+        "class_hours": 2, "participants": 300})

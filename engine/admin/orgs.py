@@ -22,12 +22,13 @@ from engine.rectification.models import Hazard
 # A child's kind lies deeper than its parent's; a unit sits in a school and a grid in a unit.
 _DEPTH = {kind: i for i, kind in enumerate(ORG_KINDS)}
 _REQUIRED_PARENT = {"unit": "school", "grid": "unit"}
-EDITABLE = ("name", "short_name", "code", "unit_type")
+EDITABLE = ("name", "short_name", "code", "unit_type", "headcount")
 
 
 def _snapshot(node: OrgNode) -> dict:
     return {"kind": node.kind, "name": node.name, "short_name": node.short_name, "code": node.code,
-            "unit_type": node.unit_type, "parent_id": node.parent_id, "active": node.active}
+            "unit_type": node.unit_type, "headcount": node.headcount, "parent_id": node.parent_id,
+            "active": node.active}
 
 
 # The node if the actor administers it (NotFound otherwise: a node out of scope is not revealed).
@@ -50,6 +51,12 @@ def _check_fields(session: Session, kind: str, values: dict, parent: OrgNode | N
         errors.append({"field": "unit_type", "message": f"单位类别只用于二级单位，须为 {', '.join(UNIT_TYPES)} 之一"})
     if len(values.get("short_name") or "") > 32:
         errors.append({"field": "short_name", "message": "简称最多 32 个字"})
+    headcount = values.get("headcount")
+    if headcount not in (None, ""):
+        if kind not in ("unit", "grid"):
+            errors.append({"field": "headcount", "message": "人数只用于二级单位和网格"})
+        elif not str(headcount).strip().isdigit() or not 0 <= int(str(headcount).strip()) <= 1_000_000:
+            errors.append({"field": "headcount", "message": "人数须为 0 到 1000000 之间的整数"})
     if kind in ORG_KINDS:
         errors += _parent_errors(kind, parent)
     if errors:
@@ -88,13 +95,16 @@ def add_node(session: Session, actor: User | None, now: datetime, *, kind: str, 
 
 
 def update_node(session: Session, actor: User | None, now: datetime, org_id: int, changes: dict) -> OrgNode:
-    """Change a node's name, short name, code or unit type."""
+    """Change a node's name, short name, code, unit type or headcount."""
     node = get_node(session, actor, org_id)
     before = _snapshot(node)
     values = {k: before[k] for k in EDITABLE} | {k: v for k, v in changes.items() if k in EDITABLE}
     parent = session.get(OrgNode, node.parent_id) if node.parent_id else None
     _check_fields(session, node.kind, values, parent, node.id)
     for key in EDITABLE:
+        if key == "headcount":
+            node.headcount = None if values[key] in (None, "") else int(str(values[key]).strip())
+            continue
         setattr(node, key, (values[key].strip() if isinstance(values[key], str) else values[key]) or
                 (None if key in ("short_name", "unit_type") else values[key]))
     session.flush()

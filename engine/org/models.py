@@ -40,6 +40,8 @@ class OrgNode(Base):
     short_name: Mapped[str | None] = mapped_column(String(32))
     # Only for kind "unit": one of UNIT_TYPES (None: not classified).
     unit_type: Mapped[str | None] = mapped_column(String(16))
+    # How many people the unit has (seed 004: drills and safety education 全员参加); None: not yet entered.
+    headcount: Mapped[int | None] = mapped_column(Integer)
     # A deactivated node keeps its history but takes no new work; one with open work cannot be deactivated.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     # Materialised path "/1/4/9/" so "everything under X" is one indexed prefix match.

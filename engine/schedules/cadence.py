@@ -1,9 +1,14 @@
 """The periods of a recurring inspection, in China time: their keys, the day each occurrence starts, the next one.
 
 Daily and weekly occurrences start on their calendar day whatever it is (seed 004: key sites are patrolled every
-day; a fire 检查日 is a fixed weekday). Monthly and quarterly ones start on the first working day of the period, or
-on a chosen day moved to the next working day (the previous one if the period ends first), per the school's
-working-day calendar (engine/calendar.py).
+day; a fire 检查日 is a fixed weekday). Monthly, quarterly and semester ones start on the first working day of the
+period, or on a chosen day moved to the next working day (the previous one if the period ends first), per the
+school's working-day calendar (engine/calendar.py).
+
+A semester (seed 004: 每学期至少组织2次应急演练, 专题教育不少于8课时) runs from one of the school's semester start days
+to the next. China's schools have a spring semester (≈ Feb/Mar–Jul) and an autumn one (≈ Sep–Jan); the start days
+are data (`semester_starts`, "MM-DD", default 03-01 and 09-01). Keys are 2026-S1 (spring), 2026-S2 (autumn, which
+runs into the next calendar year): the year and number of the start day.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from engine.infra.timezone import CHINA
 from engine.process.calendar import WorkCalendar
 from engine.schedules.models import CADENCES
 
+SEMESTER_STARTS = ("03-01", "09-01")  # spring and autumn semesters
 RUN_AT = time(8, 0)  # an occurrence starts at 08:00 China time on its day: the start of the school day
 MAX_WINDOW = timedelta(days=366)
 
@@ -49,13 +55,41 @@ def _add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def parse_semester_starts(values) -> tuple[tuple[int, int], ...]:
+    """Semester start days ("03-01", "09-01") as sorted (month, day) pairs; ValueError when unusable."""
+    values = list(values or SEMESTER_STARTS)
+    if not 1 <= len(values) <= 4:
+        raise ValueError("between one and four semester start days, such as 03-01 and 09-01")
+    pairs = set()
+    for value in values:
+        try:
+            month, day = (int(part) for part in str(value).split("-"))
+            date(2026, month, day)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a day of the year such as 03-01") from None
+        if day > 28:
+            raise ValueError(f"{value!r}: a semester starts on day 1..28 of its month")
+        pairs.add((month, day))
+    return tuple(sorted(pairs))
+
+
 class Recurrence:
     """The periods of one schedule's cadence under one working-day calendar."""
 
-    def __init__(self, cadence: str, calendar: WorkCalendar, weekday: int | None = None, day: int | None = None):
+    def __init__(self, cadence: str, calendar: WorkCalendar, weekday: int | None = None, day: int | None = None,
+                 semester_starts=None):
         if cadence not in CADENCES:
             raise ValueError(f"cadence must be one of {', '.join(CADENCES)}")
         self.cadence, self.calendar, self.weekday, self.day = cadence, calendar, weekday or 1, day
+        self.semester_starts = parse_semester_starts(semester_starts)
+
+    def _semester_start(self, day: date) -> date:
+        """The start day of the semester that contains `day` (perhaps in the previous calendar year)."""
+        starts = [date(day.year, m, d) for m, d in self.semester_starts if date(day.year, m, d) <= day]
+        if starts:
+            return starts[-1]
+        month, first = self.semester_starts[-1]
+        return date(day.year - 1, month, first)
 
     def first_day_of(self, day: date) -> date:
         """The first calendar day of the period that contains `day`."""
@@ -65,6 +99,8 @@ class Recurrence:
             return day - timedelta(days=day.weekday())
         if self.cadence == "monthly":
             return day.replace(day=1)
+        if self.cadence == "semester":
+            return self._semester_start(day)
         return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
 
     def _after_day(self, first: date) -> date:
@@ -72,10 +108,18 @@ class Recurrence:
             return first + timedelta(days=1)
         if self.cadence == "weekly":
             return first + timedelta(days=7)
+        if self.cadence == "semester":
+            later = [date(first.year, m, d) for m, d in self.semester_starts if date(first.year, m, d) > first]
+            month, day = self.semester_starts[0]
+            return later[0] if later else date(first.year + 1, month, day)
         return _add_months(first, 1 if self.cadence == "monthly" else 3)
 
+    def last_day(self, first: date) -> date:
+        """The last calendar day of the period starting on `first`."""
+        return self._after_day(first) - timedelta(days=1)
+
     def key(self, first: date) -> str:
-        """2026-11-23, 2026-W48, 2026-11 or 2026-Q4: sorts in time order within one cadence."""
+        """2026-11-23, 2026-W48, 2026-11, 2026-Q4 or 2026-S2: sorts in time order within one cadence."""
         if self.cadence == "daily":
             return first.isoformat()
         if self.cadence == "weekly":
@@ -83,6 +127,8 @@ class Recurrence:
             return f"{year}-W{week:02d}"
         if self.cadence == "monthly":
             return f"{first.year}-{first.month:02d}"
+        if self.cadence == "semester":
+            return f"{first.year}-S{[date(first.year, m, d) for m, d in self.semester_starts].index(first) + 1}"
         return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
 
     def start_day(self, first: date) -> date:
@@ -106,6 +152,16 @@ class Recurrence:
         """The period starting on `first` (a first day as returned by first_day_of)."""
         start = datetime.combine(self.start_day(first), RUN_AT, CHINA).astimezone(timezone.utc)
         return Period(self.key(first), first, start)
+
+    def by_key(self, key: str) -> Period:
+        """The semester of a key such as 2026-S2; ValueError for a key this cadence does not make."""
+        year, sep, number = (key or "").partition("-S")
+        if self.cadence != "semester" or not sep or not year.isdigit() or not number.isdigit():
+            raise ValueError(f"{key!r} is not a semester such as 2026-S1")
+        if not 1 <= int(number) <= len(self.semester_starts):
+            raise ValueError(f"{key!r}: the school has {len(self.semester_starts)} semesters a year")
+        month, day = self.semester_starts[int(number) - 1]
+        return self.period(date(int(year), month, day))
 
     def containing(self, when: date | datetime) -> Period:
         """The period containing a day (or an instant, taken in China time)."""

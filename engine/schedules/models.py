@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from engine.infra.db import Base, JSONType, UTCDateTime
 from engine.org.models import OrgNode
 
-CADENCES = ("daily", "weekly", "monthly", "quarterly")
-SCHEDULE_KINDS = ("patrol", "campaign")
+CADENCES = ("daily", "weekly", "monthly", "quarterly", "semester")
+# patrol: bpmn/patrol.bpmn; campaign: a 专项整治; drill: bpmn/emergency_drill.bpmn (one semester's drills per unit).
+SCHEDULE_KINDS = ("patrol", "campaign", "drill")
 # Stored statuses; "done" and "overdue" are read from the started instance or campaign (schedules.py).
 OCCURRENCE_STATUSES = ("open", "missed", "failed")
 
@@ -27,6 +28,8 @@ class InspectionSchedule(Base):
     cadence: Mapped[str] = mapped_column(String(16))
     weekday: Mapped[int | None] = mapped_column(Integer)  # weekly: ISO weekday 1 (Mon) .. 7 (Sun)
     day: Mapped[int | None] = mapped_column(Integer)  # monthly/quarterly: day 1..28; None = first working day
+    # semester: the school's semester start days ["03-01", "09-01"]; None = the default (cadence.SEMESTER_STARTS)
+    semester_starts: Mapped[list | None] = mapped_column(JSONType)
     kind: Mapped[str] = mapped_column(String(16))
     # {"role": lane role, "all_units": bool, "units": [{"org_id": id, "sites": [name, ...]}]}
     target: Mapped[dict] = mapped_column(JSONType, default=dict)

@@ -9,10 +9,11 @@ from engine.campaigns.models import ChecklistTemplate
 from engine.infra.errors import InvalidFormData
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode
-from engine.schedules.cadence import parse_window
+from engine.schedules.cadence import parse_semester_starts, parse_window
 from engine.schedules.models import CADENCES, SCHEDULE_KINDS
 
-DEFAULT_WINDOWS = {"daily": "P1D", "weekly": "P1D", "monthly": "P7D", "quarterly": "P30D"}
+# A semester's work is due before its exams: about four and a half months after it starts (mid-July, mid-January).
+DEFAULT_WINDOWS = {"daily": "P1D", "weekly": "P1D", "monthly": "P7D", "quarterly": "P30D", "semester": "P4M15D"}
 
 
 def _int_or_none(value, name: str, low: int, high: int, errors: list[dict]) -> int | None:
@@ -94,6 +95,12 @@ def normalise(s: Session, school: OrgNode, data: dict, roles: set[str], now: dat
     if cadence == "weekly" and weekday is None and not any(e["field"] == "weekday" for e in errors):
         errors.append({"field": "weekday", "message": "required for a weekly schedule (1 = Monday … 7 = Sunday)"})
     day = (_int_or_none(data.get("day"), "day", 1, 28, errors) if cadence in ("monthly", "quarterly") else None)
+    semester_starts = None
+    if cadence == "semester" and data.get("semester_starts"):
+        try:
+            semester_starts = [f"{m:02d}-{d:02d}" for m, d in parse_semester_starts(data["semester_starts"])]
+        except (TypeError, ValueError) as exc:
+            errors.append({"field": "semester_starts", "message": str(exc)})
     window = str(data.get("window") or DEFAULT_WINDOWS.get(cadence, "P1D")).strip().upper()
     try:
         span = parse_window(window, now.astimezone(CHINA))
@@ -119,7 +126,7 @@ def normalise(s: Session, school: OrgNode, data: dict, roles: set[str], now: dat
     if errors:
         raise InvalidFormData("invalid schedule: " + ", ".join(dict.fromkeys(e["field"] for e in errors)), errors)
     return ({"title": title, "cadence": cadence, "weekday": weekday, "day": day, "kind": kind, "window": window,
-             "template_id": template_id, "target": target}, starts_on)
+             "template_id": template_id, "target": target, "semester_starts": semester_starts}, starts_on)
 
 
 # Roles granted at the school (not at a unit): a patrol for them goes to the school node itself.

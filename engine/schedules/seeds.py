@@ -92,7 +92,8 @@ def install_set(services, school_id: int, user_id: int, path: Path | None = None
             result.problems += [f"{entry['key']}: no unit of {school.name} manages {site}" for site in unresolved]
             if not target["units"]:
                 continue
-        data = {key: entry.get(key) for key in ("title", "cadence", "weekday", "day", "kind", "window")}
+        data = {key: entry.get(key) for key in ("title", "cadence", "weekday", "day", "semester_starts", "kind",
+                                                "window")}
         data.update(school_id=school_id, target=target, starts_on=starts_on)
         if entry.get("checklist"):
             data["template_id"] = templates.get(entry["checklist"])

@@ -51,10 +51,16 @@ from engine.schedules.rules import normalise
 log = logging.getLogger("rectiflow.schedules")
 
 PATROL_PROCESS = "patrol"
+DRILL_PROCESS = "emergency_drill"
+# The process each kind of schedule starts per occurrence (a campaign kind starts a 专项整治 instead).
+KIND_PROCESS = {"patrol": PATROL_PROCESS, "drill": DRILL_PROCESS}
 # Schedules send a patrol to a role by the diagram's lanes (patrol_roles): the default role and the school-level
 # security office must keep a lane; the start data (targets, due_at, patrol_role) is the schedule's own.
 PATROL_CONTRACT = Contract(subject="schedules (engine/schedules)", lanes=("department_staff", "security_office"),
                            started_through="a patrol schedule starts it (/schedules or POST /api/v1/schedules)")
+# A drill schedule gives the diagram one target per unit and due_at, the end of the semester's window.
+DRILL_CONTRACT = Contract(subject="schedules (engine/schedules)",
+                          started_through="a semester drill schedule starts it (/schedules or POST /api/v1/schedules)")
 MANAGER_ROLES = {"security_office", "admin"}
 CAMPAIGN_STAGES = (("self_check", 0.4), ("joint_inspection", 0.6), ("rectification", 0.8), ("supervision", 1.0))
 MIN_CAMPAIGN_DAYS = len(CAMPAIGN_STAGES)
@@ -98,7 +104,7 @@ def _lock(s: Session, schedule_id: int) -> InspectionSchedule | None:
 def recurrence_for(s: Session, schedule: InspectionSchedule) -> Recurrence:
     """The schedule's periods under its school's working-day calendar."""
     calendar = CalendarBook(s).for_org(schedule.org_id)
-    return Recurrence(schedule.cadence, calendar, schedule.weekday, schedule.day)
+    return Recurrence(schedule.cadence, calendar, schedule.weekday, schedule.day, schedule.semester_starts)
 
 
 def first_run(s: Session, schedule: InspectionSchedule, on: date) -> datetime:
@@ -250,7 +256,7 @@ class Schedules:
             if kind == "campaign":
                 self._start_campaign(schedule_id, plan, now)
             else:
-                self._start_patrol(schedule_id, plan, now)
+                self._start_process(schedule_id, plan, now, KIND_PROCESS[kind])
         except _Taken:
             result.skipped += 1
             return
@@ -300,7 +306,8 @@ class Schedules:
         s.flush()
         return occurrence
 
-    def _start_patrol(self, schedule_id: int, plan: Plan, now: datetime) -> None:
+    def _start_process(self, schedule_id: int, plan: Plan, now: datetime, key: str) -> None:
+        """Start the occurrence's patrol or drill process with one target per unit (or the security office)."""
         svc = self.services
         with svc.uow() as uow:
             s = uow.session
@@ -308,7 +315,7 @@ class Schedules:
             targets = patrol_targets(s, schedule)
             if not targets:
                 raise InvalidFormData("the schedule names no unit to patrol", [{"field": "target", "message": "empty"}])
-            definition = svc.latest_definition(s, PATROL_PROCESS)
+            definition = svc.latest_definition(s, key)
             school = s.get(OrgNode, schedule.org_id)
             occurrence = self._occurrence(s, schedule, plan, now)
             data = {"schedule_id": schedule.id, "occurrence_id": occurrence.id, "period_key": plan.start.key,
@@ -318,7 +325,7 @@ class Schedules:
             try:
                 workflow = svc.runtime.start(definition, data)
             except (SpiffWorkflowException, ScriptNotAllowed) as exc:
-                raise WorkflowFailed(f"the patrol could not start: {exc}") from None
+                raise WorkflowFailed(f"the {key} process could not start: {exc}") from None
             projector = svc.projector(s, now, None)
             instance = projector.new_instance(definition, f"inspection:{schedule.id}:{plan.start.key}")
             occurrence.instance_id = instance.id
@@ -406,5 +413,6 @@ def template_by_name(s: Session, name: str) -> ChecklistTemplate | None:
 
 
 def register(hooks: Hooks) -> None:
-    """Plug recurring inspections into the process core: the patrol diagram's contract."""
+    """Plug recurring inspections into the process core: the patrol and drill diagrams' contracts."""
     hooks.protect(PATROL_PROCESS, PATROL_CONTRACT)
+    hooks.protect(DRILL_PROCESS, DRILL_CONTRACT)

@@ -1,7 +1,7 @@
 """annual assessment: accident records, schools' scoring schemes, yearly assessments with their frozen sheets
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 import engine.infra.db
 
 revision = "0029"
-down_revision = "0025"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,10 @@ from engine import demo
 from engine.demo import DEMO_PASSWORD, MORE_USERS, USERS, build_demo
 from engine.org import accounts
 from engine.org.models import OrgNode, RoleGrant, User
+from engine.process.models import HumanTask, ProcessInstance
+from engine.process.tasklist import inbox_clause
 from engine.rectification.models import Hazard
+from engine.schedules.models import InspectionSchedule
 from engine.rectification.visibility import list_hazards
 
 SCHOOL_ROLES = {"security_office", "department_staff", "department_head", "leader", "admin"}
@@ -71,6 +74,16 @@ def test_the_demo_is_a_bureau_with_every_role_at_every_level_and_logins_by_emplo
         by_no = accounts.sign_in(s, "HH001", DEMO_PASSWORD, now).user
         assert by_no.username == "sec_hh"
         assert accounts.sign_in(s, "HH001", "wrong-password", now).user is None
+        # The event safety plan 机电工程学院 filed waits for its own head's 部门审核, then goes to the school's 保卫处.
+        head_jd = s.scalars(select(User).where(User.username == "head_jd")).one()
+        [review] = s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                             .where(ProcessInstance.definition.has(key="event_safety_plan"))).all()
+        assert (review.bpmn_id, review.candidate_role, review.candidate_org_id) == (
+            "department_review", "department_head", head_jd.org_id)
+        assert review.id in set(s.scalars(select(HumanTask.id).where(inbox_clause(head_jd, "groups", now))))
+        assert _node(s, "gs-lz-cg-xdzy-jidian").headcount == 320
+        drills = s.scalars(select(InspectionSchedule).where(InspectionSchedule.source == "seed004:semester_drills")).one()
+        assert (drills.org_id, drills.kind) == (xdzy.id, "drill")
         counts = (s.scalar(select(func.count()).select_from(User)), s.scalar(select(func.count()).select_from(OrgNode)),
                   s.scalar(select(func.count()).select_from(Hazard)))
 

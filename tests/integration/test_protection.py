@@ -103,8 +103,9 @@ def test_the_self_check_keeps_its_completion_checks_and_its_messages(services, w
     assert all("campaigns" in m for m in messages)
 
 
-# The shipped processes subject code drives; the others (facility_repair) are plain BPMN with no code behind them.
-SUBJECT_OWNED = {"hazard_rectification", "campaign", "unit_self_check", "patrol", "annual_assessment"}
+# The shipped processes subject code drives; the others (facility_repair, event_safety_plan) are plain BPMN with no
+# code behind them.
+SUBJECT_OWNED = {"hazard_rectification", "campaign", "unit_self_check", "patrol", "annual_assessment", "emergency_drill"}
 
 
 def test_every_shipped_diagram_keeps_its_own_contract(services, bpmn_dir):

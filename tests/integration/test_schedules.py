@@ -278,10 +278,10 @@ def test_units_of_another_school_and_non_managers_are_refused(schedules, world):
                                                          "cadence": "daily", "target": {"all_units": True}})
 
 
-def test_seed_004_installs_four_schedules_once_resolving_sites_to_their_units(services, world, clock):
+def test_seed_004_installs_five_schedules_once_resolving_sites_to_their_units(services, world, clock):
     installed = install_set(services, world.orgs.school, world.users.security)
     assert [key for key, _ in installed.created] == [
-        "quarterly_campus", "monthly_units", "daily_key_sites", "weekly_fire_check_day"]
+        "quarterly_campus", "monthly_units", "daily_key_sites", "semester_drills", "weekly_fire_check_day"]
     assert installed.problems == [f"daily_key_sites: no unit of 某职业学院 manages {site}"
                                   for site in ("管理办公楼", "大学生活动中心")]
     with services.uow() as uow:
@@ -291,5 +291,8 @@ def test_seed_004_installs_four_schedules_once_resolving_sites_to_their_units(se
     assert (rows["seed004:weekly_fire_check_day"].weekday, rows["seed004:weekly_fire_check_day"].target["role"]) == (
         5, "security_office")
     assert rows["seed004:quarterly_campus"].kind == "campaign" and rows["seed004:quarterly_campus"].template_id
+    drills = rows["seed004:semester_drills"]
+    assert (drills.cadence, drills.kind, drills.semester_starts, drills.window) == (
+        "semester", "drill", ["03-01", "09-01"], "P4M15D")
     again = install_set(services, world.orgs.school, world.users.security)
-    assert again.created == [] and len(again.existing) == 4
+    assert again.created == [] and len(again.existing) == 5

@@ -83,3 +83,36 @@ def test_campaign_stages_follow_each_other_inside_the_window():
                       "supervision": {"start": "2027-01-28", "end": "2027-02-02"}}
     short = campaign_stages(date(2027, 1, 4), 4)
     assert [v["end"] for v in short.values()] == ["2027-01-04", "2027-01-05", "2027-01-06", "2027-01-07"]
+
+
+@pytest.mark.parametrize("day, key, first, last", [
+    (date(2026, 11, 2), "2026-S2", date(2026, 9, 1), date(2027, 2, 28)),
+    (date(2027, 1, 20), "2026-S2", date(2026, 9, 1), date(2027, 2, 28)),  # autumn runs into the next year
+    (date(2027, 3, 1), "2027-S1", date(2027, 3, 1), date(2027, 8, 31)),
+    (date(2028, 2, 29), "2027-S2", date(2027, 9, 1), date(2028, 2, 29)),  # a leap year's last February day
+])
+def test_semesters_default_to_spring_from_03_01_and_autumn_from_09_01(day, key, first, last):
+    semester = Recurrence("semester", NATIONAL)
+    period = semester.containing(day)
+    assert (period.key, period.first_day, semester.last_day(period.first_day)) == (key, first, last)
+    assert semester.by_key(key) == period
+
+
+def test_a_semester_starts_on_its_first_working_day_and_the_next_follows():
+    semester = Recurrence("semester", NATIONAL)
+    autumn = semester.containing(date(2026, 11, 2))
+    assert autumn.start == china(2026, 9, 1)  # a Tuesday
+    spring = semester.after(autumn)
+    assert (spring.key, spring.start) == ("2027-S1", china(2027, 3, 1))
+    assert semester.containing(date(2027, 9, 1)).start == china(2027, 9, 1)
+    assert semester.containing(date(2029, 9, 1)).start == china(2029, 9, 3), "2029-09-01 is a Saturday"
+
+
+def test_semester_start_days_are_data():
+    school = Recurrence("semester", NATIONAL, semester_starts=["09-01", "02-20"])
+    assert school.containing(date(2027, 2, 25)).key == "2027-S1"
+    assert school.last_day(school.containing(date(2026, 11, 2)).first_day) == date(2027, 2, 19)
+    with pytest.raises(ValueError, match="day of the year"):
+        Recurrence("semester", NATIONAL, semester_starts=["13-01"])
+    with pytest.raises(ValueError, match="not a semester"):
+        school.by_key("2026-Q4")

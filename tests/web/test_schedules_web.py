@@ -127,11 +127,11 @@ def test_cli_demo_installs_seed_004_and_run_due_starts_each_schedule_once(databa
 
     run("demo", "--no-serve")
     listed = run("schedule", "list", "--user", "security")
-    for title in ("全校安全隐患大排查大整改", "二级单位安全除患大排查大整改", "重点部位每日巡视", "消防安全检查日"):
+    for title in ("全校安全隐患大排查大整改", "二级单位安全除患大排查大整改", "重点部位每日巡视", "应急演练", "消防安全检查日"):
         assert title in listed
     at = (datetime.now(timezone.utc) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M")
     first = run("schedule", "run-due", "--at", at)
-    assert "started=4" in first and "failed=0" in first
+    assert "started=5" in first and "failed=0" in first
     assert "started=0" in run("schedule", "run-due", "--at", at)
     assert "missed" in run("schedule", "list") and "campaign" in run("schedule", "list")
     added = run("schedule", "add", "--user", "security", "--title", "配电间每周检查", "--cadence", "weekly",

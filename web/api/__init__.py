@@ -12,6 +12,7 @@ from web.api import (
     campaigns,
     definitions,
     escalations,
+    drills,
     hazards,
     incidents,
     instances,
@@ -101,7 +102,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for module in (tasks, escalations, hazards, definitions, instances, campaigns, notices, statistics, schedules, look_back,
-                   incidents, messages, outbox, admin, assessment):
+                   incidents, messages, outbox, admin, assessment, drills):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         exempt_from_form_csrf(app, module.blp)
     return api

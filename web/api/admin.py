@@ -37,6 +37,8 @@ class OrgNodeSchema(ma.Schema):
     short_name = ma.fields.String(allow_none=True, metadata={"description": "used in notice numbers"})
     code = ma.fields.String()
     unit_type = ma.fields.String(allow_none=True, metadata={"description": "units only: " + ", ".join(UNIT_TYPES)})
+    headcount = ma.fields.Integer(allow_none=True, metadata={"description": "units and grids: how many people "
+                                                                            "(drills and safety education count against it)"})
     active = ma.fields.Boolean()
     path = ma.fields.String(metadata={"description": "materialised path of ids, root first"})
 
@@ -64,6 +66,8 @@ class OrgPatchSchema(Strict):
     code = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
     short_name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
     unit_type = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(UNIT_TYPES))
+    headcount = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0, max=1_000_000),
+                                  metadata={"description": "units and grids: how many people"})
     parent_id = ma.fields.Integer(metadata={"description": "move the node (and its subtree) here"}, **_ID)
     active = ma.fields.Boolean(metadata={"description": "false deactivates (refused with the open work listed)"})
 

@@ -31,13 +31,16 @@ class ScheduleArgs(Strict):
                                 metadata={"description": "weekly: 1 = Monday … 7 = Sunday"})
     day = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=28), metadata={
         "description": "monthly/quarterly: day 1..28 (moved to a working day); default the first working day"})
+    semester_starts = ma.fields.List(ma.fields.String(), load_default=None, metadata={
+        "description": "semester: the school's semester start days, MM-DD (default 03-01 and 09-01)"})
     kind = ma.fields.String(load_default="patrol", validate=ma.validate.OneOf(SCHEDULE_KINDS),
-                            metadata={"description": "patrol: a task per target; campaign: a 专项整治 over the units"})
+                            metadata={"description": "patrol: a task per target; campaign: a 专项整治 over the units; "
+                                                     "drill: a semester's emergency drills per unit"})
     target = ma.fields.Nested(TargetArgs, required=True)
     template_id = ma.fields.Integer(load_default=None, metadata={"description": "campaign: the checklist"})
     window = ma.fields.String(load_default=None, metadata={
         "description": "ISO-8601 duration an occurrence stays open (default P1D daily/weekly, P7D monthly, "
-                       "P30D quarterly); after it the work is overdue and escalates"})
+                       "P30D quarterly, P4M15D semester); after it the work is overdue and escalates"})
     starts_on = ma.fields.Date(load_default=None, metadata={
         "description": "the first period is the one containing this day (default today)"})
 
@@ -53,7 +56,7 @@ class OccurrenceListArgs(PageArgs):
 class OccurrenceSchema(ma.Schema):
     id = ma.fields.Integer()
     schedule_id = ma.fields.Integer()
-    period_key = ma.fields.String(metadata={"description": "2026-11-23, 2026-W48, 2026-11 or 2026-Q4"})
+    period_key = ma.fields.String(metadata={"description": "2026-11-23, 2026-W48, 2026-11, 2026-Q4 or 2026-S2"})
     period_start = ma.fields.DateTime()
     started_at = ma.fields.DateTime(allow_none=True)
     due_at = ma.fields.DateTime(allow_none=True)
@@ -76,6 +79,7 @@ class ScheduleSchema(ma.Schema):
     cadence = ma.fields.String()
     weekday = ma.fields.Integer(allow_none=True)
     day = ma.fields.Integer(allow_none=True)
+    semester_starts = ma.fields.List(ma.fields.String(), allow_none=True)
     kind = ma.fields.String()
     target = ma.fields.Dict()
     template_id = ma.fields.Integer(allow_none=True)

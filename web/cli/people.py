@@ -114,11 +114,12 @@ def org_list(obj, under, show_all) -> None:
 @click.option("--code")
 @click.option("--short-name")
 @click.option("--unit-type", type=click.Choice(UNIT_TYPES))
+@click.option("--headcount", type=click.IntRange(0, 1_000_000), help="Units and grids: how many people.")
 @click.pass_obj
-def org_update(obj, org, name, code, short_name, unit_type) -> None:
-    """Change a node's name, code, short name or unit type."""
+def org_update(obj, org, name, code, short_name, unit_type, headcount) -> None:
+    """Change a node's name, code, short name, unit type or headcount."""
     changes = {k: v for k, v in {"name": name, "code": code, "short_name": short_name,
-                                 "unit_type": unit_type}.items() if v is not None}
+                                 "unit_type": unit_type, "headcount": headcount}.items() if v is not None}
     node = _run(obj, lambda s, now: org_admin.update_org(s, None, now, _org(s, org).id, changes))
     click.echo(f"org {node.id} {node.code} updated")
 

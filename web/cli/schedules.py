@@ -54,7 +54,8 @@ def _when(schedule) -> str:
 
 @click.group("schedule")
 def schedule_cmd() -> None:
-    """Recurring inspections: quarterly campus-wide checks, monthly unit checks, daily key-site patrols (seed 004)."""
+    """Recurring inspections: quarterly campus-wide checks, monthly unit checks, daily key-site patrols and semester
+    drills (seed 004)."""
 
 
 @schedule_cmd.command("list")
@@ -88,8 +89,11 @@ def schedule_list(obj, username: str | None, count: int) -> None:
 @click.option("--weekday", type=click.IntRange(1, 7), default=None, help="Weekly: 1 = Monday … 7 = Sunday.")
 @click.option("--day", type=click.IntRange(1, 28), default=None,
               help="Monthly/quarterly: day of the (first) month; default the first working day.")
+@click.option("--semester-start", "semester_starts", multiple=True,
+              help="Semester: a semester's first day, MM-DD (repeat; default 03-01 and 09-01).")
 @click.option("--kind", type=click.Choice(SCHEDULE_KINDS), default="patrol", show_default=True,
-              help="patrol: one task per unit; campaign: a 专项整治 over the units with a checklist.")
+              help="patrol: one task per unit; campaign: a 专项整治 over the units with a checklist; "
+                   "drill: a semester's emergency drills per unit (bpmn/emergency_drill.bpmn).")
 @click.option("--role", default="department_staff", show_default=True,
               help="Patrol: who does it (a lane of bpmn/patrol.bpmn, e.g. security_office for the school).")
 @click.option("--unit", "units", multiple=True,
@@ -102,8 +106,8 @@ def schedule_list(obj, username: str | None, count: int) -> None:
 @click.option("--starts-on", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The first period is the one containing this day (default: today).")
 @click.pass_obj
-def schedule_add(obj, username, title, cadence, weekday, day, kind, role, units, all_units, sites, template_id,
-                 window, school, starts_on) -> None:
+def schedule_add(obj, username, title, cadence, weekday, day, semester_starts, kind, role, units, all_units, sites,
+                 template_id, window, school, starts_on) -> None:
     """Add a recurring inspection for a school."""
     services = obj.services
     try:
@@ -113,6 +117,7 @@ def schedule_add(obj, username, title, cadence, weekday, day, kind, role, units,
             target_units.append({"org_id": _org_id(services, org.strip(), ("unit", "grid", "school")),
                                  "sites": site_text})
         data = {"title": title, "cadence": cadence, "weekday": weekday, "day": day, "kind": kind, "window": window,
+                "semester_starts": list(semester_starts) or None,
                 "template_id": template_id, "starts_on": starts_on.date() if starts_on else None,
                 "target": {"role": role, "all_units": all_units, "units": target_units, "sites": list(sites)},
                 "school_id": _org_id(services, school, ("school",)) if school else None}
@@ -130,7 +135,8 @@ def schedule_add(obj, username, title, cadence, weekday, day, kind, role, units,
               help="A schedule set (default: bpmn/schedules/seed004.json).")
 @click.pass_obj
 def schedule_install(obj, username: str, school: str | None, path: Path | None) -> None:
-    """Install a shipped schedule set (seed 004: quarterly, monthly, daily key sites, weekly fire 检查日)."""
+    """Install a shipped schedule set (seed 004: quarterly, monthly, daily key sites, semester drills, weekly fire
+    检查日)."""
     services = obj.services
     try:
         user_id = _user_id(services, username)

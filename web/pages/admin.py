@@ -116,7 +116,7 @@ def org_add(org_id: int):
 @bp.route("/orgs/<int:org_id>/edit", methods=["POST"])
 @login_required
 def org_edit(org_id: int):
-    changes = _form("name", "code", "short_name", "unit_type")
+    changes = _form("name", "code", "short_name", "unit_type", *(("headcount",) if "headcount" in request.form else ()))
     _command(lambda s, a, now: orgs.update_node(s, a, now, org_id, changes), _("已保存"))
     return redirect(url_for("admin.org_detail", org_id=org_id)), 303
 

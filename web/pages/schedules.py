@@ -31,8 +31,9 @@ from web.templating import error_text, label
 bp = Blueprint("schedules", __name__)
 
 PER_PAGE = 30
-CADENCE_LABELS = {"daily": _l("每天"), "weekly": _l("每周"), "monthly": _l("每月"), "quarterly": _l("每季度")}
-KIND_LABELS = {"patrol": _l("巡查任务"), "campaign": _l("专项排查（清单）")}
+CADENCE_LABELS = {"daily": _l("每天"), "weekly": _l("每周"), "monthly": _l("每月"), "quarterly": _l("每季度"),
+                  "semester": _l("每学期")}
+KIND_LABELS = {"patrol": _l("巡查任务"), "campaign": _l("专项排查（清单）"), "drill": _l("应急演练")}
 STATE_LABELS = {"open": _l("进行中"), "done": _l("已完成"), "overdue": _l("已逾期"), "missed": _l("漏检"),
                 "failed": _l("未能启动")}
 STATE_STYLES = {"open": "text-bg-primary", "done": "text-bg-success", "overdue": "text-bg-danger",
