@@ -1,11 +1,11 @@
 """Where a campaign stands (its phase), read from its process: the one rule the pages and the API share.
 
 bpmn/campaign.bpmn runs 自查自纠 → 联检联查 → 整改完善 → 督导检查 → 审定总结 and never goes back; its gateways skip the
-stages a campaign was started without (process data `stage_list`), and a phase is only ever one of its stages. Its user tasks name the
-stage they belong to (the `stage` property), and its timers open the dated stages. So the phase is the furthest
-stage the process has reached, never a guess from the calendar: a stage's window may open before the previous one
-closes (the joint inspection may start while the self-check window still runs), and a stage whose start date has
-passed has not begun until its timer fired. A stage, once reached, stays reached: a 催报 task left open from the
+stages a campaign was started without (process data `stage_list`), and a phase is only ever one of its stages.
+Its user tasks name the stage they belong to (the `stage` property), and its timers open the dated stages. So the
+phase is the furthest stage the process has reached, never a guess from the calendar: a stage's window may open
+before the previous one closes (the joint inspection may start while the self-check window still runs), and a stage
+whose start date has passed has not begun until its timer fired. A stage, once reached, stays reached: a 催报 task left open from the
 self-check does not pull a campaign under joint inspection back.
 
 Three stretches have no open task to tell them, and are read from what the process has done:

@@ -239,7 +239,8 @@ class Campaigns:
             stored = {k: v for k, v in stages.items() if k not in STAGE_KEYS or k in keys}
             stored["situation_report_due"] = report_due.isoformat()
             campaign = Campaign(title=title, kind=kind, org_id=org.id, level=level, template_id=template.id,
-                                stages=stored, supervised_by=supervised_by, sample=sample or [], sample_seed=sample_seed, created_at=now,
+                                stages=stored, supervised_by=supervised_by, sample=sample or [],
+                                sample_seed=sample_seed, created_at=now,
                                 created_by_id=user.id)
             campaign.next_report_date = report_dates[0] if report_dates else None  # the statistics job's index
             s.add(campaign)

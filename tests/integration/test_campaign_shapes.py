@@ -91,7 +91,8 @@ def test_seed001_on_the_demo_school_runs_three_stages_and_its_lead_offices_super
                   jw.id: _staff_and_head(s, jw, now, "jw")}
         # The people each lead office sends to supervise hold the 督导 role at their office.
         supervisors = {org.id: accounts.add_user(s, f"sup_{tag}", f"{org.name}督导", "pw", org, now,
-                                                 roles=[("supervisor", org)]).id for org, tag in ((bw, "bw"), (jw, "jw"))}
+                                                 roles=[("supervisor", org)]).id
+                       for org, tag in ((bw, "bw"), (jw, "jw"))}
         security = accounts.find_user(s, "security").id
         template = checklists.import_checklist(s, LEAD_CSV, "seed001.csv", "校园安全专项整治（牵头部门）", now)
         uow.commit()

@@ -129,7 +129,9 @@ def test_security_office_starts_a_campaign_from_a_shipped_checklist_with_the_pro
 def test_the_organiser_leaves_the_joint_inspection_out_and_sets_the_situation_report_due(login, services, world):
     client = login("security")
     fields = form_fields(client.get("/campaigns/new").get_data(as_text=True), "campaign-form")
-    assert dict(fields)["situation_report_due"] == dict(fields)["stages.self_check.end"] == "2026-11-16" and dict(fields)["supervised_by"] == "bureau"
+    proposed = dict(fields)
+    assert proposed["situation_report_due"] == proposed["stages.self_check.end"] == "2026-11-16"
+    assert proposed["supervised_by"] == "bureau"
     data = as_post([(n, v) for n, v in fields if n != "stages.joint_inspection.on"])
     data["situation_report_due"] = ["2026-11-01"]  # before the self-check starts
     refused = client.post("/campaigns/new", data=data)
