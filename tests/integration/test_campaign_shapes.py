@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import pytest
 from sqlalchemy import or_, select
 
 from engine.campaigns import checklists, dashboard, supervision
@@ -17,9 +18,11 @@ from engine.campaigns.phase import process_phase
 from engine.campaigns.queries import unit_business_key
 from engine.campaigns.service import Campaigns
 from engine.demo import build_demo
+from engine.infra.errors import NotAllowed
 from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org.models import OrgNode
+from engine.process import candidates
 from engine.process.models import HumanTask, ProcessInstance
 
 LEAD_CSV = ("督查项目,序号,督查内容,督查方法,责任部门,牵头部门\n"
@@ -89,10 +92,9 @@ def test_seed001_on_the_demo_school_runs_three_stages_and_its_lead_offices_super
         people = {jd.id: (accounts.find_user(s, "staff_jd").id, accounts.find_user(s, "head_jd").id),
                   xx.id: _staff_and_head(s, xx, now, "xx"), bw.id: _staff_and_head(s, bw, now, "bw"),
                   jw.id: _staff_and_head(s, jw, now, "jw")}
-        # The people each lead office sends to supervise hold the 督导 role at their office.
-        supervisors = {org.id: accounts.add_user(s, f"sup_{tag}", f"{org.name}督导", "pw", org, now,
-                                                 roles=[("supervisor", org)]).id
-                       for org, tag in ((bw, "bw"), (jw, "jw"))}
+        # A lead office's head supervises for it (and anyone it gives the 督导 role at the office).
+        supervisors = {bw.id: accounts.add_user(s, "sup_bw", "保卫处督导", "pw", bw, now, roles=[("supervisor", bw)]).id,
+                       jw.id: people[jw.id][1]}
         security = accounts.find_user(s, "security").id
         template = checklists.import_checklist(s, LEAD_CSV, "seed001.csv", "校园安全专项整治（牵头部门）", now)
         uow.commit()
@@ -126,6 +128,13 @@ def test_seed001_on_the_demo_school_runs_three_stages_and_its_lead_offices_super
     pairs = {(t.candidate_org_id, t.name) for t in tasks}
     assert pairs == {(ids["bw"], "督导检查：机电工程学院（保卫处）"), (ids["bw"], "督导检查：信息工程学院（保卫处）"),
                      (ids["jw"], "督导检查：机电工程学院（教务处）"), (ids["jw"], "督导检查：信息工程学院（教务处）")}
+    # Each lead office's 督导 role holders, and its head as a second candidate group (the diagram's candidateGroups).
+    assert all(("department_head", t.candidate_org_id) in {(c.role, c.org_id) for c in t.candidates} for t in tasks)
+    with services.uow() as uow:
+        assert supervisors[ids["bw"]] in {u.id for t in tasks if t.candidate_org_id == ids["bw"]
+                                          for u in candidates.task_candidates(uow.session, t).items}
+    with pytest.raises(NotAllowed):  # a college's own head does not supervise it
+        services.complete_task(tasks[0].id, people[ids["jd"]][1], {"report": "自评"})
     for task in tasks:
         services.complete_task(task.id, supervisors[task.candidate_org_id],
                                {"report": f"{task.name}：各环节落实到位", "sampled": "实训楼"})
