@@ -26,7 +26,7 @@ from engine.campaigns.queries import (
     unit_business_key,
     visible_campaigns_clause,
 )
-from engine.campaigns.service import STAGE_KEYS, stage_windows
+from engine.campaigns.service import campaign_stage_keys, stage_windows
 from engine.infra.errors import NotFound
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode, User
@@ -102,9 +102,10 @@ def unit_choices(s: Session, org: OrgNode) -> list[OrgNode]:
 
 
 def windows(campaign: Campaign) -> list[tuple[str, date | None, date | None]]:
-    """(stage, start, end) of the four dated stages, starts defaulting as the engine defaults them."""
-    ends, starts, _errors = stage_windows(campaign.stages or {}, campaign.created_at)
-    return [(key, starts.get(key), ends.get(key)) for key in STAGE_KEYS]
+    """(stage, start, end) of the campaign's dated stages, starts defaulting as the engine defaults them."""
+    keys = campaign_stage_keys(campaign.stages)
+    ends, starts, _errors = stage_windows(campaign.stages or {}, campaign.created_at, keys)
+    return [(key, starts.get(key), ends.get(key)) for key in keys]
 
 
 def stage_states(campaign: Campaign, phase: str) -> list[tuple[str, date | None, date | None, str]]:
@@ -133,7 +134,8 @@ def campaign_rows(s: Session, user: User, campaigns: list[Campaign]) -> list[Cam
     ids = [c.id for c in campaigns]
     orgs = dict(s.execute(select(OrgNode.id, OrgNode.name).where(OrgNode.id.in_({c.org_id for c in campaigns}))).all())
     traces = process_traces(s, campaigns)
-    rows = {c.id: CampaignRow(c, orgs.get(c.org_id, ""), campaign_phase(c.status, traces[c.id]), windows(c))
+    rows = {c.id: CampaignRow(c, orgs.get(c.org_id, ""),
+                              campaign_phase(c.status, traces[c.id], campaign_stage_keys(c.stages)), windows(c))
             for c in campaigns}
     templates = {t.id: t for t in s.scalars(select(ChecklistTemplate).options(selectinload(ChecklistTemplate.items))
                                             .where(ChecklistTemplate.id.in_({c.template_id for c in campaigns})))}

@@ -68,6 +68,8 @@ class Campaign(Base):
     next_report_date: Mapped[date | None] = mapped_column(Date, index=True)
     sample_seed: Mapped[int | None] = mapped_column(Integer)  # look-back: the recorded random seed
     sample: Mapped[list] = mapped_column(JSONType, default=list)  # look-back: sampled hazard ids
+    # Who carries out 督导检查: the organising school's bureau (bureau) or its 牵头部门 (lead_units, seed 001).
+    supervised_by: Mapped[str] = mapped_column(String(16), default="bureau", server_default="bureau")
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -144,6 +146,27 @@ class MissedHazard(Base):
 
 
 
+class SupervisionReport(Base):
+    """督查报告: what one supervising office or bureau wrote about one supervised unit in a campaign's 督导检查.
+
+    Read per unit and period (supervision.reports_by_unit) by the year-end assessment (seed 001: 作为各二级学院
+    年终考核的一项依据)."""
+
+    __tablename__ = "supervision_reports"
+    __table_args__ = (Index("ix_supervision_reports_unit_at", "unit_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_nodes.id"))  # the supervised unit or school
+    supervisor_org_id: Mapped[int] = mapped_column(ForeignKey("org_nodes.id"), index=True)  # who supervised
+    report: Mapped[str] = mapped_column(Text)
+    participants: Mapped[list] = mapped_column(JSONType, default=list)  # departments that took part (联合督查)
+    sampled: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_tasks.id"), unique=True)
+    by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 OUTCOMES = ("holds", "reopened")  # 整改到位 | 反弹 (found open again)
 
 
@@ -170,3 +193,4 @@ class LookBackResult(Base):
 ORGANISER_ROLES = {"security_office", "leader", "supervisor", "admin"}
 
 LEVELS = ("school", "county", "city", "province")
+SUPERVISED_BY = ("bureau", "lead_units")

@@ -19,6 +19,7 @@ from engine.campaigns.models import (
     ITEM_RESULTS,
     LEVELS,
     ORGANISER_ROLES,
+    SUPERVISED_BY,
     Campaign,
     CampaignUnit,
     ChecklistItem,
@@ -27,6 +28,11 @@ from engine.campaigns.models import (
 )
 from engine.campaigns.queries import describe_business_keys
 from engine.campaigns.situation_reports import REPORT_FIELD, store_situation_report
+from engine.campaigns.supervision import (
+    REPORT_CHECK,
+    store_supervision_report,
+    supervision_targets,
+)
 from engine.infra.errors import (
     InvalidFormData,
     NotAllowed,
@@ -62,11 +68,35 @@ class ChecklistIncomplete(RectiflowError):
 
 
 
-def stage_windows(stages: dict, now: datetime) -> tuple[dict, dict, list[dict]]:
-    """Each stage's end (required) and start (default: today, i.e. it opens as soon as the flow reaches it)."""
+def chosen_stages(stages: dict, stage_list=None) -> tuple[list[str], list[dict]]:
+    """The campaign's stages in their fixed order (self-check first), and field errors.
+
+    Without an explicit `stage_list`, the stages given a window are the chosen ones."""
+    errors: list[dict] = []
+    if stage_list is None:
+        wanted = [k for k in STAGE_KEYS if k in stages]
+    else:
+        wanted = list(stage_list)
+        errors += [{"field": "stage_list", "message": f"unknown stage {k!r}; expected some of {', '.join(STAGE_KEYS)}"}
+                   for k in wanted if k not in STAGE_KEYS]
+        errors += [{"field": f"stages.{k}", "message": "not among the chosen stages (stage_list)"}
+                   for k in STAGE_KEYS if k in stages and k not in wanted]
+    if "self_check" not in wanted:
+        errors.append({"field": "stage_list" if stage_list is not None else "stages.self_check.end",
+                       "message": "every campaign has the self-check" if stage_list is not None else "required"})
+    return [k for k in STAGE_KEYS if k in wanted or k == "self_check"], errors
+
+
+def campaign_stage_keys(stages: dict | None) -> list[str]:
+    """The stages a stored campaign has, in order (campaigns from before stage choice have all four)."""
+    return [k for k in STAGE_KEYS if k in (stages or {})] or list(STAGE_KEYS)
+
+
+def stage_windows(stages: dict, now: datetime, keys=STAGE_KEYS) -> tuple[dict, dict, list[dict]]:
+    """Each chosen stage's end (required) and start (default: today, i.e. it opens as soon as the flow reaches it)."""
     ends, starts, errors = {}, {}, []
     today = now.astimezone(CHINA).date()
-    for key in STAGE_KEYS:
+    for key in keys:
         window = stages.get(key) or {}
         try:
             end, start = as_date(window.get("end")), as_date(window.get("start"))
@@ -81,6 +111,20 @@ def stage_windows(stages: dict, now: datetime) -> tuple[dict, dict, list[dict]]:
             errors.append({"field": f"stages.{key}.start", "message": f"starts after it ends ({start} > {end})"})
         ends[key], starts[key] = end, start
     return ends, starts, errors
+
+
+def situation_report_due(stages: dict, starts: dict, ends: dict) -> tuple[object, list[dict]]:
+    """The 安全形势分析报告 due date (seed 000: with the self-check): as set, else the self-check's end."""
+    field = "stages.situation_report_due"
+    try:
+        due = as_date(stages.get("situation_report_due"))
+    except ValueError:
+        return None, [{"field": field, "message": "dates must be YYYY-MM-DD"}]
+    if due is None:
+        return ends.get("self_check"), []
+    if "self_check" in starts and due < starts["self_check"]:
+        return due, [{"field": field, "message": f"due before the self-check starts ({due} < {starts['self_check']})"}]
+    return due, []
 
 
 def parse_report_dates(values) -> tuple[list, list[dict]]:
@@ -138,11 +182,16 @@ class Campaigns:
 
     def create_campaign(self, user_id: int, title: str, template_id: int, unit_ids: list[int], stages: dict,
                         org_id: int | None = None, kind: str = "campaign", sample: list[int] | None = None,
-                        sample_seed: int | None = None, within=None, whole_schools: bool = False) -> Campaign:
+                        sample_seed: int | None = None, within=None, whole_schools: bool = False,
+                        stage_list: list[str] | None = None, supervised_by: str = "bureau") -> Campaign:
         """Create a campaign over `unit_ids` and start it; one self-check instance per unit starts by message.
 
         A school among `unit_ids` answers as one unit (its staff at the school node), as upper levels' campaigns
         over schools did so far; with `whole_schools` every school or bureau chosen stands for its active units.
+
+        `stage_list` picks the stages (self-check first, in STAGE_KEYS order; default: those `stages` dates);
+        the diagram's gateways skip the others. `supervised_by` is who does 督导检查: the bureau or, for a school's
+        campaign, the checklist's 牵头部门 (engine/campaigns/supervision.py).
 
         `within(session, campaign)` joins the commit (a recurring inspection records its occurrence there).
         """
@@ -167,17 +216,31 @@ class Campaigns:
             units = [u for u in chosen if u is not None and u.path.startswith(org.path)]
             if whole_schools:
                 units = _expand_to_units(s, units)
-            dates, starts, stage_errors = stage_windows(stages, now)
-            errors += stage_errors
+            keys, choice_errors = chosen_stages(stages, stage_list)
+            dates, starts, stage_errors = stage_windows(stages, now, keys)
+            errors += choice_errors + stage_errors
+            report_due, due_errors = situation_report_due(stages, starts, dates)
+            errors += due_errors
+            if supervised_by not in SUPERVISED_BY:
+                errors.append({"field": "supervised_by", "message": f"must be one of {', '.join(SUPERVISED_BY)}"})
+            elif supervised_by != "bureau" and "supervision" not in keys:
+                errors.append({"field": "supervised_by", "message": "the campaign has no supervision stage"})
             report_dates, report_errors = parse_report_dates(stages.get("report_dates"))
             errors += report_errors
             if not units:
                 errors.append({"field": "unit_ids", "message": "choose at least one unit"})
+            bureau_id = org.parent_id if org.kind == "school" else org.id
+            targets, target_errors = (supervision_targets(s, org, units, template, supervised_by, bureau_id)
+                                      if units and supervised_by in SUPERVISED_BY else ([], []))
+            errors += target_errors
             if errors:
                 raise InvalidFormData("the campaign cannot start: " + "; ".join(e["message"] for e in errors), errors)
             level = org.kind if org.kind in LEVELS else "school"
+            stored = {k: v for k, v in stages.items() if k not in STAGE_KEYS or k in keys}
+            stored["situation_report_due"] = report_due.isoformat()
             campaign = Campaign(title=title, kind=kind, org_id=org.id, level=level, template_id=template.id,
-                                stages=stages, sample=sample or [], sample_seed=sample_seed, created_at=now,
+                                stages=stored, supervised_by=supervised_by, sample=sample or [],
+                                sample_seed=sample_seed, created_at=now,
                                 created_by_id=user.id)
             campaign.next_report_date = report_dates[0] if report_dates else None  # the statistics job's index
             s.add(campaign)
@@ -186,13 +249,14 @@ class Campaigns:
                 s.add(CampaignUnit(campaign_id=campaign.id, org_id=unit.id))
             definition = svc.latest_definition(s, CAMPAIGN_PROCESS)
             # Each unit's self-check is reviewed by its own school's security office (unit_schools, read by the
-            # diagram's send task); a school's campaign is supervised by its bureau, a bureau's or city's by itself.
-            data = dict(campaign_id=campaign.id, org_id=org.id, school_id=org.id,
-                        bureau_id=org.parent_id if org.kind == "school" else org.id,
+            # diagram's send task); a school's campaign is supervised by its bureau (or its lead offices), a bureau's
+            # or city's by itself. The diagram's gateways read stage_list; supervision_check runs once per target.
+            data = dict(campaign_id=campaign.id, org_id=org.id, school_id=org.id, bureau_id=bureau_id,
+                        stage_list=keys, supervision_targets=targets, supervised_by=supervised_by,
                         unit_schools=_schools_of(s, units, org),
                         unit_ids=[u.id for u in units], unit_count=len(units),
                         report_dates=[d.isoformat() for d in report_dates],
-                        situation_report_due=(report_dates[-1] if report_dates else dates["supervision"]).isoformat(),
+                        situation_report_due=report_due.isoformat(),
                         **{f"{k}_start": v.isoformat() for k, v in starts.items()},
                         **{f"{k}_end": v.isoformat() for k, v in dates.items()})
             try:
@@ -385,11 +449,13 @@ def signal_campaigns(advance: Advance) -> None:
 CAMPAIGN_CONTRACT = Contract(
     subject="campaigns (engine/campaigns)",
     started_through="open a campaign on the page /campaigns/new or POST /api/v1/campaigns",
-    user_tasks=("joint_inspection", "supervision_check"),  # phase.ENTERED_ON_COMPLETION, pages' FINDING_TASKS
+    user_tasks=("joint_inspection", "supervision_check", "review_returns"),  # phase.STAGE_CLOSING_TASKS, FINDING_TASKS
     elements=("self_check_opens", "collect_returns", "rectification_wait"),  # the waits the campaign page shows
     sends=(SELF_CHECK_SENT_MESSAGE,),
     catches=(SELF_CHECK_RETURNED_MESSAGE, CLEARED_MESSAGE),
     stages=(*[k for k in STAGE_KEYS if k != "rectification"], "summary"),
+    data_keys=("report", "participants"),  # store_supervision_report reads them (and the loop's supervision_target)
+    properties={"supervision_check": {"completionCheck": REPORT_CHECK}},
 )
 SELF_CHECK_CONTRACT = Contract(
     subject="campaigns (engine/campaigns)",
@@ -408,6 +474,7 @@ def register(hooks: Hooks) -> None:
     """Plug campaigns into the process core: the self-check's completion checks and the clearing signal."""
     for name, check in COMPLETION_CHECKS.items():
         hooks.add_completion_check(name, _unit_check(check))
+    hooks.add_completion_check(REPORT_CHECK, store_supervision_report)
     hooks.on_routed(signal_campaigns)
     hooks.add_describer("campaign", describe_business_keys)  # the inbox's campaign column
     hooks.protect(CAMPAIGN_PROCESS, CAMPAIGN_CONTRACT)

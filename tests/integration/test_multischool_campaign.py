@@ -125,9 +125,11 @@ def test_a_bureau_campaign_over_three_schools_reaches_a_person_at_every_step(ser
     clock.set(datetime(2026, 12, 16, 1, 0, tzinfo=timezone.utc))
     services.fire_due_timers()
     _every_open_task_has_a_person(services)
-    (supervision,) = _ready(services, "supervision_check")
-    assert supervision.candidate_org_id == w.orgs.a  # the organising bureau supervises its own campaign
-    services.complete_task(supervision.id, w.users.sup_a, {"report": "督导合格"})
+    supervision = _ready(services, "supervision_check")  # one per school, each with its own 督查报告
+    assert {t.candidate_org_id for t in supervision} == {w.orgs.a}  # the organising bureau supervises its own campaign
+    assert len(supervision) == 3
+    for task in supervision:
+        services.complete_task(task.id, w.users.sup_a, {"report": "督导合格"})
     (closing,) = _ready(services, "closing_summary")
     services.complete_task(closing.id, _one_candidate(services, closing), {"summary": "完成"})
 

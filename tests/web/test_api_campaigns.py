@@ -73,9 +73,9 @@ def test_create_names_every_bad_field_then_starts_the_campaign(api, world, check
                    "joint_inspection": {"start": "2026-11-30", "end": "2026-11-20"},
                    "rectification": {"end": "2026-12-15"}, "report_dates": ["not-a-date"]}})
     body = bad.get_json()
-    # What the OpenAPI document states (every stage and its end, dates) is refused first, all of it at once...
+    # What the OpenAPI document states (the self-check, each given stage's end, dates) is refused first, at once...
     assert bad.status_code == 422 and body["code"] == "invalid_form_data"
-    assert {e["field"] for e in body["errors"]} == {"stages/supervision", "stages/report_dates/0"}
+    assert {e["field"] for e in body["errors"]} == {"stages/report_dates/0"}
     # ...then the rules it cannot state (units in scope, a start after its end), again every one at once.
     bad = api.call("security", "POST", "/campaigns", json={
         "title": "专项整治", "template_id": template_id, "unit_ids": [world.orgs.foreign_unit],
@@ -84,7 +84,7 @@ def test_create_names_every_bad_field_then_starts_the_campaign(api, world, check
         "unit_ids", "stages/joint_inspection/start"}
     missing = api.call("security", "POST", "/campaigns", json={"template_id": 999, "unit_ids": [], "stages": {}})
     assert missing.status_code == 422 and {e["field"] for e in missing.get_json()["errors"]} == {
-        "title", "stages/self_check", "stages/joint_inspection", "stages/rectification", "stages/supervision"}
+        "title", "stages/self_check"}
     no_template = api.call("security", "POST", "/campaigns", json={
         "title": "x", "template_id": 999, "unit_ids": [world.orgs.college], "stages": STAGES})
     assert no_template.status_code == 422 and no_template.get_json()["errors"][0]["field"] == "template_id"
@@ -300,6 +300,39 @@ def test_current_stage_is_the_furthest_stage_the_process_reached_not_the_calenda
     assert campaign_phase("running", trace(["supervision", "summary"], ["joint_inspection", "supervision_check"])) \
         == "summary"
     assert campaign_phase("closed", trace(["joint_inspection"])) == "closed"
+    # Without a joint inspection (seed 001: 自查自纠 → 整改完善 → 督导检查), 整改完善 follows the self-check's review.
+    seed001 = ("self_check", "rectification", "supervision")
+    assert campaign_phase("running", trace(["self_check"], ["review_returns"]), seed001) == "rectification"
+    assert campaign_phase("running", trace(["self_check"], ["review_returns"]), ("self_check", "supervision")) \
+        == "self_check"
+
+
+def test_the_organiser_chooses_the_stages_the_report_due_date_and_who_supervises(api, world, checklist):
+    def create(**body):
+        return api.call("security", "POST", "/campaigns", json={
+            "title": "专项整治", "template_id": checklist[0], "unit_ids": [world.orgs.college], **body})
+
+    three = {k: STAGES[k] for k in ("self_check", "rectification", "supervision")}
+    refused = create(stages={**three, "joint_inspection": STAGES["joint_inspection"]},
+                     stage_list=["rectification", "supervision"])
+    assert refused.status_code == 422 and {e["field"] for e in refused.get_json()["errors"]} == {
+        "stage_list", "stages/self_check", "stages/joint_inspection"}  # no self-check; windows of stages not chosen
+    refused = create(stages={**three, "situation_report_due": "2026-11-01"}, stage_list=["self_check", "supervision"])
+    assert {e["field"] for e in refused.get_json()["errors"]} == {"stages/rectification",
+                                                                  "stages/situation_report_due"}
+    refused = create(stages=three, supervised_by="lead_units")  # this checklist names no 牵头部门
+    assert refused.status_code == 422 and [e["field"] for e in refused.get_json()["errors"]] == ["supervised_by"]
+    assert create(stages=three, supervised_by="city").status_code == 422
+    assert api.call("security", "GET", "/campaigns").get_json()["total"] == 0
+
+    created = create(stages={**three, "situation_report_due": "2026-11-10"})
+    assert created.status_code == 201, created.get_json()
+    campaign = created.get_json()
+    assert campaign["stage_list"] == ["self_check", "rectification", "supervision"]
+    assert "joint_inspection" not in campaign["stages"] and campaign["stages"]["situation_report_due"] == "2026-11-10"
+    assert campaign["supervised_by"] == "bureau" and campaign["supervision_reports"] == []
+    default_due = create(stages={"self_check": STAGES["self_check"]}).get_json()
+    assert default_due["stage_list"] == ["self_check"] and default_due["stages"]["situation_report_due"] == "2026-11-15"
 
 
 def test_look_back_samples_closed_hazards_with_a_recorded_seed(api, services, world, report_hazard, checklist,

@@ -9,7 +9,7 @@ from sqlalchemy import event, func, select
 
 from engine.campaigns import checklists
 from engine.campaigns.models import Campaign, CampaignUnit, ItemResult
-from engine.campaigns.service import Campaigns
+from engine.campaigns.service import Campaigns, campaign_stage_keys
 from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process.models import HumanTask
@@ -124,6 +124,33 @@ def test_security_office_starts_a_campaign_from_a_shipped_checklist_with_the_pro
     # The shipped checklist is now loaded: offered by id, not loaded twice.
     again = dict(form_fields(client.get("/campaigns/new").get_data(as_text=True), "campaign-form"))
     assert again["template"] == str(campaign.template_id)
+
+
+def test_the_organiser_leaves_the_joint_inspection_out_and_sets_the_situation_report_due(login, services, world):
+    client = login("security")
+    fields = form_fields(client.get("/campaigns/new").get_data(as_text=True), "campaign-form")
+    proposed = dict(fields)
+    assert proposed["situation_report_due"] == proposed["stages.self_check.end"] == "2026-11-16"
+    assert proposed["supervised_by"] == "bureau"
+    data = as_post([(n, v) for n, v in fields if n != "stages.joint_inspection.on"])
+    data["situation_report_due"] = ["2026-11-01"]  # before the self-check starts
+    refused = client.post("/campaigns/new", data=data)
+    assert refused.status_code == 422
+    assert field_error(refused.get_data(as_text=True), "stages.situation_report_due") == "不能早于自查阶段开始日期"
+    data["situation_report_due"] = ["2026-11-10"]
+    response = client.post("/campaigns/new", data=data)
+    assert response.status_code == 303
+    with services.uow() as uow:
+        campaign = uow.session.scalars(select(Campaign)).one()
+        assert campaign_stage_keys(campaign.stages) == ["self_check", "rectification", "supervision"]
+        assert campaign.stages["situation_report_due"] == "2026-11-10" and campaign.supervised_by == "bureau"
+    dashboard = client.get(response.location).get_data(as_text=True)
+    assert 'data-testid="stage-joint_inspection"' not in dashboard and 'data-testid="stage-rectification"' in dashboard
+    assert 'data-testid="situation-report-due">2026-11-10<' in dashboard
+    # The shipped checklist, loaded now, names no 牵头部门 of this school.
+    lead = dict(data, supervised_by=["lead_units"], template=[str(campaign.template_id)])
+    refused = client.post("/campaigns/new", data=lead)
+    assert refused.status_code == 422 and "牵头部门" in field_error(refused.get_data(as_text=True), "supervised_by")
 
 
 def test_create_form_shows_each_error_at_its_field_and_keeps_what_was_typed(login, services, world):

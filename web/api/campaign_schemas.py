@@ -7,9 +7,10 @@ import marshmallow as ma
 
 from engine.campaigns.checklists import FORMATS
 from engine.campaigns.findings import FINDING_SOURCES
-from engine.campaigns.models import ITEM_RESULTS
+from engine.campaigns.models import ITEM_RESULTS, SUPERVISED_BY
 from engine.campaigns.phase import PHASES
 from engine.campaigns.queries import MISSED_SIDES
+from engine.campaigns.service import STAGE_KEYS
 from web.api.schemas import (
     FilePart,
     HazardBriefSchema,
@@ -84,14 +85,18 @@ class StageWindowArgs(Strict):
 
 
 class StagesArgs(Strict):
-    """Every dated stage needs its end (a start after its end is a 422 naming the stage)."""
+    """The campaign's stages, each with its window: the self-check always, the others only if the campaign has them
+    (a stage left out is skipped by the diagram; a start after its end is a 422 naming the stage)."""
 
     self_check = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "自查自纠"})
-    joint_inspection = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "联检联查"})
-    rectification = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "整改"})
-    supervision = ma.fields.Nested(StageWindowArgs, required=True, metadata={"description": "督导检查"})
+    joint_inspection = ma.fields.Nested(StageWindowArgs, metadata={"description": "联检联查 (optional stage)"})
+    rectification = ma.fields.Nested(StageWindowArgs, metadata={"description": "整改完善 (optional stage)"})
+    supervision = ma.fields.Nested(StageWindowArgs, metadata={"description": "督导检查 (optional stage)"})
     report_dates = ma.fields.List(ma.fields.String(**_DATE, metadata={"format": "date"}),
                                   metadata={"description": "统计报送日期, YYYY-MM-DD"})
+    situation_report_due = ma.fields.String(**_DATE, metadata={
+        "format": "date", "description": "安全形势分析报告 due date, not before the self-check starts; default: the "
+                                         "self-check's end"})
 
 
 class CampaignCreateArgs(Strict):
@@ -100,6 +105,14 @@ class CampaignCreateArgs(Strict):
     unit_ids = ma.fields.List(ma.fields.Integer(), required=True, metadata={"description": "units in scope"})
     stages = ma.fields.Nested(StagesArgs, required=True)
     org_id = ma.fields.Integer(metadata={"description": "the organising level; default: the caller's school"})
+    stage_list = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(STAGE_KEYS)), metadata={
+        "description": "the stages the campaign has, self_check among them (run in the order "
+                       f"{' → '.join(STAGE_KEYS)}); a stage not listed may not have a window; default: the stages "
+                       "given in `stages`"})
+    supervised_by = ma.fields.String(load_default="bureau", validate=ma.validate.OneOf(SUPERVISED_BY), metadata={
+        "description": "who does 督导检查: bureau (the school's bureau, or the organising bureau itself: one task per "
+                       "school) or lead_units (a school's own campaign: each 牵头部门 its checklist names supervises "
+                       "each college, one task and one 督查报告 per pair)"})
     whole_schools = ma.fields.Boolean(load_default=False, metadata={
         "description": "organised above a school: each school (or bureau) in unit_ids stands for its active units, "
                        "each self-checking and reviewed by its own school's security office; default: each school "
@@ -143,7 +156,10 @@ class CampaignSchema(ma.Schema):
     template_id = ma.fields.Integer()
     template_name = ma.fields.String()
     status = ma.fields.String()
-    stages = ma.fields.Dict(metadata={"description": "stage → {start, end}; report_dates"})
+    stages = ma.fields.Dict(metadata={"description": "stage → {start, end} for the stages it has; report_dates; "
+                                                     "situation_report_due"})
+    stage_list = ma.fields.List(ma.fields.String(), metadata={"description": "the stages it has, in order"})
+    supervised_by = ma.fields.String(metadata={"description": "bureau or lead_units"})
     sample = ma.fields.List(ma.fields.Integer(), metadata={"description": "look-back: the sampled hazard ids"})
     sample_seed = ma.fields.Integer(allow_none=True, metadata={"description": "look-back: the recorded seed"})
     instance_id = ma.fields.Integer(allow_none=True)
@@ -177,6 +193,18 @@ class UncoveredItemSchema(ma.Schema):
     lead_unit = ma.fields.String(allow_none=True, metadata={"description": "牵头部门"})
 
 
+class SupervisionReportSchema(ma.Schema):
+    id = ma.fields.Integer()
+    unit_id = ma.fields.Integer(metadata={"description": "the supervised unit or school"})
+    unit = ma.fields.String()
+    supervisor_org_id = ma.fields.Integer()
+    supervisor = ma.fields.String()
+    report = ma.fields.String(metadata={"description": "督查报告"})
+    participants = ma.fields.List(ma.fields.String(), metadata={"description": "departments that took part"})
+    sampled = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime()
+
+
 class CampaignDetailSchema(CampaignSchema):
     current_stage = ma.fields.String(metadata={"description": f"one of {', '.join(PHASES)}: the furthest stage the "
                                                               "campaign's process has reached (closed once it ended)"})
@@ -185,6 +213,8 @@ class CampaignDetailSchema(CampaignSchema):
                                 metadata={"description": "open tasks of the units' self-checks, per BPMN id"})
     coverage = ma.fields.Nested(CoverageSchema)
     open_hazards = ma.fields.Integer(metadata={"description": "not closed (销号), incl. hazards a look-back reopened"})
+    supervision_reports = ma.fields.List(ma.fields.Nested(SupervisionReportSchema), metadata={
+        "description": "督查报告 written so far, one per supervisor and supervised unit"})
     uncovered_items = ma.fields.List(ma.fields.Nested(UncoveredItemSchema), metadata={
         "description": "全覆盖 warning: checklist items no unit of the campaign answers (none of them is named)"})
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
-from engine.campaigns import checklists, coverage
+from engine.campaigns import checklists, coverage, supervision
 from engine.campaigns import queries as cq
 from engine.campaigns.checklists import ChecklistImportFailed, items_for_unit
 from engine.campaigns.findings import (
@@ -25,7 +25,7 @@ from engine.campaigns.models import (
 from engine.campaigns.dashboard import openable_unit
 from engine.campaigns.phase import process_phase
 from engine.campaigns.self_check_report import self_check_report
-from engine.campaigns.service import Campaigns, open_hazard_count
+from engine.campaigns.service import Campaigns, campaign_stage_keys, open_hazard_count
 from engine.infra.errors import Conflict, InvalidFormData, NotAllowed
 from engine.org import accounts
 from engine.org import scope as org_scope
@@ -114,7 +114,8 @@ def _has_role(user: User, roles: set[str], org: OrgNode | None = None) -> bool:
 def _campaign_dict(c: Campaign) -> dict:
     fields = ("id", "title", "kind", "org_id", "level", "template_id", "status", "stages", "sample", "sample_seed",
               "instance_id", "created_at", "created_by_id")
-    return {**{f: getattr(c, f) for f in fields}, "org": c.org, "template_name": c.template.name}
+    return {**{f: getattr(c, f) for f in fields}, "org": c.org, "template_name": c.template.name,
+            "stage_list": campaign_stage_keys(c.stages), "supervised_by": c.supervised_by}
 
 
 def _detail(campaign_id: int) -> dict:
@@ -127,6 +128,11 @@ def _detail(campaign_id: int) -> dict:
         return {**_campaign_dict(campaign), "current_stage": stage,
                 "open_tasks": tasks, "unit_tasks": cq.unit_task_counts(s, campaign.id), "coverage": figures,
                 "open_hazards": open_hazard_count(s, campaign.id),
+                "supervision_reports": [
+                    {"id": r.id, "unit_id": r.unit_id, "unit": unit, "supervisor_org_id": r.supervisor_org_id,
+                     "supervisor": supervisor, "report": r.report, "participants": r.participants,
+                     "sampled": r.sampled, "at": r.at}
+                    for r, unit, supervisor in supervision.campaign_reports(s, campaign.id)],
                 "uncovered_items": coverage.uncovered_items(s, campaign.id)}
 
 
@@ -217,7 +223,9 @@ class CampaignList(MethodView):
         org_id, _ = _organiser_check(args["template_id"], args.get("org_id"))
         campaign = Campaigns(services()).create_campaign(g.api_user_id, args["title"].strip(), args["template_id"],
                                                          args["unit_ids"], args["stages"], org_id=org_id,
-                                                         whole_schools=args["whole_schools"])
+                                                         whole_schools=args["whole_schools"],
+                                                         stage_list=args.get("stage_list"),
+                                                         supervised_by=args["supervised_by"])
         return _detail(campaign.id)
 
 

@@ -10,9 +10,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from engine.campaigns import checklists
-from engine.campaigns.models import ChecklistItem, ItemResult
+from engine.campaigns.models import SUPERVISED_BY, ChecklistItem, ItemResult
 from engine.campaigns.queries import template_counts
-from engine.campaigns.service import STAGE_KEYS, parse_report_dates, stage_windows
+from engine.campaigns.service import STAGE_KEYS, parse_report_dates, situation_report_due, stage_windows
 from engine.infra.errors import RectiflowError
 from web.pages.forms_render import form_errors
 from web.templating import RESULT_LABELS
@@ -75,7 +75,8 @@ def default_values(choices: list[TemplateChoice], units: list, today: date) -> d
     reports = [(today + timedelta(days=d)).isoformat() for d in DEFAULT_REPORT_DAYS]
     return {"title": _("%(year)s年%(title)s", year=today.year, title=choice.title) if choice else "",
             "template": choice.value if choice else "", "unit_ids": [u.id for u in units], "stages": stages,
-            "report_dates": _slots(reports), "whole_schools": False}
+            "chosen": list(STAGE_KEYS), "situation_report_due": stages["self_check"]["end"],
+            "supervised_by": "bureau", "report_dates": _slots(reports), "whole_schools": False}
 
 
 def _slots(values: list[str]) -> list[str]:
@@ -88,15 +89,25 @@ def parse_create_form(form) -> dict:
     stages = {key: {part: (form.get(f"stages.{key}.{part}") or "").strip() for part in ("start", "end")}
               for key in STAGE_KEYS}
     reports = [v.strip() for v in form.getlist("report_dates")]
+    if form.get("stage_choice") == "1":  # the form's 本次包括 boxes (the self-check always)
+        chosen = [k for k in STAGE_KEYS if k == "self_check" or form.get(f"stages.{k}.on") == "1"]
+    else:  # a form without them: the stages given a date
+        chosen = [k for k in STAGE_KEYS if k == "self_check" or any(stages[k].values())]
     return {"title": (form.get("title") or "").strip(), "template": (form.get("template") or "").strip(),
-            "unit_ids": unit_ids, "stages": stages, "report_dates": _slots(reports),
+            "unit_ids": unit_ids, "stages": stages, "chosen": chosen,
+            "situation_report_due": (form.get("situation_report_due") or "").strip(),
+            "supervised_by": (form.get("supervised_by") or "bureau").strip(), "report_dates": _slots(reports),
             "whole_schools": form.get("whole_schools") == "1"}
 
 
 def engine_stages(values: dict) -> dict:
-    """The `stages` dict create_campaign takes (blank starts left out, so they default as the engine says)."""
-    stages = {key: {part: v for part, v in window.items() if v} for key, window in values["stages"].items()}
+    """The `stages` dict create_campaign takes: the chosen stages' windows (blank starts left out, so they default
+    as the engine says), the report dates and the situation report's due date."""
+    stages = {key: {part: v for part, v in window.items() if v} for key, window in values["stages"].items()
+              if key in values["chosen"]}
     stages["report_dates"] = [v for v in values["report_dates"] if v]
+    if values.get("situation_report_due"):
+        stages["situation_report_due"] = values["situation_report_due"]
     return stages
 
 
@@ -115,9 +126,12 @@ def create_errors(values: dict, choices: list[TemplateChoice], unit_ids: set[int
     elif not set(values["unit_ids"]) <= unit_ids:
         errors["unit_ids"] = _("所选单位不在组织范围内")
     stages = engine_stages(values)
-    ends, _starts, stage_errors = stage_windows(stages, now)
+    ends, starts, stage_errors = stage_windows(stages, now, values["chosen"])
     _raw, report_errors = parse_report_dates(values["report_dates"])
-    for detail in stage_errors + report_errors:
+    _due, due_errors = situation_report_due(stages, starts, ends)
+    if values.get("supervised_by", "bureau") not in SUPERVISED_BY:
+        errors["supervised_by"] = _("请从列表中选择")
+    for detail in stage_errors + report_errors + due_errors:
         errors.setdefault(detail["field"], engine_message(detail["message"]))
     for key, end in ends.items():
         if end < today:
@@ -133,6 +147,12 @@ def engine_message(message: str) -> str:
         return _("请输入有效日期（年-月-日）")
     if "starts after it ends" in message:
         return _("开始日期不能晚于截止日期")
+    if "before the self-check starts" in message:
+        return _("不能早于自查阶段开始日期")
+    if "no supervision stage" in message:
+        return _("本次专项整治不含督导检查阶段")
+    if "no 牵头部门" in message:
+        return _("所选检查清单没有列出本校的牵头部门，请改由上级教育局督导或选择列有牵头部门的清单")
     if "at least one unit" in message:
         return _("请至少选择一个单位")
     if "is not within" in message:

@@ -16,14 +16,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.campaigns import checklists, coverage
+from engine.campaigns import checklists, coverage, supervision
 from engine.campaigns import dashboard as q
 from engine.campaigns import queries as cq
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import CampaignUnit, ChecklistTemplate
 from engine.campaigns.phase import process_phase
 from engine.campaigns.self_check_report import self_check_report
-from engine.campaigns.service import Campaigns
+from engine.campaigns.service import Campaigns, campaign_stage_keys
 from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
 from engine.org.models import OrgNode, User
 from engine.process.models import ProcessInstance
@@ -152,7 +152,10 @@ def new():
             values["template"] = str(load_shipped(shipped))
         campaign = Campaigns(svc).create_campaign(int(current_user.id), values["title"], int(values["template"]),
                                                   values["unit_ids"], forms.engine_stages(values), org_id=org_id,
-                                                  whole_schools=values["whole_schools"] and org_kind != "school")
+                                                  whole_schools=values["whole_schools"] and org_kind != "school",
+                                                  stage_list=values["chosen"],
+                                                  supervised_by=values["supervised_by"] if org_kind == "school"
+                                                  else "bureau")
     except RectiflowError as exc:
         errors = ({d.get("field") or "__form__": forms.engine_message(d.get("message", "")) for d in exc.errors}
                   if isinstance(exc, InvalidFormData) and exc.errors else {"__form__": error_text(exc)})
@@ -232,8 +235,19 @@ def show(campaign_id: int):
             unit_filters=UNIT_FILTERS, details=details, openable=openable, hazards=hazards,
             hpages=_pages(hazards.total, HAZARDS_PER_PAGE), missed=missed, template_name=template_name,
             report_dates=(campaign.stages or {}).get("report_dates") or [],
+            stage_keys=campaign_stage_keys(campaign.stages),
+            supervision_reports=_visible_reports(s, campaign.id, scope, full),
             today=q.today_in_china(svc.clock.now()), now=svc.clock.now(),
             **campaign_findings_view.dashboard_extras(s, user, campaign))
+
+
+def _visible_reports(s: Session, campaign_id: int, scope, full: bool) -> list:
+    """The campaign's 督查报告 about units in the user's scope (all of them for whoever sees the whole campaign)."""
+    reports = supervision.campaign_reports(s, campaign_id)
+    if full or not reports:
+        return reports
+    mine = q.visible_unit_ids(s, campaign_id, scope)
+    return [r for r in reports if r[0].unit_id in mine]
 
 
 @bp.route("/campaigns/<int:campaign_id>/diagram")
