@@ -36,7 +36,7 @@ EVENT_LABELS = {
     "TaskUnclaimed": _l("退回待认领"), "TaskDelegated": _l("转办"), "TaskCompleted": _l("已办理"),
     "TaskCancelled": _l("待办取消"), "TimerFired": _l("定时触发"), "HazardClosed": _l("销号"),
     "HazardArchived": _l("备案存档"), "CommentAdded": _l("评论"), "EvidenceAdded": _l("上传佐证材料"),
-    "NoticeIssued": _l("下达整改通知书"),
+    "NoticeIssued": _l("下达整改通知书"), "NoticeReissued": _l("重新下达整改通知书"),
     "HazardReinspected": _l("回头看复查"), "HazardReopened": _l("回头看发现反弹，重新整改"),
     "ProcessStarted": _l("流程已发起"), "InstanceCancelled": _l("流程已取消"),
 }

@@ -184,28 +184,33 @@ def _name_taken(name: str) -> InvalidFormData:
     return InvalidFormData(f"name: {message}", [{"field": "name", "message": message}])
 
 
-def export_rows(template: ChecklistTemplate) -> Iterable[list]:
-    """The template as attachment 1 rows (a category written once, on its first line, as in the seed's merged cells)."""
-    yield [*HEADERS, LOCATIONS_HEADER, LEAD_HEADER]
+def export_rows(template: ChecklistTemplate, extra_columns: bool = False) -> Iterable[list]:
+    """The template as attachment 1 rows (a category written once, on its first line, as in the seed's merged cells).
+
+    Attachment 1 has five columns; `extra_columns` adds the school's own 适用部位 and 牵头部门 (so a re-import
+    keeps them)."""
+    yield [*HEADERS, LOCATIONS_HEADER, LEAD_HEADER] if extra_columns else list(HEADERS)
     previous = None
     for item in template.items:
-        yield [item.category if item.category != previous else "", item.serial, item.content,
-               " ".join(item.methods), " ".join(item.units), " ".join(item.locations or []), item.lead_unit or ""]
+        row = [item.category if item.category != previous else "", item.serial, item.content,
+               " ".join(item.methods), " ".join(item.units)]
+        yield [*row, " ".join(item.locations or []), item.lead_unit or ""] if extra_columns else row
         previous = item.category
 
 
-def export_checklist(s: Session, template_id: int, fmt: str) -> bytes:
-    """A template as CSV (UTF-8 with BOM, so Excel opens it) or XLSX bytes."""
+def export_checklist(s: Session, template_id: int, fmt: str, extra_columns: bool = False) -> bytes:
+    """A template as CSV (UTF-8 with BOM, so Excel opens it) or XLSX bytes, in attachment 1's five columns unless
+    `extra_columns` asks for 适用部位 and 牵头部门 too."""
     template = get_template(s, template_id)
     if fmt == "csv":
         out = io.StringIO()
-        csv.writer(out).writerows(export_rows(template))
+        csv.writer(out).writerows(export_rows(template, extra_columns))
         return out.getvalue().encode("utf-8-sig")
     if fmt == "xlsx":
         book = Workbook()
         sheet = book.active
         sheet.title = "项目清单"
-        for row in export_rows(template):
+        for row in export_rows(template, extra_columns):
             sheet.append(row)
         for column, width in zip("ABCDEFG", (16, 6, 60, 18, 30, 24, 16)):
             sheet.column_dimensions[column].width = width

@@ -70,6 +70,8 @@ class Campaign(Base):
     sample: Mapped[list] = mapped_column(JSONType, default=list)  # look-back: sampled hazard ids
     # Who carries out 督导检查: the organising school's bureau (bureau) or its 牵头部门 (lead_units, seed 001).
     supervised_by: Mapped[str] = mapped_column(String(16), default="bureau", server_default="bureau")
+    # look-back: what the sample was drawn from (source, grade, period, unit, campaign), recorded with the seed
+    sample_filters: Mapped[dict | None] = mapped_column(JSONType)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -17,13 +17,17 @@ def _field_of(error) -> str:
     return "/".join(str(part) for part in error.absolute_path) or ""
 
 
-def validate_form_data(schema: dict | None, data: dict) -> dict:
-    """Return the data if it satisfies the schema; otherwise raise InvalidFormData naming each field."""
+def validate_form_data(schema: dict | None, data: dict, context: dict | None = None) -> dict:
+    """Return the data if it satisfies the schema; otherwise raise InvalidFormData naming each field.
+
+    A top-level property the schema marks `readOnly` is not the submitter's to give: it takes its value from
+    `context` (the task's process data), so a form's `if`/`then` can depend on what an earlier step decided
+    (e.g. the 四落实 plan asks for funds when the grading made the hazard 重大)."""
     if not isinstance(data, dict):
         raise InvalidFormData("form data must be an object", [{"field": "", "message": "not an object"}])
     if not schema:
         return data
-    data = with_defaults(schema, data)
+    data = with_defaults(schema, with_context(schema, data, context))
     validator = Draft202012Validator(schema, format_checker=_format_checker)
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
@@ -31,6 +35,17 @@ def validate_form_data(schema: dict | None, data: dict) -> dict:
         fields = ", ".join(sorted({d["field"] for d in details if d["field"]})) or "form"
         raise InvalidFormData(f"invalid form data: {fields}", details)
     return data
+
+
+def with_context(schema: dict, data: dict, context: dict | None) -> dict:
+    """A copy of the data whose `readOnly` properties hold the context's values (dropped when it has none)."""
+    filled = dict(data)
+    for name, prop in (schema.get("properties") or {}).items():
+        if isinstance(prop, dict) and prop.get("readOnly"):
+            filled.pop(name, None)
+            if context and context.get(name) is not None:
+                filled[name] = context[name]
+    return filled
 
 
 def with_defaults(schema: dict, data: dict) -> dict:

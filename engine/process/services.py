@@ -451,11 +451,12 @@ class Services:
             instance, task = lifecycle.require_locked(s, Transition.COMPLETE, user, task_id)
             instance_id = instance.id
             definition = instance.definition
-            data = validate_form_data(definition.forms.get(task.form) if task.form else None, data)
             workflow = self.runtime.load(definition, instance.state_json)
             spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
             if spiff_task is None or spiff_task.state != SpiffTaskState.READY:  # Spiff's bit flags, not ours
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
+            # readOnly fields come from the task's data, never from the submitter (engine/process/forms.py).
+            data = validate_form_data(definition.forms.get(task.form) if task.form else None, data, spiff_task.data)
             subject = self.hooks.subject_of(s, instance)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
             check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")

@@ -6,6 +6,8 @@ rows, and `sync_hazard` (an advance listener) copies the process data onto the l
 """
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,7 +20,7 @@ from engine.infra.errors import (
     ScriptNotAllowed,
     WorkflowFailed,
 )
-from engine.infra.timezone import as_date
+from engine.infra.timezone import CHINA, as_date
 from engine.org import accounts
 from engine.org.models import OrgNode, User
 from engine.process.contracts import Contract
@@ -82,13 +84,16 @@ def report_hazard(services: Services, user_id: int, data: dict, school_id: int |
         user = accounts.get_user(s, user_id)
         definition = services.latest_definition(s, process_key)
         data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data)
+        checked_on = check_date(data.get("checked_at"), now)
+        backdated = checked_on is not None and checked_on < now.astimezone(CHINA).date()
         school, unit = _reporting_scope(s, user, school_id)
         bureau_id = school.parent_id
         hazard = Hazard(
             school_id=school.id, unit_id=unit.id, unit_serial=0, location=data["location"],
             check_item=data.get("check_item"), problem=data["problem"], category=data["category"],
             source=data["source"], remarks=data.get("remarks"), status="discover", reported_by_id=user.id,
-            reported_at=now, updated_at=now, campaign_id=campaign_id,
+            reported_at=now, updated_at=now, campaign_id=campaign_id, checked_at=checked_on,
+            found_at=datetime.combine(checked_on, time.min, CHINA) if backdated else None,
         )
         s.add(hazard)
         projector = services.projector(s, now, user.id)
@@ -102,13 +107,27 @@ def report_hazard(services: Services, user_id: int, data: dict, school_id: int |
             raise WorkflowFailed(f"the process could not start: {exc}") from None
         instance = projector.new_instance(definition, f"hazard:{hazard.id}")
         hazard.instance_id = instance.id
+        # A finding entered after the day it was found (a paper inspection typed in later) says so in the trail.
         record_event(s, now, "HazardReported", user.id, instance_id=instance.id, hazard_id=hazard.id,
-                     **{k: v for k, v in data.items()})
+                     **{k: v for k, v in data.items()}, **({"backdated": True} if backdated else {}))
         projector.persist(instance, workflow, hazard)
         if within is not None:
             within(s, hazard)
         uow.commit()
         return hazard
+
+
+def check_date(value, now) -> date | None:
+    """The 检查时间 of a report: any day up to today (China time), never a future one (InvalidFormData)."""
+    try:
+        day = as_date(value)
+    except ValueError:
+        raise InvalidFormData("checked_at: not a date", [{"field": "checked_at", "message": "not a date"}]) from None
+    today = now.astimezone(CHINA).date()
+    if day is not None and day > today:
+        message = f"the check date {day.isoformat()} is in the future; give the day of the inspection (up to {today})"
+        raise InvalidFormData(f"checked_at: {message}", [{"field": "checked_at", "message": message}])
+    return day
 
 
 def _reporting_scope(s: Session, user: User, school_id: int | None):

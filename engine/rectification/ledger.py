@@ -1,7 +1,7 @@
 """The hazard ledger of a unit or a school, and its Excel file in the layout of seed 002, attachment 2.
 
 附件 2 「安全隐患自查整改清单」: a title, a line with 部门（章）/ 主要负责人 / 日期, the ten columns below, then
-上报人. 序号 is the hazard's serial within its responsible unit; dates are China dates.
+上报人 and 联系方式 (the reporter's phone). 序号 is the hazard's serial within its responsible unit; dates are China dates.
 """
 from __future__ import annotations
 
@@ -142,8 +142,9 @@ def _school_name(session: Session, org: OrgNode) -> str:
 
 
 def ledger_workbook(session: Session, org_id: int, *, head: str | None = None, made_on: date | None = None,
-                    reporter: str | None = None, viewer: User | None = None, **filters) -> bytes:
-    """The ledger as an .xlsx file in the layout of seed 002, attachment 2."""
+                    reporter: str | None = None, contact: str | None = None, viewer: User | None = None,
+                    **filters) -> bytes:
+    """The ledger as an .xlsx file in the layout of seed 002, attachment 2 (`contact`: the reporter's 联系方式)."""
     org = session.get(OrgNode, org_id)
     if org is None:
         raise NotFound(f"organisation {org_id} does not exist")
@@ -178,6 +179,7 @@ def ledger_workbook(session: Session, org_id: int, *, head: str | None = None, m
                 cell.number_format = "yyyy-mm-dd"
     sheet.append([])
     sheet.append([f"上报人：{reporter or ''}"])
+    sheet.append([f"联系方式：{contact or ''}"])
     for index, width in enumerate(_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "A4"

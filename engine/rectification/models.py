@@ -70,6 +70,9 @@ class Hazard(Base):
     completion: Mapped[str | None] = mapped_column(Text)  # 整改完成情况
     responsible_person: Mapped[str | None] = mapped_column(String(100))  # 责任人
     checked_at: Mapped[date | None] = mapped_column(Date)  # 检查时间
+    # A finding entered after the day it was found (a paper inspection typed in later): the start of its 检查时间,
+    # from when the statistics count it; null when it was reported on the day it was found (reported_at counts).
+    found_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # 销号时间
     remarks: Mapped[str | None] = mapped_column(Text)  # 备注
     category: Mapped[str] = mapped_column(String(32), index=True)
@@ -126,12 +129,30 @@ class RectificationNotice(Base):
     deadline: Mapped[date | None] = mapped_column(Date)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    # What the notice says, frozen when issued: later edits of the hazard do not rewrite a served notice.
+    # What the notice says, frozen when issued: later edits of the hazard do not rewrite a served notice. When its
+    # deadline or 临时处置措施 change it is re-issued: same number, the next revision (第2版), and every version,
+    # this one included, is kept in rectification_notice_revisions.
     content: Mapped[dict] = mapped_column(JSONType, default=dict)
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     hazard: Mapped[Hazard] = relationship()
     unit: Mapped[OrgNode] = relationship(foreign_keys=[unit_id])
     school: Mapped[OrgNode] = relationship(foreign_keys=[school_id])
+
+
+class NoticeRevision(Base):
+    """One version of a notice as it was served (第N版): kept unchanged when the notice is re-issued."""
+
+    __tablename__ = "rectification_notice_revisions"
+    __table_args__ = (UniqueConstraint("notice_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("rectification_notices.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    content: Mapped[dict] = mapped_column(JSONType, default=dict)
 
 
 # The core's task rows carry the hazard they belong to; the relationship is the subject's, not the core's.

@@ -3,7 +3,10 @@
 Which hazards need a notice is decided by the diagram, not here: a user task may carry the property
 `issueNotice`, an expression evaluated (restricted) against the task's data when the task completes, e.g.
 `grade == 'major' or not onsite_fix` on 登记评估. When it is true and the hazard has no notice yet, the
-engine issues one in the same transaction as the completion. The security office may also issue one on
+engine issues one in the same transaction as the completion. A served notice states the hazard's deadline and
+临时处置措施; when a later step changes either (a 四落实 plan filing temporary measures, a reopened run's new
+deadline) the notice is re-issued in that step's transaction: same number, the next revision (第2版), the
+NoticeReissued event naming what changed, and every version kept (rectification_notice_revisions). The security office may also issue one on
 demand for a registered hazard that has none (`issue_notice`).
 
 Numbers run per school and China-time year without gaps or duplicates: a `notice_counters` row per
@@ -20,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from engine.infra.db import is_postgres
-from engine.infra.errors import Conflict, InvalidFormData, NotAllowed, WorkflowFailed
+from engine.infra.errors import Conflict, InvalidFormData, NotAllowed, NotFound, WorkflowFailed
 from engine.infra.timezone import CHINA, END_OF_WORKDAY
 from engine.org import accounts
 from engine.org.models import OrgNode, User
@@ -30,7 +33,7 @@ from engine.process.instances import lock_instance
 from engine.process.outbox import enqueue
 from engine.process.scripting import evaluate_expression
 from engine.process.tasklist import MAX_PAGE_SIZE, Page
-from engine.rectification.models import Hazard, NoticeCounter, RectificationNotice
+from engine.rectification.models import Hazard, NoticeCounter, NoticeRevision, RectificationNotice
 from engine.rectification.visibility import get_visible_hazard, visible_hazards_clause
 
 ISSUE_PROPERTY = "issueNotice"
@@ -75,17 +78,22 @@ def notice_wanted(properties: dict, data: dict, where: str = "task") -> bool:
 
 
 def issue_wanted_notice(completion: Completion):
-    """Completion listener: issue the notice a completed user task's `issueNotice` property asks for."""
+    """Completion listener: issue the notice a completed user task's `issueNotice` property asks for, or re-issue
+    the hazard's notice when the step changed its deadline or 临时处置措施."""
     s, task, hazard, now = completion.session, completion.task, completion.subject, completion.now
     if not isinstance(hazard, Hazard):
         return None
     user_id = completion.user.id
     meta = task.instance.definition.task_meta.get(task.bpmn_id) or {}
     data = completion.spiff_task.data
-    if not notice_wanted(meta.get("properties") or {}, data, f"task {task.bpmn_id!r}"):
+    wanted = notice_wanted(meta.get("properties") or {}, data, f"task {task.bpmn_id!r}")
+    notice = notice_of(s, hazard.id)
+    if notice is not None:
+        # One notice per hazard: a later step (a plan filing temporary measures, a reopened run's new deadline)
+        # revises it under the same number.
+        return revise_notice(s, notice, hazard, user_id, now, trigger=task.bpmn_id, task_id=task.id)
+    if not wanted:
         return None
-    if notice_of(s, hazard.id) is not None:
-        return None  # one notice per hazard: a repeated step (e.g. after reopening) keeps the first
     return write_notice(s, hazard, user_id, now, trigger=task.bpmn_id, task_id=task.id,
                         requirements=data.get(REQUIREMENTS_FIELD))
 
@@ -162,7 +170,7 @@ def write_notice(s: Session, hazard: Hazard, user_id: int | None, now: datetime,
     issuer = issuer_org.name if issuer_org is not None and issuer_org.kind == "unit" else DEFAULT_ISSUER
     year = china_year(now)
     seq = take_number(s, school.id, year)
-    deadline = hazard.deadline or hazard.plan_deadline
+    deadline = notice_deadline(hazard)
     found_on = hazard.checked_at or hazard.reported_at.astimezone(CHINA).date()
     content = {
         "school": school.name, "unit": unit.name, "issuer": issuer, "location": hazard.location,
@@ -173,18 +181,73 @@ def write_notice(s: Session, hazard: Hazard, user_id: int | None, now: datetime,
     }
     notice = RectificationNotice(
         hazard_id=hazard.id, school_id=school.id, year=year, seq=seq, number=format_number(school.name, year, seq),
-        unit_id=unit.id, deadline=deadline, issued_at=now, issued_by_id=user_id, content=content)
+        unit_id=unit.id, deadline=deadline, issued_at=now, issued_by_id=user_id, content=content, revision=1)
     s.add(notice)
     s.flush()
+    _keep_version(s, notice)
     record_event(s, now, "NoticeIssued", user_id, instance_id=hazard.instance_id, hazard_id=hazard.id,
                  task_id=task_id, name=notice.number, notice_id=notice.id, number=notice.number, unit_id=unit.id,
                  deadline=deadline.isoformat() if deadline else None, trigger=trigger)
-    due_at = datetime.combine(deadline, END_OF_WORKDAY, CHINA).isoformat() if deadline else None
-    # The unit's named head, else whoever holds department_head for the unit (as the escalation ladder does).
-    enqueue(s, now, "notice_issued", {"hazard_id": hazard.id, "notice_id": notice.id, "number": notice.number,
-                                      "name": notice.number, "due_at": due_at},
-            user_id=unit.head_user_id, role="department_head", org_id=unit.id)
+    _tell_unit(s, notice, unit, now)
     return notice
+
+
+def notice_deadline(hazard: Hazard) -> date | None:
+    """The 整改期限 a hazard's notice states: the registered deadline, else the plan's."""
+    return hazard.deadline or hazard.plan_deadline
+
+
+def revision_mark(revision: int) -> str:
+    """How a re-issued notice is marked next to its number: 第2版 (nothing on the first version)."""
+    return f"第{revision}版" if revision > 1 else ""
+
+
+def revise_notice(s: Session, notice: RectificationNotice, hazard: Hazard, user_id: int | None, now: datetime, *,
+                  trigger: str, task_id: int | None = None) -> RectificationNotice | None:
+    """Re-issue the notice (same number, next revision, NoticeReissued, the unit told again) when the hazard's
+    deadline or 临时处置措施 differ from what it says; None when nothing it states changed or the hazard is closed."""
+    if hazard.closed_at is not None:
+        return None
+    old = notice.content or {}
+    deadline = notice_deadline(hazard)
+    changes = {}
+    if deadline != notice.deadline:
+        changes["deadline"] = [notice.deadline.isoformat() if notice.deadline else None,
+                               deadline.isoformat() if deadline else None]
+    if (hazard.temporary_measures or None) != (old.get("temporary_measures") or None):
+        changes["temporary_measures"] = [old.get("temporary_measures"), hazard.temporary_measures]
+    if not changes:
+        return None
+    content = {**old, "temporary_measures": hazard.temporary_measures,
+               "responsible_person": hazard.responsible_person or old.get("responsible_person")}
+    if old.get("requirements") == default_requirements(notice.deadline, old.get("issuer") or DEFAULT_ISSUER):
+        # The standard wording names the deadline: it follows the new one (an issuer's own wording is kept).
+        content["requirements"] = default_requirements(deadline, old.get("issuer") or DEFAULT_ISSUER)
+    notice.revision, notice.deadline, notice.content = notice.revision + 1, deadline, content
+    notice.issued_at, notice.issued_by_id = now, user_id
+    s.flush()
+    _keep_version(s, notice)
+    record_event(s, now, "NoticeReissued", user_id, instance_id=hazard.instance_id, hazard_id=hazard.id,
+                 task_id=task_id, name=f"{notice.number}（{revision_mark(notice.revision)}）", notice_id=notice.id,
+                 number=notice.number, revision=notice.revision, changes=changes, trigger=trigger)
+    _tell_unit(s, notice, s.get(OrgNode, notice.unit_id), now)
+    return notice
+
+
+def _keep_version(s: Session, notice: RectificationNotice) -> None:
+    s.add(NoticeRevision(notice_id=notice.id, revision=notice.revision, deadline=notice.deadline,
+                         issued_at=notice.issued_at, issued_by_id=notice.issued_by_id, content=dict(notice.content)))
+
+
+def _tell_unit(s: Session, notice: RectificationNotice, unit: OrgNode, now: datetime) -> None:
+    deadline = notice.deadline
+    due_at = datetime.combine(deadline, END_OF_WORKDAY, CHINA).isoformat() if deadline else None
+    mark = revision_mark(notice.revision)
+    # The unit's named head, else whoever holds department_head for the unit (as the escalation ladder does).
+    enqueue(s, now, "notice_issued", {"hazard_id": notice.hazard_id, "notice_id": notice.id, "number": notice.number,
+                                      "name": f"{notice.number}（{mark}）" if mark else notice.number,
+                                      "due_at": due_at},
+            user_id=unit.head_user_id, role="department_head", org_id=unit.id)
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -197,6 +260,21 @@ def visible_notice(s: Session, user: User, hazard_id: int) -> RectificationNotic
     """The notice of a hazard the user may see (NotFound for a hazard out of scope); None if it has none."""
     get_visible_hazard(s, user, hazard_id)
     return notice_of(s, hazard_id)
+
+
+def notice_versions(s: Session, notice: RectificationNotice) -> list[NoticeRevision]:
+    """Every version of a notice as served, first to current."""
+    return list(s.scalars(select(NoticeRevision).where(NoticeRevision.notice_id == notice.id)
+                          .order_by(NoticeRevision.revision)))
+
+
+def notice_version(s: Session, notice: RectificationNotice, revision: int) -> NoticeRevision:
+    """One version of a notice (NotFound when it has no such revision)."""
+    version = s.scalars(select(NoticeRevision).where(NoticeRevision.notice_id == notice.id,
+                                                     NoticeRevision.revision == revision)).first()
+    if version is None:
+        raise NotFound(f"notice {notice.number} has no revision {revision}")
+    return version
 
 
 def list_notices(s: Session, user: User, year: int | None = None, page: int = 1, per_page: int = 50) -> Page:

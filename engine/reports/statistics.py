@@ -2,7 +2,8 @@
 
 A scope is an organisation subtree (a unit, a school, a bureau: OrgNode.path prefix over the hazard's responsible
 unit), optionally one campaign's hazards. Figures describe the state at `as_of`, not now: a hazard exists once
-reported (reported_at <= as_of) and is closed (销号) once closed_at <= as_of, so a hazard closed after a report date
+reported (reported_at <= as_of), or, entered after the day of its 检查时间 (a paper inspection typed in later),
+from that day (found_at <= as_of), and is closed (销号) once closed_at <= as_of, so a hazard closed after a report date
 still counts open on that date; its lifecycle stage and whether it was overdue come from the task rows open at
 that moment (created_at <= as_of < completed_at). At as_of = now every figure equals what the ledger
 (engine/ledger.py) and the inbox's overdue view (engine/queries.py: a ready task with due_at < now) show.
@@ -108,6 +109,11 @@ def _hazard_forms(s: Session) -> dict:
                     .order_by(ProcessDefinition.version.desc()).limit(1)) or {}
 
 
+def found_by(as_of: datetime):
+    """Clause over Hazard: it had been found by `as_of`: reported by then, or entered later with a 检查时间 by then."""
+    return or_(Hazard.reported_at <= as_of, Hazard.found_at <= as_of)
+
+
 def _open_task_at(as_of: datetime):
     """A task row open at `as_of` (at now: state ready); completed or cancelled rows carry completed_at."""
     return and_(HumanTask.created_at <= as_of, or_(HumanTask.completed_at.is_(None), HumanTask.completed_at > as_of))
@@ -158,7 +164,7 @@ def compute(s: Session, query: Query) -> dict:
     if query.campaign_id is not None and campaign is None:
         raise NotFound(f"campaign {query.campaign_id} does not exist")
     as_of = query.as_of
-    exists_ = Hazard.reported_at <= as_of
+    exists_ = found_by(as_of)
     closed = and_(exists_, Hazard.closed_at.is_not(None), Hazard.closed_at <= as_of)
     open_ = and_(exists_, or_(Hazard.closed_at.is_(None), Hazard.closed_at > as_of))
     found = and_(exists_, *hazard_filters(date_from=query.start, date_to=query.end))

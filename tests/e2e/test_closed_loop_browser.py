@@ -109,6 +109,10 @@ def test_major_hazard_goes_round_the_whole_loop_in_the_browser(browser, live_ser
     page.fill("#f-plan_measures", "更换通风设备，增设气体检测报警器")
     page.fill("#f-plan_deadline", "2026-11-25")
     page.fill("#f-plan_contingency", "仓库停用并上锁，每日巡查")
+    assert page.inner_text("[data-testid=readonly-grade]") == "重大隐患"  # a 重大 hazard's 四落实 needs its funds
+    page.click("[data-testid=submit-task]")
+    assert page.inner_text("[data-testid=error-plan_funds]") == "此项为必填项"
+    page.fill("#f-plan_funds", "学校专项经费 2 万元")
     head.submitted()
     worker = Desk(browser, live_server, "staff_jd2")
     page = worker.take_task(hazard_id, "rectify")

@@ -25,9 +25,9 @@ def test_the_lead_unit_column_is_read_exported_and_answered_by_its_unit(services
         assert [i.lead_unit for i in template.items] == ["保卫处", None, None]
         security_office = s.get(OrgNode, w.orgs.s1_bw)  # an office: not one of 各二级学院
         assert [i.content for i in checklists.items_for_unit(template, security_office)] == ["消防设施设备配备管理情况"]
-        rows = list(csv.reader(io.StringIO(checklists.export_checklist(s, template.id, "csv").decode("utf-8-sig"))))
+        rows = list(csv.reader(io.StringIO(checklists.export_checklist(s, template.id, "csv", True).decode("utf-8-sig"))))
         assert rows[0][-1] == "牵头部门" and rows[1][-1] == "保卫处"
-        again = checklists.parse_rows(checklists.read_rows(checklists.export_checklist(s, template.id, "xlsx"), "x.xlsx"))
+        again = checklists.parse_rows(checklists.read_rows(checklists.export_checklist(s, template.id, "xlsx", True), "x.xlsx"))
         assert [r.lead for r in again] == ["保卫处", None, None]
 
 

@@ -53,9 +53,9 @@ def test_xlsx_round_trip_keeps_items_and_merged_categories(services):
     template_id = _import(services, source, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(2, 2)]
     with services.uow() as uow:
-        data = checklists.export_checklist(uow.session, template_id, "xlsx")
+        data = checklists.export_checklist(uow.session, template_id, "xlsx", extra_columns=True)
     rows = list(load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
-    assert rows[0][:5] == checklists.HEADERS
+    assert rows[0] == (*checklists.HEADERS, "适用部位", "牵头部门")
     assert rows[2][:5] == (None, 2, "应急演练", "问询谈话", "各二级学院")
     again = _import(services, data, "copy.xlsx", "副本")
     with services.uow() as uow:
@@ -83,7 +83,11 @@ def test_csv_export_reads_back_identically(services):
     template_id = _import(services, source)
     with services.uow() as uow:
         exported = checklists.export_checklist(uow.session, template_id, "csv")
-    assert exported.decode("utf-8-sig").splitlines()[2] == ",2,演练,查阅资料,保卫处,,"  # 适用部位, 牵头部门 empty
+        extra = checklists.export_checklist(uow.session, template_id, "csv", extra_columns=True)
+    # Attachment 1's five columns, unless the optional ones are asked for (empty here).
+    assert exported.decode("utf-8-sig").splitlines()[0] == "督查项目,序号,督查内容,督查方法,责任部门"
+    assert exported.decode("utf-8-sig").splitlines()[2] == ",2,演练,查阅资料,保卫处"
+    assert extra.decode("utf-8-sig").splitlines()[2] == ",2,演练,查阅资料,保卫处,,"
 
 
 def test_shipped_templates_from_the_seeds_load(services):

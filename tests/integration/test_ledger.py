@@ -68,7 +68,8 @@ def test_ledger_workbook_has_the_seed_layout(services, world, report_hazard, do,
         s.get(User, world.users.head).display_name = "刘院长"
         uow.commit()
     with services.uow() as uow:
-        data = ledger.ledger_workbook(uow.session, world.orgs.college, made_on=date(2026, 11, 6), reporter="张三")
+        data = ledger.ledger_workbook(uow.session, world.orgs.college, made_on=date(2026, 11, 6), reporter="张三",
+                                      contact="13800000001")
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet["A1"].value == "某职业学院安全隐患自查整改清单"
     assert "A1:J1" in {str(r) for r in sheet.merged_cells.ranges}
@@ -80,3 +81,4 @@ def test_ledger_workbook_has_the_seed_layout(services, world, report_hazard, do,
     assert row[:7] == [1, "实训楼A102", "设备防护", "车床防护罩缺失", "已加装防护罩", "已完成", "刘院长"]
     assert row[7].date() == date(2026, 11, 2) and row[8].date() == date(2026, 11, 6)
     assert sheet["A6"].value == "上报人：张三"
+    assert sheet["A7"].value == "联系方式：13800000001"  # attachment 2's footer: the reporter's phone

@@ -7,6 +7,7 @@ from openapi_spec_validator import validate
 from openpyxl import load_workbook
 
 from engine.org import tokens
+from engine.org.models import User
 from tests.admins import add_admin
 
 from .api_fixtures import REGISTER, api, api_app  # noqa: F401
@@ -116,13 +117,18 @@ def test_complete_validates_fields_and_a_second_completion_is_409(api, report_ha
     assert again.status_code == 409 and again.get_json()["code"] == "stale_task"
 
 
-def test_ledger_xlsx_is_the_seed_layout_and_scoped(api, report_hazard, world):
+def test_ledger_xlsx_is_the_seed_layout_and_scoped(api, report_hazard, world, services):
     report_hazard()
+    with services.uow() as uow:
+        uow.session.get(User, world.users.head).phone = "13900000002"
+        uow.commit()
     response = api.call("head", "GET", f"/ledger.xlsx?unit_id={world.orgs.college}&status=open")
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(response.data)).active
     assert sheet["A1"].value == "某职业学院安全隐患自查整改清单" and sheet["A2"].value == "部门（章）：机电工程学院"
     assert sheet["A3"].value == "序号" and sheet["J3"].value == "备注" and sheet["B4"].value == "实训楼A102"
+    footer = [row[0] for row in sheet.iter_rows(min_row=5, values_only=True) if row[0]]
+    assert footer[-2].startswith("上报人：") and footer[-1] == "联系方式：13900000002"  # attachment 2's footer
     assert api.call("head", "GET", f"/ledger.xlsx?unit_id={world.orgs.school}").status_code == 404
     assert api.call("head", "GET", "/ledger.xlsx").status_code == 422
 

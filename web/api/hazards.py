@@ -161,7 +161,8 @@ def ledger_xlsx(args):
         if not org_scope.can_view_org(s, user, org_id):
             raise NotFound(f"organisation {org_id} does not exist")
         today = svc.clock.now().astimezone(CHINA).date()
-        data = ledger.ledger_workbook(s, org_id, made_on=today, reporter=user.display_name, viewer=user, **args)
+        data = ledger.ledger_workbook(s, org_id, made_on=today, reporter=user.display_name,
+                                     contact=user.phone, viewer=user, **args)
         org_name = s.get(OrgNode, org_id).name
     filename = f"安全隐患自查整改清单_{org_name}_{today.isoformat()}.xlsx"
     response = Response(data, mimetype=XLSX)

@@ -41,6 +41,16 @@ class NoticeContentSchema(ma.Schema):
     requirements = ma.fields.String()
 
 
+class NoticeVersionSchema(ma.Schema):
+    """One version of a notice as it was served (第N版)."""
+
+    revision = ma.fields.Integer(metadata={"description": "1 for the notice as first issued, then 2, 3, ..."})
+    deadline = ma.fields.Date(allow_none=True)
+    issued_at = ma.fields.DateTime()
+    issued_by_id = ma.fields.Integer(allow_none=True)
+    content = ma.fields.Nested(NoticeContentSchema)
+
+
 class NoticeSchema(ma.Schema):
     id = ma.fields.Integer()
     hazard_id = ma.fields.Integer()
@@ -54,8 +64,15 @@ class NoticeSchema(ma.Schema):
     issued_at = ma.fields.DateTime()
     issued_by_id = ma.fields.Integer(allow_none=True)
     content = ma.fields.Nested(NoticeContentSchema)
+    revision = ma.fields.Integer(metadata={"description": "the current version: re-issued (same number) when its "
+                                                          "deadline or 临时处置措施 changed; earlier ones are kept"})
     print_url = ma.fields.Function(lambda n: url_for("notices.show", hazard_id=n.hazard_id),
                                    metadata={"description": "the printable A4 page (browser session)"})
+
+
+class NoticeWithVersionsSchema(NoticeSchema):
+    versions = ma.fields.List(ma.fields.Nested(NoticeVersionSchema),
+                              metadata={"description": "every version as served, first to current"})
 
 
 class NoticePageSchema(PageSchema):
@@ -83,15 +100,16 @@ def list_notices(args):
 
 @blp.route("/hazards/<int:hazard_id>/notice")
 class HazardNotice(MethodView):
-    @blp.response(200, NoticeSchema)
+    @blp.response(200, NoticeWithVersionsSchema)
     @blp.alt_response(404, description="no such hazard in scope, or it has no notice", schema=ApiErrorSchema)
     def get(self, hazard_id: int):
-        """The hazard's rectification notice."""
+        """The hazard's rectification notice (its current version) with every version it was served in."""
         with services().uow() as uow:
             s = uow.session
             notice = notices.visible_notice(s, api_user(s), hazard_id)
             if notice is None:
                 return error_response(404, "not_found", f"hazard {hazard_id} has no rectification notice")
+            notice.versions = notices.notice_versions(s, notice)  # read by the schema, not stored
             return _loaded(notice)
 
     @blp.arguments(IssueNoticeArgs)
@@ -105,3 +123,16 @@ class HazardNotice(MethodView):
         notices.issue_notice(svc, hazard_id, g.api_user_id, args.get("requirements"))
         with svc.uow() as uow:
             return _loaded(notices.notice_of(uow.session, hazard_id))
+
+
+@blp.route("/hazards/<int:hazard_id>/notice/revisions/<int:revision>")
+@blp.response(200, NoticeVersionSchema)
+@blp.alt_response(404, description="no such hazard in scope, no notice, or no such revision", schema=ApiErrorSchema)
+def notice_revision(hazard_id: int, revision: int):
+    """One version of the hazard's notice as it was served (an earlier one stays readable after a re-issue)."""
+    with services().uow() as uow:
+        s = uow.session
+        notice = notices.visible_notice(s, api_user(s), hazard_id)
+        if notice is None:
+            return error_response(404, "not_found", f"hazard {hazard_id} has no rectification notice")
+        return notices.notice_version(s, notice, revision)

@@ -129,7 +129,9 @@ class HazardReportArgs(Bounded):
     problem = ma.fields.String(required=True, metadata=_as_documented("problem"))
     category = ma.fields.String(required=True, metadata=_as_documented("category"))
     source = ma.fields.String(required=True, metadata=_as_documented("source"))
-    checked_at = ma.fields.String(metadata=_as_documented("checked_at", "检查时间, YYYY-MM-DD"))
+    checked_at = ma.fields.String(metadata=_as_documented(
+        "checked_at", "检查时间, YYYY-MM-DD: the day of the inspection; a past day records a finding entered later "
+                      "(statistics count it in the period of that day), a future day is refused (422)"))
     remarks = ma.fields.String(metadata=_as_documented("remarks"))
     school_id = ma.fields.Integer(metadata={"description": "report for another school in your scope"})
 

@@ -51,12 +51,14 @@ def checklist_import(obj, file: Path, name: str) -> None:
               help="File format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write (default: checklist-ID.FORMAT in the current folder).")
+@click.option("--extra-columns", is_flag=True,
+              help="Also write the optional columns 适用部位 and 牵头部门 (attachment 1 has five).")
 @click.pass_obj
-def checklist_export(obj, template_id: int, fmt: str, output: Path | None) -> None:
-    """Export a template as Excel or CSV in attachment 1 layout."""
+def checklist_export(obj, template_id: int, fmt: str, output: Path | None, extra_columns: bool) -> None:
+    """Export a template as Excel or CSV in attachment 1 layout (its five columns unless --extra-columns)."""
     try:
         with obj.services.uow() as uow:
-            data = checklists.export_checklist(uow.session, template_id, fmt)
+            data = checklists.export_checklist(uow.session, template_id, fmt, extra_columns)
     except RectiflowError as exc:
         _fail(exc)
     output = output or Path(f"checklist-{template_id}.{fmt}")

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 
+from engine.infra.errors import InvalidFormData
+from engine.rectification.hazards import check_date
+
 # A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox. The form
 # names the buttons: `"oneOf": [{"const": true, "title": "验收通过"}, {"const": false, "title": "退回整改"}]`.
 # Strings longer than this get a textarea.
@@ -26,6 +29,12 @@ class Field:
     max_length: int | None = None
     error: str | None = None
     description: str | None = None
+    readonly: bool = False  # `readOnly` in the schema: shown, not edited (the engine takes it from the process data)
+
+    @property
+    def shown(self) -> str:
+        """A read-only field's value as text: its option's title where it has options."""
+        return dict(self.options).get(str(self.value), "" if self.value is None else str(self.value))
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -70,7 +79,7 @@ def form_fields(schema: dict | None, values: dict | None = None, errors: dict | 
         widget = _widget(name, prop, name in required)
         f = Field(name=name, title=prop.get("title") or name, widget=widget, required=name in required,
                   value=values.get(name, prop.get("default")), max_length=prop.get("maxLength"),
-                  error=errors.get(name), description=prop.get("description"))
+                  error=errors.get(name), description=prop.get("description"), readonly=bool(prop.get("readOnly")))
         if widget in ("select", "decision"):
             f.options = _options(prop)
         elif widget == "unit":
@@ -100,12 +109,15 @@ def _coerce(prop: dict, raw: str):
 
 
 def parse_form(schema: dict | None, form) -> dict:
-    """Typed JSON from submitted form fields: empty inputs are left out, checkboxes become booleans."""
+    """Typed JSON from submitted form fields: empty inputs and read-only fields are left out, checkboxes become
+    booleans."""
     if not schema:
         return {}
     required = set(schema.get("required") or [])
     data: dict = {}
     for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("readOnly"):
+            continue  # not the submitter's to give: the engine fills it from the process data
         if prop.get("type") == "boolean":
             raw = form.get(name)
             if raw is None and name in required and "default" not in prop:
@@ -157,3 +169,16 @@ def form_errors(schema: dict | None, data: dict) -> dict[str, str]:
 def engine_errors(details: list[dict]) -> dict[str, str]:
     """Errors the engine's own validation returned, keyed by field."""
     return {(d.get("field") or "__form__"): d.get("message", "") for d in details or []}
+
+
+def check_date_error(value, now) -> str | None:
+    """The page's message for a 检查时间 the engine refuses (a future day); None when it is a past day or today."""
+    try:
+        check_date(value, now)
+    except InvalidFormData:
+        return _("检查时间不能晚于今天（可补录过去的检查）") if _is_date(value) else _("请输入有效日期（年-月-日）")
+    return None
+
+
+def _is_date(value) -> bool:
+    return _checker.conforms(str(value), "date")

@@ -33,7 +33,7 @@ from web.auth import db_user, services
 from web.pages import evidence
 from web.pages import ledger as ledger_view
 from web.pages import notices as notices_view
-from web.pages.forms_render import engine_errors, form_errors, form_fields, parse_form
+from web.pages.forms_render import check_date_error, engine_errors, form_errors, form_fields, parse_form
 from web.scope import ledger_orgs
 from web.templating import error_text
 
@@ -72,6 +72,8 @@ def report():
         values = parse_form(schema, request.form)
         photos = [f for f in request.files.getlist("photos") if f and f.filename]
         errors = form_errors(schema, values)
+        if "checked_at" not in errors and (late := check_date_error(values.get("checked_at"), svc.clock.now())):
+            errors["checked_at"] = late
         if not errors:
             try:
                 hazard = report_hazard(svc, int(current_user.id), values)

@@ -76,6 +76,7 @@ def sheet(services, s: Session, user: User, unit: OrgNode, filters: dict) -> She
 def workbook(services, s: Session, user: User, unit: OrgNode, filters: dict) -> tuple[bytes, str]:
     """The Excel file of one unit's ledger and its file name."""
     today = services.clock.now().astimezone(CHINA).date()
-    data = engine_ledger.ledger_workbook(s, unit.id, head=_head_name(s, unit), made_on=today, viewer=user, **filters)
+    data = engine_ledger.ledger_workbook(s, unit.id, head=_head_name(s, unit), made_on=today, reporter=user.display_name,
+                                         contact=user.phone, viewer=user, **filters)
     return data, f"隐患排查整改台账_{unit.name}_{today.isoformat()}.xlsx"
 

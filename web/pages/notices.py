@@ -48,14 +48,21 @@ def detail_context(s: Session, user: User, hazard: Hazard) -> dict:
 @bp.route("/hazards/<int:hazard_id>/notice")
 @login_required
 def show(hazard_id: int):
-    """The hazard's rectification notice as an A4 page to print (404 out of scope or when it has none)."""
+    """The hazard's rectification notice as an A4 page to print, its current version or `?revision=N` (an earlier
+    one, kept as served); 404 out of scope, when it has none or no such revision."""
     with services().uow() as uow:
         s = uow.session
         notice = notices.visible_notice(s, db_user(s), hazard_id)  # NotFound → the 404 page
         if notice is None:
             abort(404)
-        issuer = s.get(User, notice.issued_by_id) if notice.issued_by_id else None
-        return render_template("notices/notice.html", notice=notice, content=notice.content, issuer=issuer)
+        versions = notices.notice_versions(s, notice)
+        wanted = request.args.get("revision", type=int) or notice.revision
+        version = next((v for v in versions if v.revision == wanted), None)
+        if version is None:
+            abort(404)
+        issuer = s.get(User, version.issued_by_id) if version.issued_by_id else None
+        return render_template("notices/notice.html", notice=notice, version=version, versions=versions,
+                               content=version.content, issuer=issuer)
 
 
 @bp.route("/hazards/<int:hazard_id>/notice", methods=["POST"])

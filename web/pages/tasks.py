@@ -17,6 +17,7 @@ from engine.infra.errors import (
 )
 from engine.org.models import OrgNode, RoleGrant, User
 from engine.process import escalation, tasklist
+from engine.process.forms import with_context
 from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
@@ -59,7 +60,9 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
     definition = task.instance.definition
     schema = definition.forms.get(task.form) if task.form else None
     units = units_of_school(s, hazard.school_id) if hazard else []
-    fields = form_fields(schema, values if values is not None else _prefill(hazard, schema), errors, units)
+    prefill = _prefill(hazard, schema)
+    fields = form_fields(schema, with_context(schema or {}, values, prefill) if values is not None else prefill, errors,
+                         units)
     can_act = can_act_on_task(user, task)
     timeline = hazard_inbox.hazard_timeline(s, hazard.id) if hazard else []
     unit = s.get(OrgNode, hazard.unit_id) if hazard else None
@@ -116,7 +119,9 @@ def complete(task_id: int):
             abort(403)
         schema = task.instance.definition.forms.get(task.form) if task.form else None
         data = parse_form(schema, request.form)
-        errors = form_errors(schema, data)
+        # readOnly fields as the engine will see them (from what the hazard records), so a condition on one (the
+        # plan's funds on a 重大 hazard) is shown at its field before the service is called.
+        errors = form_errors(schema, with_context(schema, data, _prefill(task.hazard, schema)))
         if errors:
             return render_task(s, user, task, values=data, errors=errors, status=422)
     try:
