@@ -40,18 +40,21 @@ def finding_units(s: Session, user: User, campaign: Campaign) -> list[OrgNode]:
 
 
 def start_look_back(services, user_id: int, title: str, template_id: int, org_id: int, sample_size: int,
-                    seed: int | None, stages: dict, unit_ids: list[int] | None = None) -> Campaign:
-    """Sample closed hazards under the org (seed recorded) and start a look-back over their units (or `unit_ids`)."""
+                    seed: int | None, stages: dict, unit_ids: list[int] | None = None,
+                    filters: dict | None = None) -> Campaign:
+    """Sample closed hazards under the org, narrowed by `filters` (engine.campaigns.sampling; seed and filters
+    recorded), and start a look-back over their units (or `unit_ids`)."""
 
     campaigns = Campaigns(services)
-    sample, seed = campaigns.sample_look_back(org_id, sample_size, seed)
+    sample, seed, filters = campaigns.sample_look_back(org_id, sample_size, seed, filters)
     if not sample:
         with services.uow() as uow:
             name = uow.session.get(OrgNode, org_id).name
-        message = f"there are no closed hazards under {name} to sample"
+        message = (f"no closed hazard under {name} matches the filters" if filters
+                   else f"there are no closed hazards under {name} to sample")
         raise InvalidFormData(f"sample_size: {message}", [{"field": "sample_size", "message": message}])
     if not unit_ids:
         with services.uow() as uow:
             unit_ids = sorted(set(uow.session.scalars(select(Hazard.unit_id).where(Hazard.id.in_(sample)))))
     return campaigns.create_campaign(user_id, title, template_id, unit_ids, stages, org_id=org_id, kind="look_back",
-                                     sample=sample, sample_seed=seed)
+                                     sample=sample, sample_seed=seed, sample_filters=filters)

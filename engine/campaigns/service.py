@@ -26,6 +26,7 @@ from engine.campaigns.models import (
     ChecklistTemplate,
     ItemResult,
 )
+from engine.campaigns import sampling
 from engine.campaigns.queries import describe_business_keys
 from engine.campaigns.situation_reports import REPORT_FIELD, store_situation_report
 from engine.campaigns.supervision import (
@@ -183,7 +184,8 @@ class Campaigns:
     def create_campaign(self, user_id: int, title: str, template_id: int, unit_ids: list[int], stages: dict,
                         org_id: int | None = None, kind: str = "campaign", sample: list[int] | None = None,
                         sample_seed: int | None = None, within=None, whole_schools: bool = False,
-                        stage_list: list[str] | None = None, supervised_by: str = "bureau") -> Campaign:
+                        stage_list: list[str] | None = None, supervised_by: str = "bureau",
+                        sample_filters: dict | None = None) -> Campaign:
         """Create a campaign over `unit_ids` and start it; one self-check instance per unit starts by message.
 
         A school among `unit_ids` answers as one unit (its staff at the school node), as upper levels' campaigns
@@ -240,7 +242,7 @@ class Campaigns:
             stored["situation_report_due"] = report_due.isoformat()
             campaign = Campaign(title=title, kind=kind, org_id=org.id, level=level, template_id=template.id,
                                 stages=stored, supervised_by=supervised_by, sample=sample or [],
-                                sample_seed=sample_seed, created_at=now,
+                                sample_seed=sample_seed, sample_filters=sample_filters, created_at=now,
                                 created_by_id=user.id)
             campaign.next_report_date = report_dates[0] if report_dates else None  # the statistics job's index
             s.add(campaign)
@@ -364,15 +366,19 @@ class Campaigns:
         return report_hazard(svc, user_id, data, school_id=school.id if school else None, campaign_id=campaign_id,
                                  within=account)
 
-    def sample_look_back(self, org_id: int, size: int, seed: int | None = None) -> tuple[list[int], int]:
-        """Sample closed hazards under an organisation at random; returns (hazard ids, the seed used, for audit)."""
+    def sample_look_back(self, org_id: int, size: int, seed: int | None = None,
+                         filters: dict | None = None) -> tuple[list[int], int, dict | None]:
+        """Sample closed hazards under an organisation at random, narrowed by `filters` (engine.campaigns.sampling);
+        returns (hazard ids, the seed used, the filters as stored), both recorded for audit."""
         seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
         with self.services.uow() as uow:
             s = uow.session
             org = s.get(OrgNode, org_id)
+            filters = sampling.normalise_filters(s, org, filters)
             closed = sorted(s.scalars(select(Hazard.id).join(OrgNode, OrgNode.id == Hazard.unit_id).where(
-                Hazard.closed_at.is_not(None), OrgNode.path.startswith(org.path))))
-        return sorted(random.Random(seed).sample(closed, min(size, len(closed)))), seed
+                Hazard.closed_at.is_not(None), OrgNode.path.startswith(org.path),
+                *sampling.filter_clauses(s, filters))))
+        return sorted(random.Random(seed).sample(closed, min(size, len(closed)))), seed, filters
 
 
 # -- hooks the process core calls ---------------------------------------------------------------------

@@ -16,9 +16,11 @@ from engine.campaigns.look_back import (
     look_back_progress,
     sample_items,
 )
+from engine.campaigns.findings import start_look_back
 from engine.campaigns.models import Campaign, LookBackResult
 from engine.campaigns.service import Campaigns, open_hazard_count
 from engine.infra.errors import InvalidFormData, NotAllowed
+from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.process.models import HumanTask, ProcessInstance, ProcessMessage
@@ -38,9 +40,9 @@ def test_look_back_sample_is_reproducible_from_its_recorded_seed(services, world
             hazard.closed_at = clock.now()
         uow.commit()
     campaigns = Campaigns(services)
-    sample, seed = campaigns.sample_look_back(world.orgs.school, 3)
+    sample, seed, _ = campaigns.sample_look_back(world.orgs.school, 3)
     assert len(sample) == 3 and set(sample) <= set(hazards[:5])  # only closed hazards are drawn
-    assert campaigns.sample_look_back(world.orgs.school, 3, seed=seed) == (sample, seed)
+    assert campaigns.sample_look_back(world.orgs.school, 3, seed=seed) == (sample, seed, None)
     with services.uow() as uow:
         shipped = checklists.load_shipped(uow.session, services.bpmn_dir, clock.now())
         uow.commit()
@@ -51,11 +53,64 @@ def test_look_back_sample_is_reproducible_from_its_recorded_seed(services, world
         assert (stored.kind, stored.sample, stored.sample_seed) == ("look_back", sample, seed)
 
 
+def test_look_back_sample_is_drawn_only_from_hazards_matching_its_filters(services, world, report_hazard, clock):
+    def closed(days_ago, **report):
+        hazard = report_hazard(**report)
+        with services.uow() as uow:
+            row = uow.session.get(Hazard, hazard.id)
+            row.closed_at, row.grade = clock.now() - timedelta(days=days_ago), "general"
+            uow.commit()
+        return hazard.id
+
+    patrol_old = closed(40, source="patrol")
+    patrol_new = closed(2, source="patrol")
+    self_check = closed(2)
+    logistics = closed(2, source="patrol", user=world.users.logistics_staff)
+    campaigns = Campaigns(services)
+
+    def draw(**filters):
+        sample, _seed, stored = campaigns.sample_look_back(world.orgs.school, 10, seed=5, filters=filters)
+        return sample, stored
+
+    assert draw()[0] == sorted([patrol_old, patrol_new, self_check, logistics])
+    since = (clock.now() - timedelta(days=10)).astimezone(CHINA).date().isoformat()
+    sample, stored = draw(source="patrol", closed_from=since)
+    assert sample == sorted([patrol_new, logistics])
+    assert stored == {"source": ["patrol"], "closed_from": since}  # recorded with the seed, in its stored form
+    assert draw(source=["patrol"], closed_from=since, unit_ids=[world.orgs.college])[0] == [patrol_new]
+    assert draw(unit_ids=[world.orgs.school], grade="general")[0] == sorted(
+        [patrol_old, patrol_new, self_check, logistics])  # a school stands for its units
+    assert draw(grade="major")[0] == []
+    # Bad filters are refused with a field error each, before anything is drawn.
+    for filters, field in (({"colour": "red"}, "filters.colour"), ({"closed_from": "soon"}, "filters.closed_from"),
+                           ({"closed_from": "2026-11-02", "closed_to": "2026-11-01"}, "filters.closed_to"),
+                           ({"unit_ids": [world.orgs.foreign_unit]}, "filters.unit_ids"),
+                           ({"source": [""]}, "filters.source"), ({"campaign_id": "x"}, "filters.campaign_id")):
+        with pytest.raises(InvalidFormData) as refused:
+            draw(**filters)
+        assert [e["field"] for e in refused.value.errors] == [field], filters
+    # start_look_back records the filters on the campaign; none matching is a clear error on the sample size.
+    with services.uow() as uow:
+        shipped = checklists.load_shipped(uow.session, services.bpmn_dir, clock.now())
+        uow.commit()
+    look_back = start_look_back(services, world.users.security, "回头看", shipped[2].id, world.orgs.school, 5, None,
+                                STAGES, filters={"source": "patrol", "closed_from": since})
+    with services.uow() as uow:
+        stored = uow.session.get(Campaign, look_back.id)
+        assert sorted(stored.sample) == sorted([patrol_new, logistics])
+        assert stored.sample_filters == {"source": ["patrol"], "closed_from": since}
+    with pytest.raises(InvalidFormData, match="matches the filters") as none:
+        start_look_back(services, world.users.security, "回头看", shipped[2].id, world.orgs.school, 5, None, STAGES,
+                        filters={"grade": "major"})
+    assert none.value.errors[0]["field"] == "sample_size"
+
+
 # -- re-inspection (回头看复查) -------------------------------------------------------------------------
 CSV = "督查项目,序号,督查内容,督查方法,责任部门\n消防安全,1,消防设施,现场查看,学校\n".encode()
 REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-09"}
 PLAN = {"plan_owner": "刘院长", "plan_measures": "更换防护罩", "plan_deadline": "2026-12-01",
         "plan_contingency": "停用该车床"}
+MAJOR_PLAN = {**PLAN, "plan_funds": "学校专项经费"}  # a 重大 hazard's 四落实 includes its funds
 FIXED = {"measures": "已加装防护罩", "completion": "已完成"}
 
 
@@ -195,7 +250,7 @@ def test_a_reopened_major_hazard_is_reported_upward_again_and_can_be_archived(
     do(hazard.id, "register_hazard", world.users.security,
        {**REGISTER, "grade": "major", "responsible_unit_id": world.orgs.college})
     do(hazard.id, "review_major_report", world.users.supervisor, {"guidance": "立即整改"})
-    do(hazard.id, "rectification_plan", world.users.head, PLAN)
+    do(hazard.id, "rectification_plan", world.users.head, MAJOR_PLAN)
     do(hazard.id, "rectify", world.users.staff, FIXED)
     do(hazard.id, "accept_rectification", world.users.security, {"accepted": True})
     do(hazard.id, "approve_closure", world.users.leader, {"approved": True})
@@ -204,7 +259,7 @@ def test_a_reopened_major_hazard_is_reported_upward_again_and_can_be_archived(
     looks.reinspect(inspector, campaign_id, hazard.id, "reopened", deadline="2026-11-30")
     assert {t.bpmn_id for t in open_tasks(hazard.id)} == {"review_major_report", "rectification_plan"}
     do(hazard.id, "review_major_report", world.users.supervisor, {"guidance": "督促整改"})
-    do(hazard.id, "rectification_plan", world.users.head, PLAN)
+    do(hazard.id, "rectification_plan", world.users.head, MAJOR_PLAN)
     do(hazard.id, "rectify", world.users.staff, FIXED)
     do(hazard.id, "accept_rectification", world.users.security, {"accepted": True})
     do(hazard.id, "approve_closure", world.users.leader, {"approved": True})

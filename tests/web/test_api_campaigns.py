@@ -25,7 +25,7 @@ STAGES = {"self_check": {"start": "2026-11-02", "end": "2026-11-15"},
           "rectification": {"start": "2026-11-16", "end": "2026-12-15"},
           "supervision": {"start": "2026-12-16", "end": "2026-12-30"},
           "report_dates": ["2026-11-22", "2026-12-06"]}
-HAZARD = {"problem": "灭火器过期", "category": "消防", "location": "实训楼A102", "checked_at": "2026-11-03"}
+HAZARD = {"problem": "灭火器过期", "category": "消防", "location": "实训楼A102", "checked_at": "2026-11-02"}
 
 
 @pytest.fixture
@@ -244,8 +244,10 @@ def test_checklist_export_is_a_valid_workbook_and_csv(api, checklist):
     assert "attachment" in xlsx.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:5] == checklists.HEADERS and rows[1][:3] == ("消防安全", 1, "消防设施设备配备管理情况")
+    assert rows[0] == checklists.HEADERS and rows[1][:3] == ("消防安全", 1, "消防设施设备配备管理情况")
     assert len(rows) == 4
+    extra = api.call("staff", "GET", f"/checklists/{template_id}/export?format=csv&extra_columns=true")
+    assert extra.data.decode("utf-8-sig").splitlines()[0] == "督查项目,序号,督查内容,督查方法,责任部门,适用部位,牵头部门"
     as_csv = api.call("staff", "GET", f"/checklists/{template_id}/export?format=csv")
     assert as_csv.status_code == 200 and as_csv.data.startswith("\ufeff督查项目".encode())
     detail = api.call("staff", "GET", f"/checklists/{template_id}").get_json()
@@ -358,6 +360,22 @@ def test_look_back_samples_closed_hazards_with_a_recorded_seed(api, services, wo
     assert fresh["sample_seed"] is not None and fresh["created_by_id"] == world.users.leader
     assert api.call("security", "GET", "/campaigns?kind=look_back").get_json()["total"] == 3
     assert api.call("outsider", "GET", f"/campaigns/{body['id']}").status_code == 404
+    # Filters narrow what is drawn and are recorded with the seed; a bad one is a field error and starts nothing.
+    filtered = api.call("security", "POST", "/look-backs", json={
+        **look_back, "sample_size": 10, "filters": {"source": ["self_check"], "closed_from": "2026-11-01",
+                                                    "unit_ids": [world.orgs.college]}})
+    assert filtered.status_code == 201, filtered.get_json()
+    assert sorted(filtered.get_json()["sample"]) == sorted(hazards[:3])
+    assert filtered.get_json()["sample_filters"] == {"source": ["self_check"], "closed_from": "2026-11-01",
+                                                     "unit_ids": [world.orgs.college]}
+    for filters, field in (({"closed_to": "2026-10-01", "closed_from": "2026-11-01"}, "filters/closed_to"),
+                           ({"unit_ids": [world.orgs.foreign_unit]}, "filters/unit_ids"),
+                           ({"colour": "red"}, "filters/colour")):
+        refused = api.call("security", "POST", "/look-backs", json={**look_back, "filters": filters})
+        assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == field, refused.get_json()
+    nothing = api.call("security", "POST", "/look-backs", json={**look_back, "filters": {"grade": ["major"]}})
+    assert nothing.status_code == 422 and "matches the filters" in nothing.get_json()["errors"][0]["message"]
+    assert api.call("security", "GET", "/campaigns?kind=look_back").get_json()["total"] == 4
 
 
 def test_unit_pages_cost_the_same_queries_for_one_unit_or_three(api, services, world, start_campaign, checklist):

@@ -175,6 +175,34 @@ def test_start_a_look_back_and_reinspect_a_hazard_as_reopened_once(login, servic
     assert login("staff").post("/campaigns/look-back/new", data=data).status_code == 403
 
 
+def test_look_back_page_narrows_the_sample_with_filters(login, services, world, report_hazard, do):
+    hazard_id = _closed_hazard(report_hazard, do, world)
+    client = login("security")
+    page = client.get("/campaigns/look-back/new").get_data(as_text=True)
+    assert 'name="filter_source"' in page and 'name="filter_closed_from"' in page and "机电工程学院" in page
+    data = as_post(form_fields(page, "look-back-form"))
+    data.update(sample_size=["5"], filter_source=["patrol"])
+    none = client.post("/campaigns/look-back/new", data=data)
+    html = none.get_data(as_text=True)
+    assert none.status_code == 422 and "没有符合筛选条件" in field_error(html, "sample_size")
+    assert 'value="patrol" checked' in html  # the choice is kept
+    data = as_post(form_fields(html, "look-back-form"))  # the checklist, loaded by the first try, is kept too
+    data.update(filter_source=["self_check"], filter_closed_from=["2026-11-03"], filter_closed_to=["2026-11-01"])
+    backwards = client.post("/campaigns/look-back/new", data=data)
+    assert backwards.status_code == 422
+    assert "不能早于开始日期" in field_error(backwards.get_data(as_text=True), "filters.closed_to")
+    data.update(filter_closed_from=[""], filter_closed_to=[""], filter_unit_ids=[str(world.orgs.college)])
+    started = client.post("/campaigns/look-back/new", data=data)
+    assert started.status_code == 303, started.get_data(as_text=True)
+    look_back_id = int(re.search(r"/campaigns/(\d+)$", started.location).group(1))
+    with services.uow() as uow:
+        lb = uow.session.get(Campaign, look_back_id)
+        assert lb.sample == [hazard_id]
+        assert lb.sample_filters == {"source": ["self_check"], "unit_ids": [world.orgs.college]}
+    summary = client.get(started.location).get_data(as_text=True)
+    assert "来源：自查自纠" in summary and "单位：机电工程学院" in summary
+
+
 def test_look_back_form_errors_stay_at_their_fields(login, services, world):
     client = login("security")
     data = as_post(form_fields(client.get("/campaigns/look-back/new").get_data(as_text=True), "look-back-form"))
@@ -204,4 +232,5 @@ def test_finding_and_look_back_pages_read_in_english(login, services, world, cam
     security.post("/language", data={"lang": "en"})
     look_back = security.get("/campaigns/look-back/new").get_data(as_text=True)
     assert "Start a look-back" in look_back and "Random seed" in look_back
-    assert _chinese_labels(look_back, re.compile(DATA.pattern + r"|\d{4}年.*")) == []
+    assert _chinese_labels(look_back, re.compile(DATA.pattern + r"|\d{4}年.*|校园安全专项整治")) == []
+    assert "What to sample from" in look_back and "Closed from" in look_back

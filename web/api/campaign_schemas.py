@@ -35,6 +35,9 @@ class ChecklistUploadArgs(Strict):
 
 class ExportArgs(Strict):
     format = ma.fields.String(load_default="xlsx", validate=ma.validate.OneOf(FORMATS))
+    extra_columns = ma.fields.Boolean(load_default=False, metadata={
+        "description": "also the optional columns 适用部位 and 牵头部门 (attachment 1 has five; a re-import keeps "
+                       "them only if exported)"})
 
 
 class ChecklistSchema(ma.Schema):
@@ -119,6 +122,21 @@ class CampaignCreateArgs(Strict):
                        "self-checks as one unit"})
 
 
+class LookBackFiltersArgs(Strict):
+    source = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+                            validate=ma.validate.Length(min=1, max=50),
+                            metadata={"description": "where the hazards were found (self_check, patrol, ...)"})
+    grade = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+                           validate=ma.validate.Length(min=1, max=50), metadata={"description": "general, major"})
+    category = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+                              validate=ma.validate.Length(min=1, max=50))
+    closed_from = ma.fields.Date(metadata={"description": "closed (销号) on or after this day (China time)"})
+    closed_to = ma.fields.Date(metadata={"description": "closed (销号) on or before this day"})
+    unit_ids = ma.fields.List(ma.fields.Integer(), validate=ma.validate.Length(min=1, max=50), metadata={
+        "description": "hazards of these units; a school or bureau stands for everything below it"})
+    campaign_id = ma.fields.Integer(metadata={"description": "hazards found in this campaign"})
+
+
 class LookBackCreateArgs(Strict):
     title = ma.fields.String(load_default="回头看", validate=[ma.validate.Length(min=1, max=200), _NOT_BLANK])
     template_id = ma.fields.Integer(required=True, metadata={"description": "the checklist the units work through"})
@@ -128,6 +146,8 @@ class LookBackCreateArgs(Strict):
                              metadata={"description": "reproduce an earlier draw; default: a fresh random seed"})
     unit_ids = ma.fields.List(ma.fields.Integer(), metadata={"description": "default: the sampled hazards' units"})
     stages = ma.fields.Nested(StagesArgs, required=True)
+    filters = ma.fields.Nested(LookBackFiltersArgs, metadata={
+        "description": "draw only from closed hazards matching all of these; recorded with the seed"})
 
 
 class CampaignListArgs(PageArgs):
@@ -162,6 +182,8 @@ class CampaignSchema(ma.Schema):
     supervised_by = ma.fields.String(metadata={"description": "bureau or lead_units"})
     sample = ma.fields.List(ma.fields.Integer(), metadata={"description": "look-back: the sampled hazard ids"})
     sample_seed = ma.fields.Integer(allow_none=True, metadata={"description": "look-back: the recorded seed"})
+    sample_filters = ma.fields.Dict(allow_none=True, metadata={
+        "description": "look-back: the filters the sample was drawn with (as given in filters, dates ISO)"})
     instance_id = ma.fields.Integer(allow_none=True)
     created_at = ma.fields.DateTime()
     created_by_id = ma.fields.Integer(allow_none=True)

@@ -1,6 +1,7 @@
 """Campaigns (专项整治), look-backs (回头看) and checklists: scoped lists, coverage, answers, findings, 应发现未发现."""
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import quote
 
 from flask import Response, g
@@ -113,7 +114,7 @@ def _has_role(user: User, roles: set[str], org: OrgNode | None = None) -> bool:
 
 def _campaign_dict(c: Campaign) -> dict:
     fields = ("id", "title", "kind", "org_id", "level", "template_id", "status", "stages", "sample", "sample_seed",
-              "instance_id", "created_at", "created_by_id")
+              "sample_filters", "instance_id", "created_at", "created_by_id")
     return {**{f: getattr(c, f) for f in fields}, "org": c.org, "template_name": c.template.name,
             "stage_list": campaign_stage_keys(c.stages), "supervised_by": c.supervised_by}
 
@@ -184,14 +185,15 @@ def checklist_detail(template_id: int):
 
 @blp.route("/checklists/<int:template_id>/export")
 @blp.arguments(ExportArgs, location="query")
-@blp.response(200, description="the template in attachment 1 layout: .xlsx, or with format=csv UTF-8 CSV (BOM)",
+@blp.response(200, description="the template in attachment 1 layout (five columns; extra_columns=true adds 适用部位 and "
+                               "牵头部门): .xlsx, or with format=csv UTF-8 CSV (BOM)",
               content_type=XLSX)
 @blp.alt_response(404, schema=ApiErrorSchema)
 def checklist_export(args, template_id: int):
     """Download a checklist template as Excel or CSV (re-importable)."""
     fmt = args["format"]
     with services().uow() as uow:
-        data = checklists.export_checklist(uow.session, template_id, fmt)
+        data = checklists.export_checklist(uow.session, template_id, fmt, args["extra_columns"])
         name = checklists.get_template(uow.session, template_id).name
     response = Response(data, mimetype=MIMETYPES[fmt])
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f'{name}.{fmt}')}"
@@ -415,8 +417,11 @@ def missed(args, campaign_id: int):
                   schema=ApiErrorSchema)
 @blp.alt_response(422, description="invalid look-back, or no closed hazards to sample", schema=ApiErrorSchema)
 def create_look_back(args):
-    """Start a 回头看: sample closed hazards at random (the seed is recorded) and re-inspect their units."""
+    """Start a 回头看: sample closed hazards at random, narrowed by `filters` (seed and filters are recorded), and
+    re-inspect their units."""
     org_id, _org_name = _organiser_check(args["template_id"], args.get("org_id"))
+    filters = {k: v.isoformat() if isinstance(v, date) else v for k, v in (args.get("filters") or {}).items()}
     campaign = start_look_back(services(), g.api_user_id, args["title"].strip(), args["template_id"], org_id,
-                               args["sample_size"], args.get("seed"), args["stages"], args.get("unit_ids"))
+                               args["sample_size"], args.get("seed"), args["stages"], args.get("unit_ids"),
+                               filters=filters)
     return _detail(campaign.id)

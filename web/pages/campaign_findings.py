@@ -11,6 +11,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,8 +40,9 @@ from web.pages.campaign_common import (
     hazard_schema,
     load_shipped,
 )
-from web.pages.forms_render import engine_errors, form_errors
-from web.templating import error_text
+from web.pages.forms_render import check_date_error, engine_errors, form_errors
+from web.templating import GRADE_LABELS, error_text
+from web.templating import SOURCE_LABELS as HAZARD_SOURCE_LABELS
 
 SOURCE_LABELS = {"joint_inspection": _l("联检联查"), "supervision": _l("督导检查"), "look_back": _l("回头看")}
 OUTCOME_LABELS = {"holds": _l("整改到位"), "reopened": _l("反弹（重新整改）")}
@@ -48,6 +50,7 @@ LOOK_BACK_TEMPLATE = "seed002_look_back"
 DEFAULT_SAMPLE = 10
 MAX_SAMPLE = 1000
 MAX_SEED = 2**31 - 1
+MAX_FILTER_CHOICES = 200
 
 
 def default_source(campaign: Campaign, phase: str) -> str:
@@ -80,11 +83,11 @@ def _render_finding(ctx: dict, values: dict, errors: dict, status: int = 200):
 
 def _parse_finding(form) -> dict:
     return {name: (form.get(name) or "").strip() for name in ("unit", "item", "location", "problem", "category",
-                                                                "source")}
+                                                                "source", "checked_at")}
 
 
-def _finding_errors(values: dict, ctx: dict, today: date) -> tuple[dict, dict]:
-    """The errors by field, and the hazard data for report_finding."""
+def _finding_errors(values: dict, ctx: dict, now) -> tuple[dict, dict]:
+    """The errors by field, and the hazard data for report_finding (检查时间: today unless a past day is given)."""
     errors = {}
     if not values["unit"].isdigit() or int(values["unit"]) not in {u.id for u in ctx["units"]}:
         errors["unit"] = _("请从列表中选择")
@@ -94,7 +97,9 @@ def _finding_errors(values: dict, ctx: dict, today: date) -> tuple[dict, dict]:
     if values["source"] not in FINDING_SOURCES:
         errors["source"] = _("请从列表中选择")
     data = {k: values[k] for k in ("location", "problem", "category", "source") if values[k]}
-    data["checked_at"] = today.isoformat()
+    data["checked_at"] = values["checked_at"] or q.today_in_china(now).isoformat()
+    if late := check_date_error(data["checked_at"], now):
+        errors["checked_at"] = late
     for name, message in form_errors(ctx["schema"], data).items():
         errors.setdefault(name if name in values else "__form__", message)
     return errors, data
@@ -115,10 +120,11 @@ def new_finding(campaign_id: int):
             return redirect(back), 303
         if request.method == "GET":
             values = {"unit": str(ctx["units"][0].id) if len(ctx["units"]) == 1 else "", "item": "", "location": "",
-                      "problem": "", "category": "", "source": default_source(ctx["campaign"], ctx["phase"])}
+                      "problem": "", "category": "", "source": default_source(ctx["campaign"], ctx["phase"]),
+                      "checked_at": today.isoformat()}
             return _render_finding(ctx, values, {})
         values = _parse_finding(request.form)
-        errors, data = _finding_errors(values, ctx, today)
+        errors, data = _finding_errors(values, ctx, svc.clock.now())
         if errors:
             return _render_finding(ctx, values, errors, 422)
         unit_name = next(u.name for u in ctx["units"] if u.id == int(values["unit"]))
@@ -164,8 +170,29 @@ def dashboard_extras(s: Session, user: User, campaign: Campaign) -> dict:
         extras["look_back"] = {
             "progress": progress, "items": items, "names": names, "outcomes": OUTCOME_LABELS,
             "may_reinspect": campaign.status == "running" and may_reinspect(user, campaign),
+            "filters": _filter_summary(s, campaign.sample_filters or {}),
             "deadline": (campaign.stages.get("rectification") or {}).get("end") or ""}
     return extras
+
+
+def _filter_summary(s: Session, filters: dict) -> list[str]:
+    """A look-back's recorded sample filters as short phrases (来源、等级、销号日期、单位、专项整治)."""
+    parts = []
+    if filters.get("source"):
+        parts.append(_("来源：%(v)s", v="、".join(str(HAZARD_SOURCE_LABELS.get(k, k)) for k in filters["source"])))
+    if filters.get("grade"):
+        parts.append(_("等级：%(v)s", v="、".join(str(GRADE_LABELS.get(k, k)) for k in filters["grade"])))
+    if filters.get("category"):
+        parts.append(_("类别：%(v)s", v="、".join(filters["category"])))
+    if filters.get("closed_from") or filters.get("closed_to"):
+        parts.append(_("销号日期：%(a)s 至 %(b)s", a=filters.get("closed_from") or "…", b=filters.get("closed_to") or "…"))
+    if filters.get("unit_ids"):
+        names = s.scalars(select(OrgNode.name).where(OrgNode.id.in_(filters["unit_ids"])).order_by(OrgNode.name))
+        parts.append(_("单位：%(v)s", v="、".join(names)))
+    if filters.get("campaign_id"):
+        title = s.scalar(select(Campaign.title).where(Campaign.id == filters["campaign_id"]))
+        parts.append(_("专项整治：%(v)s", v=title or f"#{filters['campaign_id']}"))
+    return parts
 
 
 @bp.route("/campaigns/<int:campaign_id>/look-back/hazards/<int:hazard_id>", methods=["POST"])
@@ -212,7 +239,25 @@ def _look_back_context(s: Session, user: User, org_id: int | None) -> dict:
     if not orgs:
         abort(403)
     org = next((o for o in orgs if o.id == org_id), orgs[0])
-    return {"org": org, "orgs": orgs, "choices": forms.template_choices(s, services().bpmn_dir)}
+    # What the sample may be narrowed to: the organiser's own units (or schools) and its recent campaigns.
+    units = s.execute(select(OrgNode.id, OrgNode.name).where(OrgNode.parent_id == org.id, OrgNode.active.is_(True))
+                      .order_by(OrgNode.name).limit(MAX_FILTER_CHOICES)).all()
+    campaigns = s.execute(select(Campaign.id, Campaign.title).where(Campaign.org_id == org.id,
+                                                                    Campaign.kind == "campaign")
+                          .order_by(Campaign.id.desc()).limit(MAX_FILTER_CHOICES)).all()
+    return {"org": org, "orgs": orgs, "choices": forms.template_choices(s, services().bpmn_dir),
+            "filter_units": units, "filter_campaigns": campaigns, "filter_sources": HAZARD_SOURCE_LABELS,
+            "filter_grades": GRADE_LABELS}
+
+
+def _look_back_filters(form) -> dict:
+    """The sample filters as the form gave them (engine.campaigns.sampling checks them)."""
+    units = [int(v) for v in form.getlist("filter_unit_ids") if v.isdigit()]
+    campaign = (form.get("filter_campaign_id") or "").strip()
+    return {"source": form.getlist("filter_source"), "grade": form.getlist("filter_grade"),
+            "closed_from": (form.get("filter_closed_from") or "").strip(),
+            "closed_to": (form.get("filter_closed_to") or "").strip(),
+            "unit_ids": units, "campaign_id": int(campaign) if campaign.isdigit() else None}
 
 
 def _render_look_back(context: dict, values: dict, errors: dict, status: int = 200):
@@ -226,7 +271,7 @@ def _look_back_defaults(choices: list, today: date) -> dict:
     if choice is not None:
         values["template"] = choice.value
         values["title"] = _("%(year)s年%(title)s", year=today.year, title=choice.title)
-    return {**values, "sample_size": str(DEFAULT_SAMPLE), "seed": ""}
+    return {**values, "sample_size": str(DEFAULT_SAMPLE), "seed": "", "filters": _look_back_filters(MultiDict())}
 
 
 def _look_back_errors(values: dict, choices: list, now, today: date) -> dict:
@@ -254,7 +299,8 @@ def new_look_back():
         if request.method == "GET":
             return _render_look_back(context, _look_back_defaults(context["choices"], today), {})
         values = {**forms.parse_create_form(request.form),
-                  **{k: (request.form.get(k) or "").strip() for k in ("sample_size", "seed")}}
+                  **{k: (request.form.get(k) or "").strip() for k in ("sample_size", "seed")},
+                  "filters": _look_back_filters(request.form)}
         errors = _look_back_errors(values, context["choices"], now, today)
         if errors:
             return _render_look_back(context, values, errors, 422)
@@ -262,14 +308,17 @@ def new_look_back():
         shipped = next((c.shipped_path for c in context["choices"] if c.value == values["template"]), None)
     try:
         template_id = load_shipped(shipped) if shipped is not None else int(values["template"])
+        values["template"] = str(template_id)  # a shipped checklist is loaded now: a re-shown form offers it by id
         campaign = start_look_back(svc, int(current_user.id), values["title"], template_id, org_id,
                                    int(values["sample_size"]), int(values["seed"]) if values["seed"] else None,
-                                   forms.engine_stages(values))
+                                   forms.engine_stages(values), filters=values["filters"])
     except RectiflowError as exc:
         if isinstance(exc, InvalidFormData) and exc.errors:
             errors = {d.get("field") or "__form__": forms.engine_message(d.get("message", "")) for d in exc.errors}
             if "sample_size" in errors:
-                errors["sample_size"] = _("%(org)s 下没有已销号的隐患可供抽查", org=context["org"].name)
+                errors["sample_size"] = (_("%(org)s 下没有符合筛选条件的已销号隐患", org=context["org"].name)
+                                         if any(values["filters"].values())
+                                         else _("%(org)s 下没有已销号的隐患可供抽查", org=context["org"].name))
         else:
             errors = {"__form__": error_text(exc)}
         with svc.uow() as uow:

@@ -155,8 +155,10 @@ def engine_message(message: str) -> str:
         return _("所选检查清单没有列出本校的牵头部门，请改由上级教育局督导或选择列有牵头部门的清单")
     if "at least one unit" in message:
         return _("请至少选择一个单位")
-    if "is not within" in message:
+    if "is not within" in message or message.startswith("not under "):
         return _("所选单位不在组织范围内")
+    if "period ends before it starts" in message:
+        return _("截止日期不能早于开始日期")
     return message
 
 
