@@ -26,7 +26,7 @@ from tests.integration.test_campaign_shapes import china as china_day
 from tests.integration.test_drills import HELD, china, do_drill
 
 
-def _add_head(services, org_id: int, name: str) -> int:
+def add_head(services, org_id: int, name: str) -> int:
     with services.uow() as uow:
         s = uow.session
         org = s.get(OrgNode, org_id)
@@ -55,7 +55,7 @@ def _sheet(services, world, year: int) -> dict:
 @pytest.fixture
 def drills_semester(services, world, clock):
     """2026-S2 drills: the college holds both, logistics the first only, 保卫处 none; returns the occurrence's ids."""
-    logistics_head = _add_head(services, world.orgs.logistics, "head_hq")
+    logistics_head = add_head(services, world.orgs.logistics, "head_hq")
     schedule = Schedules(services).create_schedule(world.users.security, {
         "title": "应急演练", "cadence": "semester", "kind": "drill", "target": {"all_units": True}})
     run_due_schedules(services)
@@ -95,8 +95,8 @@ def test_drills_held_counts_each_drill_against_two_a_semester_once_its_window_ha
 
 
 def test_supervision_reports_count_each_lead_office_check_once_the_stage_has_ended(services, world, clock):
-    bw_head = _add_head(services, world.orgs.security_unit, "head_bw")
-    logistics_head = _add_head(services, world.orgs.logistics, "head_hq")
+    bw_head = add_head(services, world.orgs.security_unit, "head_bw")
+    logistics_head = add_head(services, world.orgs.logistics, "head_hq")
     with services.uow() as uow:
         template = checklists.import_checklist(uow.session, LEAD_CSV, "seed001.csv", "专项整治（牵头部门）",
                                                services.clock.now()).id
