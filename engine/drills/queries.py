@@ -26,7 +26,7 @@ from engine.schedules.models import InspectionOccurrence, InspectionSchedule
 
 REQUIRED_DRILLS = 2  # 每学期至少组织2次应急演练
 REQUIRED_HOURS = 8.0  # 每学期专题教育不少于8课时
-FIRST_TASK = "plan_drill"  # bpmn/emergency_drill.bpmn: every unit a semester's occurrence targets gets one at once
+PLAN_TASK = "plan_drill"  # bpmn/emergency_drill.bpmn: every unit a semester's occurrence targets gets one at once
 
 
 def _rate(participants: int, headcount: int | None, sessions: int) -> float | None:
@@ -101,7 +101,7 @@ def semester_drills(session: Session, school_id: int, unit_ids, due_from: dateti
     if not unit_ids or not occurrences:
         return out
     owed = {(i, o) for i, o in session.execute(select(HumanTask.instance_id, HumanTask.candidate_org_id).where(
-        HumanTask.instance_id.in_(occurrences), HumanTask.bpmn_id == FIRST_TASK,
+        HumanTask.instance_id.in_(occurrences), HumanTask.bpmn_id == PLAN_TASK,
         HumanTask.candidate_org_id.in_(unit_ids)))}
     held: dict[tuple[int, int], list[DrillRecord]] = {}
     for record in session.scalars(select(DrillRecord).where(
