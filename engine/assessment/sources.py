@@ -7,11 +7,14 @@ what it contributes (`got` out of `of`), so a score on the sheet links to its re
 * ``deduction``: every row takes ``deduct`` points off the weight, down to zero;
 * ``veto``: any row is 一票否决 (used in a scheme's ``vetoes``).
 
-A new source is one decorated function, e.g. drills from another subject::
+A new source is one decorated function returning {unit_id: [row, ...]}, e.g. `drills_held` below, which reads
+another subject's read model (engine.drills.queries) and names each record it counts.
 
-    @source("drills_held", "应急演练开展情况", "rate")
-    def _drills(s, unit_ids, window, params):
-        return drills_by_unit(s, unit_ids, window.start, window.end)   # {unit_id: [row, ...]}
+Two sources read subjects above the campaigns: ``drills_held`` (应急演练开展情况, a rate: 每学期至少2次 of seed 004,
+drills held out of two per semester a drill schedule gave the unit) and ``supervision_reports`` (督导检查报告, a rate:
+of the units a campaign's 牵头部门 were to supervise, those with a 督查报告 written about them). The report carries
+no structured finding to deduct for, so what the sheet can judge is whether the unit's 督导检查 was done and written
+up (seed 001: 督查报告作为各二级学院年终考核的依据); what it says stays on the record behind the row.
 """
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ from engine.assessment.models import Accident
 from engine.assessment.performance import records as inspection_records
 from engine.campaigns.checklists import items_for_unit
 from engine.campaigns.models import Campaign, ItemResult, MissedHazard
+from engine.campaigns.supervision import supervisions_due
+from engine.drills.models import EVALUATION_NAMES
+from engine.drills.queries import REQUIRED_DRILLS, semester_drills
 from engine.infra.timezone import CHINA
 from engine.org.models import OrgNode
 from engine.process.models import HumanTask
@@ -119,6 +125,53 @@ def _coverage(s: Session, unit_ids: list[int], window: Window, params: dict) -> 
             required = len(items_for_unit(campaigns[r["campaign_id"]].template, orgs[unit_id]))
             got = min(answered.get(r["id"], 0), required)
             out[unit_id].append({**r, "got": got, "of": required, "note": f"{got}/{required}"})
+    return out
+
+
+# -- drills and supervision ---------------------------------------------------------------------------
+@source("drills_held", "应急演练开展情况", "rate")
+def _drills(s: Session, unit_ids: list[int], window: Window, params: dict) -> dict[int, list[dict]]:
+    """每学期至少2次应急演练: per semester whose drill schedule closed its window (the occurrence's due_at) in the
+    period, by the time the figures are taken: each drill the unit held there (the first two count), and what it
+    still owed (0 of the missing number, named by the occurrence). A unit no drill schedule reached owes nothing."""
+    due = semester_drills(s, window.school.id, unit_ids, day_start(window.start),
+                          min(_end_of(window.end), window.as_of))
+    out: dict[int, list[dict]] = {}
+    for unit_id, semesters in due.items():
+        out[unit_id] = []
+        for owed in semesters:
+            key = owed.occurrence.period_key
+            for n, d in enumerate(owed.held):
+                counts = n < REQUIRED_DRILLS
+                out[unit_id].append(row("drill", d.id, f"{key} 第{d.sequence}次：{d.scenario}"[:200], d.held_on,
+                                        1 if counts else 0, 1 if counts else 0,
+                                        f"评估：{EVALUATION_NAMES.get(d.evaluation, '待评估')}", unit_id=unit_id,
+                                        semester=key))
+            if owed.missing:
+                occurrence = owed.occurrence
+                out[unit_id].append(row("drill_occurrence", occurrence.id, f"{key} 应急演练", occurrence.due_at, 0,
+                                        owed.missing, f"少 {owed.missing} 次（每学期至少 {REQUIRED_DRILLS} 次）",
+                                        schedule_id=occurrence.schedule_id, semester=key))
+    return out
+
+
+@source("supervision_reports", "督导检查报告", "rate")
+def _supervision(s: Session, unit_ids: list[int], window: Window, params: dict) -> dict[int, list[dict]]:
+    """Each 督导检查 a 牵头部门 owed the unit in a school campaign whose 督导检查 stage ended in the period (its last
+    day passed): the 督查报告 written (1 of 1), or the campaign unit still without it (0 of 1)."""
+    last = min(window.end, window.as_of.astimezone(CHINA).date() - timedelta(days=1))
+    out: dict[int, list[dict]] = {}
+    for unit_id, dues in supervisions_due(s, window.school.id, unit_ids, window.start, last, window.as_of).items():
+        out[unit_id] = []
+        for due in dues:
+            c, r = due.campaign, due.report
+            if r is None:
+                out[unit_id].append(row("campaign_unit", due.campaign_unit_id, c.title,
+                                        date.fromisoformat(c.stages["supervision"]["end"]), 0, 1,
+                                        f"{due.supervisor}未形成督查报告", campaign_id=c.id, org_id=unit_id))
+            else:
+                out[unit_id].append(row("supervision_report", r.id, f"{c.title}：{r.report}"[:200], r.at, 1, 1,
+                                        f"{due.supervisor}督查报告", campaign_id=c.id))
     return out
 
 

@@ -3,18 +3,20 @@
 The campaign diagram's `supervision_check` is one task per entry of `supervision_targets` (process data built here
 when the campaign starts): the bureau supervises each school of the campaign, or, in a school's own campaign as
 seed 001 has it, each 牵头部门 (the checklist items' lead units) supervises each college. Completing a task stores its
-report as a `supervision_reports` row, which the year-end assessment reads per unit and period.
+report as a `supervision_reports` row, which the year-end assessment reads per unit and period (`reports_by_unit`),
+against the units each of a school's own campaigns had its 牵头部门 supervise (`supervisions_due`).
 """
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.campaigns.models import ChecklistTemplate, SupervisionReport
+from engine.campaigns.models import Campaign, CampaignUnit, ChecklistTemplate, SupervisionReport
 from engine.infra.errors import InvalidFormData, WorkflowFailed
 from engine.org import accounts
 from engine.org.models import OrgNode
@@ -109,6 +111,46 @@ def reports_by_unit(s: Session, unit_ids: list[int], since: datetime | None = No
     for row in s.scalars(select(SupervisionReport).where(*where).order_by(SupervisionReport.at, SupervisionReport.id)):
         out[row.unit_id].append(row)
     return dict(out)
+
+
+@dataclass(frozen=True)
+class SupervisionDue:
+    """One supervisor's 督导检查 of one unit in a school campaign, and the 督查报告 it wrote there (None: not yet)."""
+
+    campaign: Campaign
+    campaign_unit_id: int
+    supervisor: str  # the supervising office's name
+    report: SupervisionReport | None
+
+
+def supervisions_due(s: Session, school_id: int, unit_ids: list[int], first: date, last: date,
+                     until: datetime | None = None) -> dict[int, list[SupervisionDue]]:
+    """Per unit, each 督导检查 of it that the school's own campaigns gave their 牵头部门, in campaigns whose 督导检查
+    stage ended between `first` and `last` (inclusive), with the report written before `until`."""
+    out: dict[int, list[SupervisionDue]] = {u: [] for u in unit_ids}
+    campaigns = [c for c in s.scalars(select(Campaign).where(
+        Campaign.org_id == school_id, Campaign.kind == "campaign", Campaign.supervised_by == "lead_units")
+        .order_by(Campaign.id))
+        if first.isoformat() <= (c.stages.get("supervision") or {}).get("end", "") <= last.isoformat()]
+    if not unit_ids or not campaigns:
+        return out
+    members: dict[int, list[CampaignUnit]] = defaultdict(list)
+    for cu in s.scalars(select(CampaignUnit).where(CampaignUnit.campaign_id.in_([c.id for c in campaigns]))
+                        .order_by(CampaignUnit.id)):
+        members[cu.campaign_id].append(cu)
+    written = {(r.campaign_id, r.unit_id, r.supervisor_org_id): r
+               for rows in reports_by_unit(s, unit_ids, until=until).values() for r in reversed(rows)}
+    for campaign in campaigns:
+        cu_of = {cu.org_id: cu.id for cu in members[campaign.id]}
+        targets, _ = supervision_targets(s, campaign.org, [cu.org for cu in members[campaign.id]], campaign.template,
+                                         "lead_units", None)
+        names = dict(s.execute(select(OrgNode.id, OrgNode.name).where(
+            OrgNode.id.in_({t["org_id"] for t in targets}))).all()) if targets else {}
+        for t in targets:
+            if t["unit_id"] in out:
+                out[t["unit_id"]].append(SupervisionDue(campaign, cu_of[t["unit_id"]], names.get(t["org_id"], ""),
+                                                        written.get((campaign.id, t["unit_id"], t["org_id"]))))
+    return out
 
 
 def campaign_reports(s: Session, campaign_id: int) -> list[tuple[SupervisionReport, str, str]]:

@@ -11,6 +11,7 @@ from engine.infra.db import Base, UTCDateTime
 from engine.org.models import OrgNode, User
 
 EVALUATIONS = ("excellent", "good", "pass", "fail")
+EVALUATION_NAMES = dict(zip(EVALUATIONS, ("优秀", "良好", "合格", "不合格")))  # as bpmn/forms/evaluate_drill.json
 
 
 class DrillRecord(Base):

@@ -1,13 +1,14 @@
 """Read models of drills and safety education: per unit and semester, drills held against two, class-hours against
 eight, and how many of the unit's people took part (seed 004: 全员参加).
 
-`drills_by_unit` is the one read function other subjects (the annual assessment) use; the semester page and API use
-`semester_table`, built on it.
+`drills_by_unit` (figures) and `semester_drills` (the drill records each unit owed a semester's schedule, named
+one by one) are the read functions other subjects (the annual assessment) use; the semester page and API use
+`semester_table`, built on the first.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -19,11 +20,13 @@ from engine.org import accounts
 from engine.org.models import OrgNode, User
 from engine.org.scope import can_view_org, orgs_under, scope_of
 from engine.process.calendar import CalendarBook
+from engine.process.models import HumanTask
 from engine.schedules.cadence import Recurrence
-from engine.schedules.models import InspectionSchedule
+from engine.schedules.models import InspectionOccurrence, InspectionSchedule
 
 REQUIRED_DRILLS = 2  # 每学期至少组织2次应急演练
 REQUIRED_HOURS = 8.0  # 每学期专题教育不少于8课时
+PLAN_TASK = "plan_drill"  # bpmn/emergency_drill.bpmn: every unit a semester's occurrence targets gets one at once
 
 
 def _rate(participants: int, headcount: int | None, sessions: int) -> float | None:
@@ -68,6 +71,48 @@ def drills_by_unit(session: Session, unit_ids, start: date, end: date) -> dict[i
             "education_participation": _rate(learners, headcount, sessions),
         }
     return result
+
+
+@dataclass(frozen=True)
+class OwedDrills:
+    """One unit's drills for one semester occurrence of a drill schedule: what it held there, in order."""
+
+    unit_id: int
+    occurrence: InspectionOccurrence
+    held: list[DrillRecord]
+
+    @property
+    def missing(self) -> int:
+        return max(REQUIRED_DRILLS - len(self.held), 0)
+
+
+def semester_drills(session: Session, school_id: int, unit_ids, due_from: datetime, due_until: datetime
+                    ) -> dict[int, list[OwedDrills]]:
+    """Per unit, the semester occurrences of the school's drill schedules due in [due_from, due_until) that gave the
+    unit its drill tasks, each with the drill records the unit kept in that occurrence (three queries)."""
+    unit_ids = sorted({int(u) for u in unit_ids})
+    out: dict[int, list[OwedDrills]] = {u: [] for u in unit_ids}
+    occurrences = {o.instance_id: o for o in session.scalars(
+        select(InspectionOccurrence).join(InspectionSchedule, InspectionSchedule.id == InspectionOccurrence.schedule_id)
+        .where(InspectionSchedule.org_id == school_id, InspectionSchedule.kind == "drill",
+               InspectionOccurrence.instance_id.is_not(None), InspectionOccurrence.due_at >= due_from,
+               InspectionOccurrence.due_at < due_until)
+        .order_by(InspectionOccurrence.due_at, InspectionOccurrence.id))}
+    if not unit_ids or not occurrences:
+        return out
+    owed = {(i, o) for i, o in session.execute(select(HumanTask.instance_id, HumanTask.candidate_org_id).where(
+        HumanTask.instance_id.in_(occurrences), HumanTask.bpmn_id == PLAN_TASK,
+        HumanTask.candidate_org_id.in_(unit_ids)))}
+    held: dict[tuple[int, int], list[DrillRecord]] = {}
+    for record in session.scalars(select(DrillRecord).where(
+            DrillRecord.instance_id.in_(occurrences), DrillRecord.unit_id.in_(unit_ids))
+            .order_by(DrillRecord.sequence, DrillRecord.id)):
+        held.setdefault((record.instance_id, record.unit_id), []).append(record)
+    for instance_id, occurrence in occurrences.items():
+        for unit_id in unit_ids:
+            if (instance_id, unit_id) in owed:
+                out[unit_id].append(OwedDrills(unit_id, occurrence, held.get((instance_id, unit_id), [])))
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.drills.models import DrillPhoto, DrillRecord, SafetyEducation
+from engine.drills.queries import PLAN_TASK
 from engine.infra.errors import InvalidFormData, NotAllowed, NotFound
 from engine.infra.timezone import CHINA
 from engine.org import accounts
@@ -24,8 +25,9 @@ from engine.process.hooks import Completion, Hooks
 from engine.rectification.attachments import EvidenceStore, check_upload, clean_filename, store_for
 
 DRILL_PROCESS = "emergency_drill"
-# What this package reads in the drill diagram: the two checks that keep its records, and the loop's data.
-DRILL_RECORDS = Contract(subject="drills (engine/drills)", user_tasks=("record_drill", "evaluate_drill"),
+# What this package reads in the drill diagram: the two checks that keep its records, the loop's data, and the plan
+# task every targeted unit gets first (semester_drills counts who owed drills by it).
+DRILL_RECORDS = Contract(subject="drills (engine/drills)", user_tasks=(PLAN_TASK, "record_drill", "evaluate_drill"),
                          data_keys=("drills_held",),
                          properties={"record_drill": {"completionCheck": "record_drill"},
                                      "evaluate_drill": {"completionCheck": "evaluate_drill"}})

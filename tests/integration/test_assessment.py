@@ -175,8 +175,8 @@ def test_score_sheet_figures_match_their_records_the_scheme_and_the_excel_file(s
     sheet = _sheet(services, world)
     college = _unit(sheet, world.orgs.college)
     scores = {i["key"]: i["score"] for i in college["items"]}
-    assert scores == {"coverage": 20, "patrols": round(20 / 3, 2), "self_checks": 10, "closed_on_time": 25,
-                      "overdue": 15, "missed": 5}
+    assert scores == {"coverage": 20, "patrols": 5, "self_checks": 5, "closed_on_time": 25, "overdue": 10,
+                      "missed": 5, "drills": 10, "supervision": 5}, "no drill schedule or supervision: nothing due"
     assert college["total"] == round(sum(scores.values()), 2) and college["eligible"]
     assert college["heads"] == [{"user_id": world.users.head, "name": "head", "verdict": "合格"}]
     # Every figure is its records: patrols 1 on time of 3 due, the closed hazard, the missed record.
@@ -205,7 +205,7 @@ def test_score_sheet_figures_match_their_records_the_scheme_and_the_excel_file(s
     assert values[2][:3] == ("序号", "单位", "自查自纠检查表覆盖率（20分）") and values[2][-5:] == (
         "总分", "一票否决", "评先资格", "考核结论", "单位负责人")
     by_unit = {r[1]: r for r in values[3:]}
-    assert by_unit["机电工程学院"][2:9] == (20, round(20 / 3, 2), 10, 25, 15, 5, college["total"])
+    assert by_unit["机电工程学院"][2:11] == (20, 5, 5, 25, 10, 5, 10, 5, college["total"])
     security = by_unit["保卫处"]
     assert (security[-5], security[-3], security[-2]) == (100, "取消", "不合格")
     assert "重大隐患未即查即报" in security[-4] and security[-1] == "head_bw（不合格）"

@@ -8,6 +8,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from engine.process.models import HumanTask
+from engine.schedules.service import Schedules, run_due_schedules
+from tests.integration.test_assessment_sources import add_head
+from tests.integration.test_drills import china, do_drill
 
 from .api_fixtures import api, api_app  # noqa: F401
 from .ui_fixtures import app, login  # noqa: F401
@@ -99,3 +102,19 @@ def test_the_pages_link_every_figure_to_its_records_and_submit_the_sheet(service
     assert leader.get("/assessment/performance.xlsx").status_code == 200
     assert login("staff").get("/assessment").status_code == 403
     assert login("outsider").get(f"/assessment?school={world.orgs.school}").status_code == 404
+
+
+def test_the_drills_figure_links_each_drill_to_its_unit_semester_and_the_drill_owed_to_its_schedule(
+        services, world, login, clock):
+    logistics = world.orgs.logistics
+    head = add_head(services, logistics, "head_hq")
+    schedule = Schedules(services).create_schedule(world.users.security, {
+        "title": "应急演练", "cadence": "semester", "kind": "drill", "window": "P3M15D",
+        "target": {"units": [{"org_id": logistics}]}})
+    run_due_schedules(services)
+    do_drill(services, world, logistics, head, world.users.logistics_staff)
+    clock.set(china(2026, 12, 28, 10))
+    page = login("security").get(f"/assessment/records?year=2026&unit={logistics}&key=drills")
+    assert page.status_code == 200
+    assert f'href="/drills/units/{logistics}?semester=2026-S2"' in page.text
+    assert f'href="/schedules/{schedule.id}"' in page.text and "少 1 次（每学期至少 2 次）" in page.text

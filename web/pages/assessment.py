@@ -28,6 +28,9 @@ RECORD_LINKS = {
     "missed_hazard": lambda r: url_for("hazards.detail", hazard_id=r["hazard_id"]),
     "patrol_task": lambda r: url_for("schedules.show", schedule_id=r["schedule_id"]),
     "campaign_unit": lambda r: url_for("campaigns.unit", campaign_id=r["campaign_id"], org_id=r["org_id"]),
+    "drill": lambda r: url_for("drills.unit", unit_id=r["unit_id"], semester=r["semester"]),
+    "drill_occurrence": lambda r: url_for("schedules.show", schedule_id=r["schedule_id"]),
+    "supervision_report": lambda r: url_for("campaigns.show", campaign_id=r["campaign_id"]),
 }
 
 
