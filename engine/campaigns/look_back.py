@@ -38,8 +38,8 @@ from engine.process.instances import lock_instance
 from engine.process.lifecycle import InstanceState, TaskState
 from engine.process.messaging import send_message
 from engine.process.models import HumanTask, MessageSubscription
-from engine.rectification.attachments import check_upload, clean_filename, store_for
-from engine.rectification.models import Attachment, Hazard
+from engine.rectification.attachments import check_upload, clean_filename, store_attachment, store_for
+from engine.rectification.models import Hazard
 
 REOPEN_MESSAGE = "hazard_reopened"
 REINSPECTOR_ROLES = ORGANISER_ROLES | {"inspector"}
@@ -214,18 +214,8 @@ class LookBacks:
 
     @staticmethod
     def _store_evidence(s: Session, store, files: list, user_id: int, hazard: Hazard, now: datetime) -> list[int]:
-        ids = []
-        for filename, data, sniffed, digest in files:
-            attachment = Attachment(hazard_id=hazard.id, uploaded_by_id=user_id, filename=filename,
-                                    content_type=sniffed, size=len(data), sha256=digest,
-                                    storage_key=store.put(data, digest), created_at=now)
-            s.add(attachment)
-            s.flush()
-            record_event(s, now, "EvidenceAdded", user_id, instance_id=hazard.instance_id, hazard_id=hazard.id,
-                         attachment_id=attachment.id, filename=filename, content_type=sniffed, size=len(data),
-                         sha256=digest)
-            ids.append(attachment.id)
-        return ids
+        return [store_attachment(s, store, hazard, user_id, None, filename, data, sniffed, digest, now).id
+                for filename, data, sniffed, digest in files]
 
     def _reopen(self, s: Session, user_id: int, campaign: Campaign, hazard: Hazard, due: date, note: str | None,
                 now: datetime) -> int:

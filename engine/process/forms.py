@@ -6,6 +6,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 from engine.infra.errors import InvalidFormData
 
 _format_checker = FormatChecker()
+# A property of this format takes files (photos taken on site): its value is the list of the ids the subject kept
+# them as. The page uploads them with the form; the API passes ids uploaded before (engine.process.hooks).
+EVIDENCE_FORMAT = "evidence"
+
+
+def evidence_fields(schema: dict | None) -> list[str]:
+    """The top-level properties of a form that take evidence files."""
+    return [name for name, prop in ((schema or {}).get("properties") or {}).items()
+            if isinstance(prop, dict) and prop.get("format") == EVIDENCE_FORMAT]
 
 
 def _field_of(error) -> str:

@@ -76,6 +76,14 @@ class SubjectKind(Protocol):
         """A new instance was started for this existing subject (e.g. by a message): the subject follows it."""
 
 
+class EvidenceKeeper(Protocol):
+    """How a subject keeps the files a form's evidence field takes (engine.process.forms.EVIDENCE_FORMAT)."""
+
+    def attach(self, services: Any, session: Session, subject: Any, user: Any, task: Any, field: str,
+               keep: list[int], uploads: list[tuple[str, bytes]], now: datetime) -> list[int]:
+        """Check that `keep` are the subject's files, store `uploads` (name, bytes) in this session; all their ids."""
+
+
 Listener = Callable[[Advance], None]
 # Labels for list rows: business keys of one kind (`campaign:3`, `campaign:3:unit:7`) → {key: {"kind", "id", "title"}};
 # one query per kind and page, never one per row.
@@ -93,6 +101,7 @@ class Hooks:
         self.subject_kinds: dict[str, SubjectKind] = {}
         self.describers: dict[str, Describer] = {}
         self.contracts: dict[str, list[Contract]] = {}
+        self.evidence_keepers: dict[str, EvidenceKeeper] = {}
 
     # -- registration -------------------------------------------------------------------------------
     def add_completion_check(self, name: str, check: Callable[[Completion], None]) -> None:
@@ -116,6 +125,10 @@ class Hooks:
     def add_subject_kind(self, kind: str, handler: SubjectKind) -> None:
         """Tie business keys `kind:<id>` to a subject."""
         self.subject_kinds[kind] = handler
+
+    def add_evidence_keeper(self, kind: str, keeper: EvidenceKeeper) -> None:
+        """Let forms of instances whose subject is of `kind` take evidence files."""
+        self.evidence_keepers[kind] = keeper
 
     def add_describer(self, kind: str, describer: Describer) -> None:
         """Label the rows of instances whose business key starts with `kind:` (inbox and instance lists)."""
@@ -183,6 +196,18 @@ class Hooks:
         """Link columns for the instance's new task rows."""
         found = self._kind_of(instance.business_key) if subject is not None else None
         return found[0].task_link(subject) if found else {}
+
+    def attach_evidence(self, services: Any, session: Session, instance: ProcessInstance, subject: Any, user: Any,
+                        task: Any, field: str, keep: list[int], uploads: list[tuple[str, bytes]],
+                        now: datetime) -> list[int]:
+        """The ids of a form's evidence field: `keep` checked and `uploads` stored by the subject's keeper, in the
+        completion's session (a refused completion stores nothing). A process without one takes no files."""
+        kind = (instance.business_key or "").partition(":")[0]
+        keeper = self.evidence_keepers.get(kind) if subject is not None else None
+        if keeper is None:
+            message = "this process keeps no evidence files"
+            raise InvalidFormData(f"{field}: {message}", [{"field": field, "message": message}])
+        return keeper.attach(services, session, subject, user, task, field, keep, uploads, now)
 
     def check_completion(self, name: str, completion: Completion) -> None:
         """Run the completion check a task names; an unknown name is the diagram's error."""

@@ -38,7 +38,7 @@ from engine.process.deployments import parse_context
 from engine.process.diagrams import BundleReport, check_bundle
 from engine.process.events import record_event
 from engine.process.findings import Finding, refuse
-from engine.process.forms import validate_form_data
+from engine.process.forms import evidence_fields, validate_form_data
 from engine.process.hooks import Completion, Hooks, subject_owned_refusal
 from engine.process.incidents import (
     Failure,
@@ -436,8 +436,13 @@ class Services:
             uow.commit()
             return task
 
-    def complete_task(self, task_id: int, user_id: int, data: dict) -> HumanTask:
+    def complete_task(self, task_id: int, user_id: int, data: dict,
+                      uploads: dict[str, list[tuple[str, bytes]]] | None = None) -> HumanTask:
         """Submit a task's form: validate, advance the process, store state, tasks, events and outbox at once.
+
+        `uploads` maps a form's evidence fields (engine.process.forms.EVIDENCE_FORMAT) to files (name, bytes): the
+        subject keeps them in the same transaction, beside the ids the data already names, and the field holds all
+        their ids; a refused or failed completion keeps none.
 
         When a step after the task fails (a script, gateway condition, DMN table or service task), nothing is stored,
         the task stays open, the instance gets an incident (its own transaction, after the rollback) and the caller
@@ -455,9 +460,11 @@ class Services:
             spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
             if spiff_task is None or spiff_task.state != SpiffTaskState.READY:  # Spiff's bit flags, not ours
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
-            # readOnly fields come from the task's data, never from the submitter (engine/process/forms.py).
-            data = validate_form_data(definition.forms.get(task.form) if task.form else None, data, spiff_task.data)
+            schema = definition.forms.get(task.form) if task.form else None
             subject = self.hooks.subject_of(s, instance)
+            data = self._attach_evidence(s, instance, subject, user, task, schema, data, uploads or {}, now)
+            # readOnly fields come from the task's data, never from the submitter (engine/process/forms.py).
+            data = validate_form_data(schema, data, spiff_task.data)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
             check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")
             if check:
@@ -490,6 +497,27 @@ class Services:
                             workflow_data=before)
             uow.commit()
         raise WorkflowFailed(f"the process could not continue after {task.name}: {failed.message}")
+
+    def _attach_evidence(self, s, instance, subject, user, task, schema, data, uploads: dict, now) -> dict:
+        """The data with each evidence field holding the ids of the files it keeps (those named, those uploaded)."""
+        fields = evidence_fields(schema)
+        unknown = sorted(set(uploads) - set(fields))
+        if unknown:
+            message = "this field takes no files"
+            raise InvalidFormData(f"{unknown[0]}: {message}", [{"field": name, "message": message} for name in unknown])
+        if not isinstance(data, dict):
+            return data  # validate_form_data names it
+        for name in fields:
+            keep, files = data.get(name), uploads.get(name) or []
+            if keep is None and not files:
+                continue
+            keep = keep or []
+            if not isinstance(keep, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in keep):
+                message = "a list of attachment ids"
+                raise InvalidFormData(f"{name}: {message}", [{"field": name, "message": message}])
+            data = {**data, name: self.hooks.attach_evidence(self, s, instance, subject, user, task, name, keep,
+                                                            files, now)}
+        return data
 
     # -- timers --------------------------------------------------------------------------------
     def fire_due_timers(self, limit: int = 500) -> TimerSweep:

@@ -8,6 +8,7 @@ import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -151,17 +152,43 @@ def add_attachment(services, user_id: int, hazard_id: int, *, filename: str, dat
         user = accounts.get_user(s, user_id)
         hazard = writable_hazard(s, user, hazard_id)
         check_task_of_hazard(s, hazard, task_id)
-        key = store.put(data, digest)
-        attachment = Attachment(hazard_id=hazard.id, task_id=task_id, uploaded_by_id=user.id,
-                                filename=clean_filename(filename), content_type=sniffed, size=len(data),
-                                sha256=digest, storage_key=key, created_at=now)
-        s.add(attachment)
-        s.flush()
-        record_event(s, now, "EvidenceAdded", user.id, instance_id=hazard.instance_id, hazard_id=hazard.id,
-                     task_id=task_id, attachment_id=attachment.id, filename=attachment.filename,
-                     content_type=sniffed, size=len(data), sha256=digest)
+        attachment = store_attachment(s, store, hazard, user.id, task_id, filename, data, sniffed, digest, now)
         uow.commit()
         return attachment
+
+
+def store_attachment(s: Session, store: EvidenceStore, hazard: Hazard, user_id: int, task_id: int | None,
+                     filename: str, data: bytes, sniffed: str, digest: str, now: datetime) -> Attachment:
+    """Write checked bytes to the store and add their Attachment row and EvidenceAdded event to the session."""
+    attachment = Attachment(hazard_id=hazard.id, task_id=task_id, uploaded_by_id=user_id,
+                            filename=clean_filename(filename), content_type=sniffed, size=len(data),
+                            sha256=digest, storage_key=store.put(data, digest), created_at=now)
+    s.add(attachment)
+    s.flush()
+    record_event(s, now, "EvidenceAdded", user_id, instance_id=hazard.instance_id, hazard_id=hazard.id,
+                 task_id=task_id, attachment_id=attachment.id, filename=attachment.filename,
+                 content_type=sniffed, size=len(data), sha256=digest)
+    return attachment
+
+
+class HazardEvidence:
+    """A hazard task form's evidence field (photos of the rectified site, of the acceptance): the files become the
+    hazard's evidence, linked to the task, in the completion's transaction (engine.process.hooks.EvidenceKeeper)."""
+
+    def attach(self, services, s: Session, hazard: Hazard, user: User, task: HumanTask, field: str,
+               keep: list[int], uploads: list[tuple[str, bytes]], now: datetime) -> list[int]:
+        if keep:
+            owned = set(s.scalars(select(Attachment.id).where(Attachment.id.in_(keep),
+                                                              Attachment.hazard_id == hazard.id)))
+            foreign = [i for i in keep if i not in owned]
+            if foreign:
+                message = f"not evidence of hazard {hazard.id}: {', '.join(map(str, foreign))}"
+                raise InvalidFormData(f"{field}: {message}", [{"field": field, "message": message}])
+        store = store_for(services)
+        checked = [(name, data, *check_upload(data, store, field)) for name, data in uploads]
+        added = [store_attachment(s, store, hazard, user.id, task.id, name, data, sniffed, digest, now).id
+                 for name, data, sniffed, digest in checked]
+        return [*dict.fromkeys(keep), *added]
 
 
 def writable_hazard(s: Session, user: User, hazard_id: int) -> Hazard:

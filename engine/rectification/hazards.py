@@ -29,6 +29,7 @@ from engine.process.forms import validate_form_data
 from engine.process.hooks import Advance, Hooks
 from engine.process.models import ProcessInstance
 from engine.process.services import Services
+from engine.rectification.attachments import HazardEvidence
 from engine.rectification.models import Hazard
 
 HAZARD_PROCESS = "hazard_rectification"
@@ -71,6 +72,7 @@ class HazardSubject:
 def register(hooks: Hooks) -> None:
     """Plug hazards into the process core."""
     hooks.add_subject_kind("hazard", HazardSubject())
+    hooks.add_evidence_keeper("hazard", HazardEvidence())
     hooks.on_advanced(sync_hazard)
     hooks.protect(HAZARD_PROCESS, HAZARD_CONTRACT)
 

@@ -163,7 +163,8 @@ def test_acceptance_rejection_needs_a_reason_then_sends_the_hazard_back(login, r
 def test_report_with_a_photo_then_the_photo_is_served_only_in_scope(login, world):
     client = login("staff")
     form = client.get("/hazards/new").get_data(as_text=True)
-    assert 'capture="environment"' in form and "实训实验室" in form
+    # No `capture`: a phone offers the camera or the gallery.
+    assert 'data-testid="evidence-photos"' in form and "capture=" not in form and "实训实验室" in form
     response = client.post("/hazards/new", content_type="multipart/form-data", data={
         "location": "实训楼A102", "problem": "砂轮机无防护", "category": "实训实验室", "source": "self_check",
         "checked_at": "2026-11-02", "photos": (io.BytesIO(PNG), "现场.png")})
@@ -176,12 +177,21 @@ def test_report_with_a_photo_then_the_photo_is_served_only_in_scope(login, world
     assert login("logistics_staff").get(url).status_code == 404
 
 
-def test_report_form_errors_keep_what_was_typed(login):
-    response = login("staff").post("/hazards/new", data={"location": "机房", "problem": "", "category": "消防",
-                                                         "source": "self_check"})
+def test_report_form_errors_keep_what_was_typed_and_the_photos(login, services):
+    client = login("staff")
+    response = client.post("/hazards/new", content_type="multipart/form-data", data={
+        "location": "机房", "problem": "", "category": "消防", "source": "self_check", "checked_at": "2026-11-02",
+        "photos": (io.BytesIO(PNG), "机房.png")})
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and field_error(html, "problem") == "此项为必填项"
-    assert 'value="机房"' in html
+    assert 'value="机房"' in html and 'data-testid="staged-photos"' in html and "机房.png" in html
+    token = re.search(r'name="staged:photos" value="([^"]+)"', html).group(1)
+    done = client.post("/hazards/new", data={"location": "机房", "problem": "线缆杂乱", "category": "消防",
+                                             "source": "self_check", "checked_at": "2026-11-02",
+                                             "staged:photos": token})
+    assert done.status_code == 303
+    detail = client.get(done.location).get_data(as_text=True)
+    assert client.get(re.search(r'src="(/attachments/\d+)"', detail).group(1)).data == PNG
 
 
 def test_evidence_of_a_forbidden_type_is_refused_with_a_message(login, report_hazard):

@@ -90,7 +90,9 @@ class DelegateArgs(Strict):
 
 
 class CompleteArgs(Strict):
-    data = ma.fields.Dict(load_default=dict, metadata={"description": "the task's form, per its JSON Schema"})
+    data = ma.fields.Dict(load_default=dict, metadata={
+        "description": "the task's form, per its JSON Schema; a property of format `evidence` (e.g. rectify's "
+                       "`photos`) takes the ids of files uploaded first with POST /hazards/{id}/attachments"})
 
 
 def _shipped_report_form() -> dict:

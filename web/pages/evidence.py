@@ -22,6 +22,20 @@ def add(services, user_id: int, hazard_id: int, upload, task_id: int | None = No
                                              content_type=upload.mimetype, data=upload.read(), task_id=task_id)
 
 
+def keep_with(services, user_id: int, files: list[tuple[str, bytes]]):
+    """A `within(session, hazard)` that keeps these files (name, bytes) as the new hazard's evidence in its commit."""
+    store = engine_attachments.store_for(services)
+    checked = [(name, data, *engine_attachments.check_upload(data, store, "photos")) for name, data in files]
+
+    def within(session, hazard):
+        now = services.clock.now()
+        for name, data, sniffed, digest in checked:
+            engine_attachments.store_attachment(session, store, hazard, user_id, None, name, data, sniffed, digest,
+                                                now)
+
+    return within
+
+
 def fetch(services, user_id: int, attachment_id: int):
     """(attachment, bytes) if the user may read it; raises NotFound otherwise."""
     return engine_attachments.get_attachment_for(services, user_id, attachment_id)

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 
 from engine.infra.errors import InvalidFormData
+from engine.process.forms import EVIDENCE_FORMAT
 from engine.rectification.hazards import check_date
 
 # A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox. The form
@@ -22,7 +23,7 @@ class Field:
 
     name: str
     title: str
-    widget: str  # text, textarea, date, select, checkbox, decision, integer, number, unit
+    widget: str  # text, textarea, date, select, checkbox, decision, integer, number, unit, evidence
     required: bool
     value: object = None
     options: list[tuple[str, str]] = field(default_factory=list)
@@ -45,6 +46,8 @@ class Field:
 
 def _widget(name: str, prop: dict, required: bool) -> str:
     kind = prop.get("type")
+    if prop.get("format") == EVIDENCE_FORMAT:
+        return "evidence"  # files (photos) sent with the form; the value shows the files kept from a refused try
     if kind == "boolean":
         return "decision" if required and "default" not in prop else "checkbox"
     if "oneOf" in prop or "enum" in prop:
@@ -116,8 +119,8 @@ def parse_form(schema: dict | None, form) -> dict:
     required = set(schema.get("required") or [])
     data: dict = {}
     for name, prop in (schema.get("properties") or {}).items():
-        if prop.get("readOnly"):
-            continue  # not the submitter's to give: the engine fills it from the process data
+        if prop.get("readOnly") or prop.get("format") == EVIDENCE_FORMAT:
+            continue  # not typed: the engine fills it from the process data, or from the files sent with the form
         if prop.get("type") == "boolean":
             raw = form.get(name)
             if raw is None and name in required and "default" not in prop:
@@ -133,6 +136,10 @@ def parse_form(schema: dict | None, form) -> dict:
 def _message(error) -> str:
     if error.validator in ("required", "minLength"):
         return _("此项为必填项")
+    if error.validator == "minItems":
+        return _("请至少上传 %(n)s 个文件", n=error.validator_value)
+    if error.validator == "maxItems":
+        return _("最多上传 %(n)s 个文件", n=error.validator_value)
     if error.validator == "maxLength":
         return _("内容过长（最多 %(n)s 字）", n=error.validator_value)
     if error.validator == "format" and error.validator_value == "date":
@@ -152,11 +159,14 @@ def _field(error) -> str:
     return "/".join(str(p) for p in error.absolute_path)
 
 
-def form_errors(schema: dict | None, data: dict) -> dict[str, str]:
-    """Field name → a readable message for every way the data fails the schema (empty when valid)."""
+def form_errors(schema: dict | None, data: dict, file_counts: dict[str, int] | None = None) -> dict[str, str]:
+    """Field name → a readable message for every way the data fails the schema (empty when valid); an evidence
+    field counts the files sent for it (`file_counts`), whose ids the engine gives it."""
     if not schema:
         return {}
     filled = dict(data)
+    for name, count in (file_counts or {}).items():
+        filled[name] = list(range(1, count + 1))
     for name, prop in (schema.get("properties") or {}).items():
         if name not in filled and isinstance(prop, dict) and "default" in prop:
             filled[name] = prop["default"]

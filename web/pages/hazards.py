@@ -30,7 +30,7 @@ from engine.rectification.ledger import COLUMNS as LEDGER_COLUMNS
 from engine.rectification.models import Hazard
 from engine.rectification.visibility import can_view_hazard
 from web.auth import db_user, services
-from web.pages import evidence
+from web.pages import evidence, staged_uploads
 from web.pages import ledger as ledger_view
 from web.pages import notices as notices_view
 from web.pages.forms_render import check_date_error, engine_errors, form_errors, form_fields, parse_form
@@ -68,38 +68,31 @@ def report():
     values: dict = {"source": "self_check", "checked_at": today}
     errors: dict = {}
     status = 200
+    files = None
     if request.method == "POST":
         values = parse_form(schema, request.form)
-        photos = [f for f in request.files.getlist("photos") if f and f.filename]
-        errors = form_errors(schema, values)
+        # Photos are kept for the next try when the report is refused (web/pages/staged_uploads.py).
+        files = staged_uploads.collect(svc, ["photos"], request.form, request.files, int(current_user.id))
+        errors = {**form_errors(schema, values), **files.errors}
         if "checked_at" not in errors and (late := check_date_error(values.get("checked_at"), svc.clock.now())):
             errors["checked_at"] = late
         if not errors:
             try:
-                hazard = report_hazard(svc, int(current_user.id), values)
+                hazard = report_hazard(svc, int(current_user.id), values,
+                                       within=evidence.keep_with(svc, int(current_user.id),
+                                                                 files.uploads.get("photos", [])))
             except InvalidFormData as exc:
                 errors = engine_errors(exc.errors)
             except RectiflowError as exc:
                 errors = {"__form__": error_text(exc)}
             else:
-                failed = _store_photos(hazard.id, photos)
                 flash(_("隐患已上报，等待保卫处登记评估"), "success")
-                if failed:
-                    flash(_("部分照片未保存：%(m)s", m="；".join(failed)), "warning")
                 return redirect(url_for("hazards.detail", hazard_id=hazard.id)), 303
         status = 422
     return render_template("hazards/report.html", fields=form_fields(schema, values, errors),
-                           form_error=errors.get("__form__"), upload_limits=evidence.limits(svc)), status
-
-
-def _store_photos(hazard_id: int, photos) -> list[str]:
-    failed = []
-    for photo in photos:
-        try:
-            evidence.add(services(), int(current_user.id), hazard_id, photo)
-        except RectiflowError as exc:
-            failed.append(f"{photo.filename}: {error_text(exc)}")
-    return failed
+                           form_error=errors.get("__form__"), upload_limits=evidence.limits(svc),
+                           staged_photos=files.staged.get("photos", []) if files else [],
+                           photo_error=errors.get("photos")), status
 
 
 @bp.route("/hazards/<int:hazard_id>")

@@ -17,14 +17,14 @@ from engine.infra.errors import (
 )
 from engine.org.models import OrgNode, RoleGrant, User
 from engine.process import escalation, tasklist
-from engine.process.forms import with_context
+from engine.process.forms import evidence_fields, with_context
 from engine.process.instructions import instructions_for
 from engine.process.lifecycle import TaskState, can_act_on_task
 from engine.process.models import HumanTask
 from engine.rectification import inbox as hazard_inbox
 from engine.rectification.visibility import can_view_task, task_row
 from web.auth import db_user, services
-from web.pages import evidence
+from web.pages import evidence, staged_uploads
 from web.pages.forms_render import engine_errors, form_errors, form_fields, parse_form
 from web.scope import units_of_school
 from web.templating import error_text, translate
@@ -119,18 +119,22 @@ def complete(task_id: int):
             abort(403)
         schema = task.instance.definition.forms.get(task.form) if task.form else None
         data = parse_form(schema, request.form)
+        # Photos sent with the form are kept for the next try if this one is refused (web/pages/staged_uploads.py).
+        files = staged_uploads.collect(svc, evidence_fields(schema), request.form, request.files, user.id)
+        shown = {**data, **files.staged}
         # readOnly fields as the engine will see them (from what the hazard records), so a condition on one (the
         # plan's funds on a 重大 hazard) is shown at its field before the service is called.
-        errors = form_errors(schema, with_context(schema, data, _prefill(task.hazard, schema)))
+        errors = {**form_errors(schema, with_context(schema, data, _prefill(task.hazard, schema)),
+                                {name: len(items) for name, items in files.uploads.items()}), **files.errors}
         if errors:
-            return render_task(s, user, task, values=data, errors=errors, status=422)
+            return render_task(s, user, task, values=shown, errors=errors, status=422)
     try:
-        svc.complete_task(task_id, int(current_user.id), data)
+        svc.complete_task(task_id, int(current_user.id), data, uploads=files.uploads)
     except InvalidFormData as exc:
         with svc.uow() as uow:
             user = db_user(uow.session)
             task = _task_for_view(uow.session, user, task_id)
-            return render_task(uow.session, user, task, values=data, errors=engine_errors(exc.errors), status=422)
+            return render_task(uow.session, user, task, values=shown, errors=engine_errors(exc.errors), status=422)
     except NotAllowed as exc:
         flash(error_text(exc), "danger")
         return redirect(url_for("tasks.show", task_id=task_id)), 303
@@ -140,7 +144,7 @@ def complete(task_id: int):
         with svc.uow() as uow:
             user = db_user(uow.session)
             task = _task_for_view(uow.session, user, task_id)
-            return render_task(uow.session, user, task, values=data, status=422,
+            return render_task(uow.session, user, task, values=shown, status=422,
                                errors={"__form__": str(_("流程无法继续，已记录故障并通知流程设计人员：")) + exc.message})
     except RectiflowError as exc:
         flash(_("提交未成功：%(m)s", m=error_text(exc)), "danger")
