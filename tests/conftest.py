@@ -16,6 +16,7 @@ from engine.infra.clock import FixedClock
 from engine.infra.config import DEFAULT_BPMN_DIR
 from engine.infra.db import Base, make_engine, make_session_factory
 from engine.infra.schema import upgrade
+from engine.infra.timezone import CHINA
 from engine.org import accounts
 from engine.process.models import HumanTask
 from engine.rectification.hazards import report_hazard as report_hazard_verb
@@ -138,15 +139,17 @@ def world(services):
 
 
 REPORT = {"location": "实训楼A102", "check_item": "设备防护", "problem": "车床防护罩缺失",
-          "category": "实训实验室", "source": "self_check", "checked_at": "2026-11-02"}
+          "category": "实训实验室", "source": "self_check"}
 
 
 @pytest.fixture
-def report_hazard(services, world):
-    """Factory: report a hazard as `user` (default: college staff)."""
+def report_hazard(services, world, clock):
+    """Factory: report a hazard as `user` (default: college staff), checked today by the test's clock."""
 
     def _report(user=None, **overrides):
-        return report_hazard_verb(services, user or world.users.staff, {**REPORT, **overrides})
+        checked = clock.now().astimezone(CHINA).date().isoformat()
+        return report_hazard_verb(services, user or world.users.staff,
+                                  {**REPORT, "checked_at": checked, **overrides})
 
     return _report
 

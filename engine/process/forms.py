@@ -46,10 +46,10 @@ def validate_form_data(schema: dict | None, data: dict, context: dict | None = N
     return data
 
 
-def with_context(schema: dict, data: dict, context: dict | None) -> dict:
+def with_context(schema: dict | None, data: dict, context: dict | None) -> dict:
     """A copy of the data whose `readOnly` properties hold the context's values (dropped when it has none)."""
     filled = dict(data)
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, prop in ((schema or {}).get("properties") or {}).items():
         if isinstance(prop, dict) and prop.get("readOnly"):
             filled.pop(name, None)
             if context and context.get(name) is not None:

@@ -75,7 +75,7 @@ def _self_check(services, campaigns, campaign_id, unit, staff, head, items, haza
     results = [{"item_id": i, "result": "checked"} for i in items if i != hazard_item]
     if hazard_item:
         results.append({"item_id": hazard_item, "result": "hazard", "location": "实训楼A102",
-                        "hazard": dict(HAZARD, checked_at="2026-11-05")})
+                        "hazard": dict(HAZARD, checked_at="2026-11-02")})
     campaigns.record_item_results(staff, campaign_id, unit, results)
     services.complete_task(_one(services, "work_checklist", unit).id, staff, {"remarks": "已逐项自查"})
     services.complete_task(_one(services, "sign_self_check", unit).id, head, {"signer_name": "负责人"})
@@ -245,7 +245,7 @@ def test_a_hazard_the_security_office_records_for_a_unit_is_that_units_hazard(se
     campaign = campaigns.create_campaign(world.users.security, "代录", template_id, [world.orgs.college], STAGES)
     item = _items(services, template_id)[0]
     campaigns.record_item_results(world.users.security, campaign.id, world.orgs.college, [
-        {"item_id": item, "result": "hazard", "location": "实训楼A102", "hazard": dict(HAZARD, checked_at="2026-11-03")}])
+        {"item_id": item, "result": "hazard", "location": "实训楼A102", "hazard": dict(HAZARD, checked_at="2026-11-02")}])
     with services.uow() as uow:
         hazard = uow.session.scalars(select(Hazard).where(Hazard.campaign_id == campaign.id)).one()
         assert (hazard.unit_id, hazard.unit_serial) == (world.orgs.college, 1)

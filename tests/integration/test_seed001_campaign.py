@@ -151,7 +151,7 @@ def test_seed001_campaign_runs_its_stages_on_their_dates_and_reports_on_its_four
 
     # 自查自纠: two units return in time, 机电工程学院 with a hazard it fixes on the spot.
     _self_check(services, campaigns, campaign.id, college, world.users.staff, world.users.head,
-                hazard={"location": "实训楼A102", "problem": "灭火器过期", "category": "消防", "checked_at": "2026-11-10"})
+                hazard={"location": "实训楼A102", "problem": "灭火器过期", "category": "消防", "checked_at": "2026-11-09"})
     _self_check(services, campaigns, campaign.id, security_unit, users["staff_bw"], users["head_bw"])
     for review in _open(services, "review_self_check", world.orgs.school):
         services.complete_task(review.id, world.users.security, {"decision": "accept"})
@@ -189,7 +189,7 @@ def test_seed001_campaign_runs_its_stages_on_their_dates_and_reports_on_its_four
     # 联检联查 (open since 11-16): the team finds a hazard on an item 后勤管理处 signed off as fine.
     finding = campaigns.report_finding(users["inspector"], campaign.id, logistics,
                                        {"location": "第二食堂", "problem": "燃气报警器失效", "category": "消防",
-                                        "source": "joint_inspection", "checked_at": "2026-11-18"},
+                                        "source": "joint_inspection", "checked_at": "2026-11-17"},
                                        item_id=hq_items[1])
     with services.uow() as uow:
         missed = coverage.missed_for_unit(uow.session, logistics)

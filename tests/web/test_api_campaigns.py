@@ -188,7 +188,7 @@ def test_answers_after_sign_off_conflict_and_findings_record_missed(api, service
 
     finding = api.call("supervisor", "POST", f"/campaigns/{campaign['id']}/findings", json={
         "unit_id": world.orgs.college, "item_id": items[0], "source": "supervision", "location": "实训楼A102",
-        "problem": "消防栓被遮挡", "category": "消防", "checked_at": "2026-11-05"})
+        "problem": "消防栓被遮挡", "category": "消防", "checked_at": "2026-11-02"})
     assert finding.status_code == 201, finding.get_json()
     body = finding.get_json()
     assert body["hazard"]["unit_id"] == world.orgs.college and body["hazard"]["source"] == "supervision"
