@@ -333,7 +333,8 @@ class Services:
                 raise InvalidFormData(f"business key {business_key!r} names a {business_key.partition(':')[0]}; "
                                       "start it through its own page or API",
                                       [{"field": "business_key", "message": "reserved for its subject"}])
-            data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data or {})
+            data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data or {},
+                                      now=self.clock.now())
             school = accounts.nearest(s, user.org, "school")
             context = {"starter_id": user.id, "org_id": user.org_id, "school_id": school.id if school else None,
                        "bureau_id": school.parent_id if school else None}
@@ -456,7 +457,8 @@ class Services:
             if spiff_task is None or spiff_task.state != SpiffTaskState.READY:  # Spiff's bit flags, not ours
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
             # readOnly fields come from the task's data, never from the submitter (engine/process/forms.py).
-            data = validate_form_data(definition.forms.get(task.form) if task.form else None, data, spiff_task.data)
+            data = validate_form_data(definition.forms.get(task.form) if task.form else None, data, spiff_task.data,
+                                      now=now)
             subject = self.hooks.subject_of(s, instance)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
             check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")

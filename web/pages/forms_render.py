@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask_babel import gettext as _
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import FormatChecker
 
 from engine.infra.errors import InvalidFormData
+from engine.process.forms import date_limits, form_validator, with_defaults
 from engine.rectification.hazards import check_date
 
 # A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox. The form
@@ -30,6 +32,8 @@ class Field:
     error: str | None = None
     description: str | None = None
     readonly: bool = False  # `readOnly` in the schema: shown, not edited (the engine takes it from the process data)
+    min: str | None = None  # a date field's earliest and latest day (`notBefore`/`notAfter`), as ISO dates
+    max: str | None = None
 
     @property
     def shown(self) -> str:
@@ -67,8 +71,9 @@ def _options(prop: dict) -> list[tuple[str, str]]:
 
 
 def form_fields(schema: dict | None, values: dict | None = None, errors: dict | None = None,
-                units: list | None = None) -> list[Field]:
-    """The fields of a schema's top-level properties, in schema order, with values and errors filled in."""
+                units: list | None = None, *, now: datetime) -> list[Field]:
+    """The fields of a schema's top-level properties, in schema order, with values and errors filled in; `now`
+    dates the bounds of date fields."""
     if not schema:
         return []
     values = values or {}
@@ -84,6 +89,8 @@ def form_fields(schema: dict | None, values: dict | None = None, errors: dict | 
             f.options = _options(prop)
         elif widget == "unit":
             f.options = [(str(u.id), u.name) for u in (units or [])]
+        elif widget == "date":
+            f.min, f.max = (d.isoformat() if d else None for d in date_limits(prop, now))
         fields.append(f)
     return fields
 
@@ -143,6 +150,14 @@ def _message(error) -> str:
         return _("请从列表中选择")
     if error.validator == "minimum":
         return _("请选择")
+    if error.validator in ("notBefore", "notAfter"):
+        title = error.schema.get("title") or _("日期")
+        if error.validator_value != "today":
+            day = error.validator_value
+            return (_("%(field)s不能早于%(day)s", field=title, day=day) if error.validator == "notBefore"
+                    else _("%(field)s不能晚于%(day)s", field=title, day=day))
+        return (_("%(field)s不能早于今天", field=title) if error.validator == "notBefore"
+                else _("%(field)s不能晚于今天", field=title))
     return error.message
 
 
@@ -152,16 +167,13 @@ def _field(error) -> str:
     return "/".join(str(p) for p in error.absolute_path)
 
 
-def form_errors(schema: dict | None, data: dict) -> dict[str, str]:
-    """Field name → a readable message for every way the data fails the schema (empty when valid)."""
+def form_errors(schema: dict | None, data: dict, *, now: datetime) -> dict[str, str]:
+    """Field name → a readable message for every way the data fails the schema on `now` (empty when valid)."""
     if not schema:
         return {}
-    filled = dict(data)
-    for name, prop in (schema.get("properties") or {}).items():
-        if name not in filled and isinstance(prop, dict) and "default" in prop:
-            filled[name] = prop["default"]
+    filled = with_defaults(schema, data)
     errors: dict[str, str] = {}
-    for error in Draft202012Validator(schema, format_checker=_checker).iter_errors(filled):
+    for error in form_validator(schema, now).iter_errors(filled):
         errors.setdefault(_field(error) or "__form__", _message(error))
     return errors
 

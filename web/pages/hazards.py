@@ -71,7 +71,7 @@ def report():
     if request.method == "POST":
         values = parse_form(schema, request.form)
         photos = [f for f in request.files.getlist("photos") if f and f.filename]
-        errors = form_errors(schema, values)
+        errors = form_errors(schema, values, now=svc.clock.now())
         if "checked_at" not in errors and (late := check_date_error(values.get("checked_at"), svc.clock.now())):
             errors["checked_at"] = late
         if not errors:
@@ -88,7 +88,7 @@ def report():
                     flash(_("部分照片未保存：%(m)s", m="；".join(failed)), "warning")
                 return redirect(url_for("hazards.detail", hazard_id=hazard.id)), 303
         status = 422
-    return render_template("hazards/report.html", fields=form_fields(schema, values, errors),
+    return render_template("hazards/report.html", fields=form_fields(schema, values, errors, now=svc.clock.now()),
                            form_error=errors.get("__form__"), upload_limits=evidence.limits(svc)), status
 
 
