@@ -461,12 +461,16 @@ class Services:
                                       now=now)
             subject = self.hooks.subject_of(s, instance)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
-            check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")
+            properties = (definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}
+            check = properties.get("completionCheck")
             if check:
                 self.hooks.check_completion(check, completion)  # the diagram names it; a subject registered it
             before = dict(spiff_task.data)
             try:
-                self.runtime.run_task(workflow, spiff_task, data)
+                # recordPerformerAs: the diagram keeps who did this step for later expressions (a rework's
+                # preferredAssignee); the form data itself stays as submitted.
+                performer = {properties["recordPerformerAs"]: user.id} if properties.get("recordPerformerAs") else {}
+                self.runtime.run_task(workflow, spiff_task, {**data, **performer})
                 task.state, task.completed_at, task.completed_by_id = TaskState.COMPLETED, now, user.id
                 if task.assignee_id is None:
                     task.assignee_id, task.claimed_at = user.id, now
