@@ -10,6 +10,7 @@ from jsonschema import FormatChecker
 from engine.infra.errors import InvalidFormData
 from engine.process.forms import date_limits, form_validator, with_defaults
 from engine.rectification.hazards import check_date
+from web.templating import translate
 
 # A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox. The form
 # names the buttons: `"oneOf": [{"const": true, "title": "验收通过"}, {"const": false, "title": "退回整改"}]`.
@@ -151,13 +152,12 @@ def _message(error) -> str:
     if error.validator == "minimum":
         return _("请选择")
     if error.validator in ("notBefore", "notAfter"):
-        title = error.schema.get("title") or _("日期")
-        if error.validator_value != "today":
-            day = error.validator_value
-            return (_("%(field)s不能早于%(day)s", field=title, day=day) if error.validator == "notBefore"
-                    else _("%(field)s不能晚于%(day)s", field=title, day=day))
-        return (_("%(field)s不能早于今天", field=title) if error.validator == "notBefore"
-                else _("%(field)s不能晚于今天", field=title))
+        title, day = translate(error.schema.get("title")) or _("日期"), error.validator_value  # as its label shows
+        if error.validator == "notBefore":
+            return (_("%(field)s不能早于今天", field=title) if day == "today"
+                    else _("%(field)s不能早于%(day)s", field=title, day=day))
+        return (_("%(field)s不能晚于今天", field=title) if day == "today"
+                else _("%(field)s不能晚于%(day)s", field=title, day=day))
     return error.message
 
 
