@@ -5,8 +5,8 @@
 task, the forms it generates and its findings. It reads:
 
 - SpiffArena: the lane, `spiffworkflow:properties` (stage, dueDuration, dueExpression, priority, candidateOrg,
-  excludePerformersOf, nameExpression, preferredAssignee, recordPerformerAs, ...), `formJsonSchemaFilename` + `formUiSchemaFilename` and
-  `instructionsForEndUser` (Jinja + Markdown, see instructions.py);
+  excludePerformersOf, nameExpression, preferredAssignee, recordPerformerAs, ...), `formJsonSchemaFilename` +
+  `formUiSchemaFilename` and `instructionsForEndUser` (Jinja + Markdown, see instructions.py);
 - Camunda 7: `camunda:assignee`, `candidateUsers`, `candidateGroups` (a group is a role, optionally
   `role@orgExpression`), `dueDate`, `followUpDate`, `priority`, `formKey` (a JSON Schema in the bundle) and
   `camunda:formData` (turned into a JSON Schema form). `${...}` values are JUEL, translated by juel.py.

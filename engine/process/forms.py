@@ -54,8 +54,8 @@ def _validator_class(today: date):
 def date_limits(prop: dict, now: datetime) -> tuple[date | None, date | None]:
     """The earliest and latest day a date field's `notBefore`/`notAfter` allow on `now` (None: no bound)."""
     today = now.astimezone(CHINA).date()
-    return tuple(_bound_day(prop[name], today) if name in prop else None  # type: ignore[return-value]
-                 for name in ("notBefore", "notAfter"))
+    earliest, latest = (_bound_day(prop[name], today) if name in prop else None for name in DATE_BOUNDS)
+    return earliest, latest
 
 
 def check_form_schema(form: dict) -> None:

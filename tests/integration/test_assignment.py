@@ -362,7 +362,8 @@ REWORK_PLAN = {"plan_owner": "刘院长", "plan_measures": "加装防护罩", "p
 
 def _rectified_then_rejected(services, world, report_hazard, do, task_of, change_doer=None):
     hazard = report_hazard()
-    do(hazard.id, "register_hazard", world.users.security, {**REWORK_REGISTER, "responsible_unit_id": world.orgs.college})
+    do(hazard.id, "register_hazard", world.users.security,
+       {**REWORK_REGISTER, "responsible_unit_id": world.orgs.college})
     do(hazard.id, "rectification_plan", world.users.head, REWORK_PLAN)
     first = task_of(hazard.id, "rectify")
     assert first.assignee_id is None, "the first round goes to the unit's group"
