@@ -5,8 +5,8 @@
 task, the forms it generates and its findings. It reads:
 
 - SpiffArena: the lane, `spiffworkflow:properties` (stage, dueDuration, dueExpression, priority, candidateOrg,
-  excludePerformersOf, nameExpression, ...), `formJsonSchemaFilename` + `formUiSchemaFilename` and
-  `instructionsForEndUser` (Jinja + Markdown, see instructions.py);
+  excludePerformersOf, nameExpression, preferredAssignee, recordPerformerAs, ...), `formJsonSchemaFilename` +
+  `formUiSchemaFilename` and `instructionsForEndUser` (Jinja + Markdown, see instructions.py);
 - Camunda 7: `camunda:assignee`, `candidateUsers`, `candidateGroups` (a group is a role, optionally
   `role@orgExpression`), `dueDate`, `followUpDate`, `priority`, `formKey` (a JSON Schema in the bundle) and
   `camunda:formData` (turned into a JSON Schema form). `${...}` values are JUEL, translated by juel.py.
@@ -39,8 +39,10 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 # User-task properties holding expressions, compiled (restricted) at deploy: candidateOrg (org whose role holders
 # are candidates), dueExpression (due date/datetime), issueNotice (true: completing the task issues the hazard's
-# numbered 整改通知书, see notices.py), nameExpression (the inbox title, e.g. a patrol's sites; schedules.py).
-EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression", "issueNotice", "nameExpression")
+# numbered 整改通知书, see notices.py), nameExpression (the inbox title, e.g. a patrol's sites; schedules.py),
+# preferredAssignee (a user the task goes to while they are one of its candidates, else its group; projection.py).
+# `recordPerformerAs` (not an expression) names the process variable that gets the id of whoever completes the task.
+EXPRESSION_PROPERTIES = ("candidateOrg", "dueExpression", "issueNotice", "nameExpression", "preferredAssignee")
 STAGES = ("discover", "register", "report", "rectify", "accept", "close", "archive",
           # campaign stages (issue 5)
           "self_check", "joint_inspection", "rectification", "supervision", "summary")

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
@@ -37,6 +36,7 @@ from engine.infra.errors import InvalidDiagram
 from engine.process import assignment, camunda_messages, juel, lint
 from engine.process.bundles import Bundle
 from engine.process.findings import ERROR, WARNING, Finding, refuse
+from engine.process.forms import check_form_schema
 from engine.process.operators import OPERATOR_NAMES
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -372,7 +372,7 @@ def _load_form(ref: str, near: str, bundles: list[Bundle], findings: list[Findin
         try:
             form = json.loads(bundle.files[name].decode("utf-8"))
             if schema:
-                Draft202012Validator.check_schema(form)
+                check_form_schema(form)
             elif not isinstance(form, dict):
                 raise ValueError("a UI schema must be a JSON object")
         except (UnicodeDecodeError, json.JSONDecodeError, SchemaError, ValueError) as exc:

@@ -12,6 +12,7 @@ from engine.infra.timezone import CHINA, END_OF_WORKDAY
 from engine.org.models import ROLES, User
 from engine.process.assignment import DEFAULT_ROLE, resolve_role, split_group
 from engine.process.bell import read_follows_closed_tasks
+from engine.process.candidates import is_candidate
 from engine.process.deadlines import plan_task
 from engine.process.events import record_event
 from engine.process.hooks import Advance, Hooks
@@ -159,6 +160,7 @@ class Projector:
             assignees = self._user_ids([evaluate_expression(meta["assignee"], data)], meta) \
                 if meta.get("assignee") else []
             assignee = assignees[0] if assignees else None
+            preferred = self._preferred(meta, data) if assignee is None else None
             users = self._user_ids([evaluate_expression(e, data) for e in meta.get("candidate_users") or []], meta)
             due_value = (evaluate_expression(meta["due_expression"], data) if meta.get("due_expression")
                          else meta.get("due_duration"))
@@ -195,9 +197,26 @@ class Projector:
         )
         row.candidates = ([TaskCandidate(user_id=u) for u in dict.fromkeys(users)]
                           + [TaskCandidate(role=r, org_id=int(o)) for r, o in others if o is not None])
+        if preferred is not None and is_candidate(self.session, row, preferred):
+            row.assignee_id, row.claimed_at = preferred, self.now
         plan_task(self.session, instance.definition, row, bool(meta.get("due_expression")), self.now)
         self.session.add(row)
         return row
+
+    def _preferred(self, meta: dict, data: dict) -> int | None:
+        """The user a `preferredAssignee` expression names (e.g. whoever did the step before), or None.
+
+        Only a preference: the task goes straight to that person while they are one of its candidates (active,
+        holding its role at its organisation, not excluded), else to its group as usual. A name the data does not
+        carry yet (the step was never done) or a user who no longer exists means no one is preferred."""
+        expression = (meta.get("properties") or {}).get("preferredAssignee")
+        if not expression:
+            return None
+        try:
+            found = self._user_ids([evaluate_expression(expression, data)], meta)
+        except (NameError, WorkflowFailed):
+            return None
+        return found[0] if found else None
 
     @staticmethod
     def _group(group: dict, data: dict, role_map: dict) -> tuple[str, str | None]:

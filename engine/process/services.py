@@ -333,7 +333,8 @@ class Services:
                 raise InvalidFormData(f"business key {business_key!r} names a {business_key.partition(':')[0]}; "
                                       "start it through its own page or API",
                                       [{"field": "business_key", "message": "reserved for its subject"}])
-            data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data or {})
+            data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data or {},
+                                      now=self.clock.now())
             school = accounts.nearest(s, user.org, "school")
             context = {"starter_id": user.id, "org_id": user.org_id, "school_id": school.id if school else None,
                        "bureau_id": school.parent_id if school else None}
@@ -464,14 +465,18 @@ class Services:
             subject = self.hooks.subject_of(s, instance)
             data = self._attach_evidence(s, instance, subject, user, task, schema, data, uploads or {}, now)
             # readOnly fields come from the task's data, never from the submitter (engine/process/forms.py).
-            data = validate_form_data(schema, data, spiff_task.data)
+            data = validate_form_data(schema, data, spiff_task.data, now=now)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
-            check = ((definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}).get("completionCheck")
+            properties = (definition.task_meta.get(task.bpmn_id) or {}).get("properties") or {}
+            check = properties.get("completionCheck")
             if check:
                 self.hooks.check_completion(check, completion)  # the diagram names it; a subject registered it
             before = dict(spiff_task.data)
             try:
-                self.runtime.run_task(workflow, spiff_task, data)
+                # recordPerformerAs: the diagram keeps who did this step for later expressions (a rework's
+                # preferredAssignee); the form data itself stays as submitted.
+                performer = {properties["recordPerformerAs"]: user.id} if properties.get("recordPerformerAs") else {}
+                self.runtime.run_task(workflow, spiff_task, {**data, **performer})
                 task.state, task.completed_at, task.completed_by_id = TaskState.COMPLETED, now, user.id
                 if task.assignee_id is None:
                     task.assignee_id, task.claimed_at = user.id, now

@@ -85,7 +85,7 @@ def report_hazard(services: Services, user_id: int, data: dict, school_id: int |
         now = services.clock.now()
         user = accounts.get_user(s, user_id)
         definition = services.latest_definition(s, process_key)
-        data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data)
+        data = validate_form_data(definition.forms.get(definition.forms.get("__start__") or ""), data, now=now)
         checked_on = check_date(data.get("checked_at"), now)
         backdated = checked_on is not None and checked_on < now.astimezone(CHINA).date()
         school, unit = _reporting_scope(s, user, school_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine.infra.errors import (
     InvalidDiagram,
@@ -17,6 +17,7 @@ from engine.infra.errors import (
     TaskAlreadyClaimed,
 )
 from engine.org import accounts
+from engine.org.models import RoleGrant, User
 from engine.process.assignment import user_task_meta
 from engine.process.diagrams import parse_xml_safely
 from engine.process.instructions import instructions_for
@@ -351,3 +352,53 @@ def test_a_camunda_start_event_form_data_becomes_the_start_form(services, world)
     with services.uow() as uow:
         task = uow.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id))
     assert (task.bpmn_id, task.assignee_id) == ("approve", world.users.head)
+
+
+# -- a rejected rectification goes back to whoever did it (preferredAssignee + recordPerformerAs) ---------------
+REWORK_REGISTER = {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-11-20"}
+REWORK_PLAN = {"plan_owner": "刘院长", "plan_measures": "加装防护罩", "plan_deadline": "2026-11-18",
+               "plan_contingency": "停用该车床"}
+
+
+def _rectified_then_rejected(services, world, report_hazard, do, task_of, change_doer=None):
+    hazard = report_hazard()
+    do(hazard.id, "register_hazard", world.users.security,
+       {**REWORK_REGISTER, "responsible_unit_id": world.orgs.college})
+    do(hazard.id, "rectification_plan", world.users.head, REWORK_PLAN)
+    first = task_of(hazard.id, "rectify")
+    assert first.assignee_id is None, "the first round goes to the unit's group"
+    do(hazard.id, "rectify", world.users.staff2, {"measures": "加装防护罩", "completion": "完成"})
+    if change_doer is not None:
+        with services.uow() as uow:
+            change_doer(uow.session, world.users.staff2)
+            uow.commit()
+    do(hazard.id, "accept_rectification", world.users.security, {"accepted": False, "reason": "防护罩未固定"})
+    return task_of(hazard.id, "rectify")
+
+
+def test_a_rejected_rectification_lands_in_the_doers_own_tasks(services, world, report_hazard, do, task_of):
+    rework = _rectified_then_rejected(services, world, report_hazard, do, task_of)
+    assert rework.assignee_id == world.users.staff2 and rework.claimed_at == services.clock.now()
+    assert [t.id for t in inbox(services, world.users.staff2, "mine")] == [rework.id]
+    assert rework.id not in [t.id for t in inbox(services, world.users.staff, "groups")]
+    with services.uow() as uow:
+        told = [m.recipient_id for m in uow.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "task_created")) if m.payload.get("task_id") == rework.id]
+    assert told and set(told) == {world.users.staff2}  # told in person, not the whole group
+
+
+def _deactivate(s, user_id):
+    s.get(User, user_id).active = False
+
+
+def _revoke_roles(s, user_id):
+    s.execute(delete(RoleGrant).where(RoleGrant.user_id == user_id))
+
+
+@pytest.mark.parametrize("change_doer", [_deactivate, _revoke_roles], ids=["deactivated", "role revoked"])
+def test_a_rework_whose_doer_may_no_longer_do_it_goes_to_the_units_group(services, world, report_hazard, do,
+                                                                        task_of, change_doer):
+    rework = _rectified_then_rejected(services, world, report_hazard, do, task_of, change_doer)
+    assert rework.assignee_id is None
+    assert (rework.candidate_role, rework.candidate_org_id) == ("department_staff", world.orgs.college)
+    assert rework.id in [t.id for t in inbox(services, world.users.staff, "groups")]

@@ -73,6 +73,25 @@ def test_a_major_hazards_plan_needs_its_funds_while_a_general_one_keeps_todays_r
     task_of(general.id, "rectify")
 
 
+# -- 整改期限 ---------------------------------------------------------------------------------------------
+def test_a_deadline_in_the_past_is_refused_and_no_notice_states_it(services, world, report_hazard, do, task_of, clock):
+    hazard = report_hazard()
+    with pytest.raises(InvalidFormData, match="deadline") as refused:
+        do(hazard.id, "register_hazard", world.users.security,
+           {**REGISTER, "grade": "major", "deadline": "2020-01-01", "responsible_unit_id": world.orgs.college})
+    assert refused.value.errors == [{"field": "deadline", "message": "2020-01-01 is before today (2026-11-02)"}]
+    task_of(hazard.id, "register_hazard")  # still open: nothing was stored
+    with services.uow() as uow:
+        assert notices.notice_of(uow.session, hazard.id) is None  # no notice printed with 2020-01-01
+    do(hazard.id, "register_hazard", world.users.security,  # today is the earliest deadline
+       {**REGISTER, "grade": "general", "deadline": "2026-11-02", "responsible_unit_id": world.orgs.college})
+    clock.advance(days=1)
+    with pytest.raises(InvalidFormData, match="plan_deadline"):
+        do(hazard.id, "rectification_plan", world.users.head, {**PLAN, "plan_deadline": "2026-11-02"})
+    do(hazard.id, "rectification_plan", world.users.head, {**PLAN, "plan_deadline": "2026-11-03"})
+    task_of(hazard.id, "rectify")
+
+
 # -- 整改通知书: 临时处置措施 and re-issuing ---------------------------------------------------------------------
 def _notice_state(services, hazard_id):
     with services.uow() as uow:

@@ -117,6 +117,14 @@ def test_complete_validates_fields_and_a_second_completion_is_409(api, report_ha
     assert again.status_code == 409 and again.get_json()["code"] == "stale_task"
 
 
+def test_a_past_deadline_is_422_naming_the_field(api, report_hazard, task_of, world):
+    task_id = task_of(report_hazard().id, "register_hazard").id
+    refused = api.call("security", "POST", f"/tasks/{task_id}/complete",
+                       json={"data": {**REGISTER, "deadline": "2020-01-01", "responsible_unit_id": world.orgs.college}})
+    assert refused.status_code == 422 and refused.get_json()["code"] == "invalid_form_data"
+    assert refused.get_json()["errors"] == [{"field": "deadline", "message": "2020-01-01 is before today (2026-11-02)"}]
+
+
 def test_ledger_xlsx_is_the_seed_layout_and_scoped(api, report_hazard, world, services):
     report_hazard()
     with services.uow() as uow:

@@ -143,6 +143,20 @@ def test_task_form_shows_errors_at_the_fields_and_keeps_the_input(login, report_
     assert "制定整改方案" in login("head").get("/inbox?view=groups").get_data(as_text=True)
 
 
+def test_a_past_deadline_is_refused_at_its_field_and_the_input_is_kept(login, report_hazard, task_of, world):
+    task = task_of(report_hazard().id, "register_hazard")
+    client = login("security")
+    client.post(f"/tasks/{task.id}/claim")
+    assert 'min="2026-11-02"' in client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    response = client.post(f"/tasks/{task.id}/complete",
+                           data={"grade": "major", "responsible_person": "刘院长", "deadline": "2020-01-01",
+                                 "responsible_unit_id": str(world.orgs.college)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and field_error(html, "deadline") == "整改期限不能早于今天"
+    assert 'value="2020-01-01"' in html and 'value="刘院长"' in html and '<option value="major" selected' in html
+    assert task_of(task.hazard_id, "register_hazard").id == task.id  # still open
+
+
 def test_acceptance_rejection_needs_a_reason_then_sends_the_hazard_back(login, report_hazard, task_of, do, world):
     hazard = report_hazard()
     _register(do, world, hazard.id, onsite_fix=True)

@@ -355,7 +355,7 @@ def _validate_hazard_rows(s, campaign: Campaign, org: OrgNode, rows: list[dict])
         data = {"location": row.get("location") or org.name, "check_item": items[row["item_id"]].content,
                 "category": "其他", "source": "self_check", **row["hazard"]}
         try:
-            validate_form_data(form, data)
+            validate_form_data(form, data, now=services().clock.now())
         except InvalidFormData as exc:
             errors += [dict(e, field=f"results/{n}/hazard/{e['field']}") for e in exc.errors]
     if errors:

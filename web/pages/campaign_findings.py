@@ -100,7 +100,7 @@ def _finding_errors(values: dict, ctx: dict, now) -> tuple[dict, dict]:
     data["checked_at"] = values["checked_at"] or q.today_in_china(now).isoformat()
     if late := check_date_error(data["checked_at"], now):
         errors["checked_at"] = late
-    for name, message in form_errors(ctx["schema"], data).items():
+    for name, message in form_errors(ctx["schema"], data, now=now).items():
         errors.setdefault(name if name in values else "__form__", message)
     return errors, data
 

@@ -14,6 +14,7 @@ from engine.campaigns.models import SUPERVISED_BY, ChecklistItem, ItemResult
 from engine.campaigns.queries import template_counts
 from engine.campaigns.service import STAGE_KEYS, parse_report_dates, situation_report_due, stage_windows
 from engine.infra.errors import RectiflowError
+from engine.infra.timezone import CHINA
 from web.pages.forms_render import form_errors
 from web.templating import RESULT_LABELS
 
@@ -190,9 +191,9 @@ def parse_answers(form, items: list[ChecklistItem]) -> dict[int, dict]:
 
 
 def answer_rows(answers: dict[int, dict], items: list[ChecklistItem], existing: dict[int, list[ItemResult]],
-                schema: dict | None, today: date) -> tuple[list[dict], dict[str, str]]:
+                schema: dict | None, now: datetime) -> tuple[list[dict], dict[str, str]]:
     """The rows for record_item_results (only new or changed answers) and the errors by field, e.g. problem-12."""
-    rows, errors = [], {}
+    rows, errors, today = [], {}, now.astimezone(CHINA).date()
     for item in items:
         answer = answers[item.id]
         result, note = answer["result"], answer["note"]
@@ -215,7 +216,7 @@ def answer_rows(answers: dict[int, dict], items: list[ChecklistItem], existing: 
             continue
         hazard = {"location": answer["location"], "problem": answer["problem"], "category": answer["category"],
                   "check_item": item.content[:500], "source": "self_check", "checked_at": today.isoformat()}
-        found = form_errors(schema, {k: v for k, v in hazard.items() if v})
+        found = form_errors(schema, {k: v for k, v in hazard.items() if v}, now=now)
         for name in ("problem", "location", "category"):
             if name in found:
                 errors[f"{name}-{item.id}"] = found[name]

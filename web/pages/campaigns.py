@@ -321,7 +321,7 @@ def unit(campaign_id: int, org_id: int):
             return redirect(here), 303
         typed = forms.parse_answers(request.form, ctx["items"])
         rows, errors = forms.answer_rows(typed, ctx["items"], ctx["existing"], ctx["schema"],
-                                         q.today_in_china(svc.clock.now()))
+                                         svc.clock.now())
         if errors:
             errors["__form__"] = _("有 %(n)s 处填写有误，请按提示修改后再保存", n=len(errors))
             return _render_unit(s, ctx, typed, errors, 422)

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask_babel import gettext as _
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import FormatChecker
 
 from engine.infra.errors import InvalidFormData
-from engine.process.forms import EVIDENCE_FORMAT
+from engine.process.forms import EVIDENCE_FORMAT, date_limits, form_validator, with_defaults
 from engine.rectification.hazards import check_date
+from web.templating import translate
 
 # A required boolean without a default is the step's decision: rendered as two buttons, not a checkbox. The form
 # names the buttons: `"oneOf": [{"const": true, "title": "验收通过"}, {"const": false, "title": "退回整改"}]`.
@@ -31,6 +33,8 @@ class Field:
     error: str | None = None
     description: str | None = None
     readonly: bool = False  # `readOnly` in the schema: shown, not edited (the engine takes it from the process data)
+    min: str | None = None  # a date field's earliest and latest day (`notBefore`/`notAfter`), as ISO dates
+    max: str | None = None
 
     @property
     def shown(self) -> str:
@@ -70,8 +74,9 @@ def _options(prop: dict) -> list[tuple[str, str]]:
 
 
 def form_fields(schema: dict | None, values: dict | None = None, errors: dict | None = None,
-                units: list | None = None) -> list[Field]:
-    """The fields of a schema's top-level properties, in schema order, with values and errors filled in."""
+                units: list | None = None, *, now: datetime) -> list[Field]:
+    """The fields of a schema's top-level properties, in schema order, with values and errors filled in; `now`
+    dates the bounds of date fields."""
     if not schema:
         return []
     values = values or {}
@@ -87,6 +92,8 @@ def form_fields(schema: dict | None, values: dict | None = None, errors: dict | 
             f.options = _options(prop)
         elif widget == "unit":
             f.options = [(str(u.id), u.name) for u in (units or [])]
+        elif widget == "date":
+            f.min, f.max = (d.isoformat() if d else None for d in date_limits(prop, now))
         fields.append(f)
     return fields
 
@@ -150,6 +157,13 @@ def _message(error) -> str:
         return _("请从列表中选择")
     if error.validator == "minimum":
         return _("请选择")
+    if error.validator in ("notBefore", "notAfter"):
+        title, day = translate(error.schema.get("title")) or _("日期"), error.validator_value  # as its label shows
+        if error.validator == "notBefore":
+            return (_("%(field)s不能早于今天", field=title) if day == "today"
+                    else _("%(field)s不能早于%(day)s", field=title, day=day))
+        return (_("%(field)s不能晚于今天", field=title) if day == "today"
+                else _("%(field)s不能晚于%(day)s", field=title, day=day))
     return error.message
 
 
@@ -159,19 +173,17 @@ def _field(error) -> str:
     return "/".join(str(p) for p in error.absolute_path)
 
 
-def form_errors(schema: dict | None, data: dict, file_counts: dict[str, int] | None = None) -> dict[str, str]:
-    """Field name → a readable message for every way the data fails the schema (empty when valid); an evidence
-    field counts the files sent for it (`file_counts`), whose ids the engine gives it."""
+def form_errors(schema: dict | None, data: dict, file_counts: dict[str, int] | None = None, *,
+                now: datetime) -> dict[str, str]:
+    """Field name → a readable message for every way the data fails the schema on `now` (empty when valid); an
+    evidence field counts the files sent for it (`file_counts`), whose ids the engine gives it."""
     if not schema:
         return {}
-    filled = dict(data)
+    filled = with_defaults(schema, data)
     for name, count in (file_counts or {}).items():
         filled[name] = list(range(1, count + 1))
-    for name, prop in (schema.get("properties") or {}).items():
-        if name not in filled and isinstance(prop, dict) and "default" in prop:
-            filled[name] = prop["default"]
     errors: dict[str, str] = {}
-    for error in Draft202012Validator(schema, format_checker=_checker).iter_errors(filled):
+    for error in form_validator(schema, now).iter_errors(filled):
         errors.setdefault(_field(error) or "__form__", _message(error))
     return errors
 

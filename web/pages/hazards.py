@@ -73,7 +73,7 @@ def report():
         values = parse_form(schema, request.form)
         # Photos are kept for the next try when the report is refused (web/pages/staged_uploads.py).
         files = staged_uploads.collect(svc, ["photos"], request.form, request.files, int(current_user.id))
-        errors = {**form_errors(schema, values), **files.errors}
+        errors = {**form_errors(schema, values, now=svc.clock.now()), **files.errors}
         if "checked_at" not in errors and (late := check_date_error(values.get("checked_at"), svc.clock.now())):
             errors["checked_at"] = late
         if not errors:
@@ -89,7 +89,7 @@ def report():
                 flash(_("隐患已上报，等待保卫处登记评估"), "success")
                 return redirect(url_for("hazards.detail", hazard_id=hazard.id)), 303
         status = 422
-    return render_template("hazards/report.html", fields=form_fields(schema, values, errors),
+    return render_template("hazards/report.html", fields=form_fields(schema, values, errors, now=svc.clock.now()),
                            form_error=errors.get("__form__"), upload_limits=evidence.limits(svc),
                            staged_photos=files.staged.get("photos", []) if files else [],
                            photo_error=errors.get("photos")), status

@@ -28,7 +28,7 @@ def catalogue():
 
 def _render_start(entry, values: dict | None = None, errors: dict | None = None, business_key: str = "",
                   status: int = 200):
-    fields = form_fields(entry.start_form, values, errors)
+    fields = form_fields(entry.start_form, values, errors, now=services().clock.now())
     return render_template("processes/start.html", definition=entry.definition, fields=fields,
                            business_key=business_key, form_error=(errors or {}).get("__form__"),
                            business_key_error=(errors or {}).get("business_key")), status
@@ -52,7 +52,7 @@ def start(key: str):
             return _render_start(entry)
         data = parse_form(entry.start_form, request.form)
         business_key = (request.form.get("business_key") or "").strip()
-        errors = form_errors(entry.start_form, data)
+        errors = form_errors(entry.start_form, data, now=svc.clock.now())
         if errors:
             return _render_start(entry, data, errors, business_key, 422)
     try:

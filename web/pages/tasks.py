@@ -62,7 +62,7 @@ def render_task(s: Session, user: User, task: HumanTask, values: dict | None = N
     units = units_of_school(s, hazard.school_id) if hazard else []
     prefill = _prefill(hazard, schema)
     fields = form_fields(schema, with_context(schema or {}, values, prefill) if values is not None else prefill, errors,
-                         units)
+                         units, now=svc.clock.now())
     can_act = can_act_on_task(user, task)
     timeline = hazard_inbox.hazard_timeline(s, hazard.id) if hazard else []
     unit = s.get(OrgNode, hazard.unit_id) if hazard else None
@@ -125,7 +125,8 @@ def complete(task_id: int):
         # readOnly fields as the engine will see them (from what the hazard records), so a condition on one (the
         # plan's funds on a 重大 hazard) is shown at its field before the service is called.
         errors = {**form_errors(schema, with_context(schema, data, _prefill(task.hazard, schema)),
-                                {name: len(items) for name, items in files.uploads.items()}), **files.errors}
+                                {name: len(items) for name, items in files.uploads.items()}, now=svc.clock.now()),
+                  **files.errors}
         if errors:
             return render_task(s, user, task, values=shown, errors=errors, status=422)
     try:
