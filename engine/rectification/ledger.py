@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine.infra.errors import NotFound
 from engine.infra.timezone import CHINA
@@ -32,6 +32,7 @@ _WIDTHS = (6, 16, 20, 30, 30, 20, 10, 12, 12, 16)
 UNIT_HEADING = "责任单位"
 _THIN = Side(style="thin")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_SCHOOL = aliased(OrgNode)
 # Pseudo-statuses a ledger is usually filtered by, besides the lifecycle stages.
 OPEN, CLOSED = "open", "closed"
 
@@ -42,7 +43,7 @@ class LedgerRow:
 
     hazard_id: int
     unit_id: int
-    unit_name: str
+    unit_name: str  # the responsible unit, after its school's name on a ledger wider than one school
     number: int  # 序号 as printed: the unit's serial on a unit's ledger, the line's position on a wider one
     serial: int  # the hazard's 序号 within its responsible unit
     location: str
@@ -104,7 +105,8 @@ def _ledger_query(session: Session, org: OrgNode, viewer: User | None, filters: 
         where.append(OrgNode.path.startswith(org.path))
     if viewer is not None:
         where.append(visible_hazards_clause(viewer, session))
-    return select(Hazard, OrgNode.name).join(OrgNode, Hazard.unit_id == OrgNode.id).where(*where)
+    return (select(Hazard, OrgNode.name, _SCHOOL.name).join(OrgNode, Hazard.unit_id == OrgNode.id)
+            .join(_SCHOOL, Hazard.school_id == _SCHOOL.id).where(*where))
 
 
 def _org(session: Session, org_id: int) -> OrgNode:
@@ -130,9 +132,11 @@ def iter_rows(session: Session, org_id: int, *, viewer: User | None = None, offs
     org = _org(session, org_id)
     query = (_ledger_query(session, org, viewer, filters).order_by(OrgNode.path, Hazard.unit_serial, Hazard.id)
              .offset(offset).limit(limit).execution_options(yield_per=500))
-    school_wide = org.kind not in ("unit", "grid")
-    for position, (hazard, unit_name) in enumerate(session.execute(query), start=offset + 1):
-        yield _row(hazard, unit_name, position if school_wide else hazard.unit_serial)
+    school_wide, many_schools = org.kind not in ("unit", "grid"), org.kind not in ("school", "unit", "grid")
+    for position, (hazard, unit_name, school_name) in enumerate(session.execute(query), start=offset + 1):
+        # Above a school the same unit name recurs (every school has a 后勤管理处): the heading names the school too.
+        name = f"{school_name} {unit_name}" if many_schools else unit_name
+        yield _row(hazard, name, position if school_wide else hazard.unit_serial)
 
 
 def ledger_rows(session: Session, org_id: int, *, viewer: User | None = None, status: str | None = None,
