@@ -109,6 +109,11 @@ def _ledger_query(session: Session, org: OrgNode, viewer: User | None, filters: 
             .join(_SCHOOL, Hazard.school_id == _SCHOOL.id).where(*where))
 
 
+def numbers_across_units(org: OrgNode) -> bool:
+    """Whether the ledger of `org` spans units (a school or wider): 序号 runs on, under a heading per unit."""
+    return org.kind not in ("unit", "grid")
+
+
 def _org(session: Session, org_id: int) -> OrgNode:
     org = session.get(OrgNode, org_id)
     if org is None:
@@ -132,7 +137,8 @@ def iter_rows(session: Session, org_id: int, *, viewer: User | None = None, offs
     org = _org(session, org_id)
     query = (_ledger_query(session, org, viewer, filters).order_by(OrgNode.path, Hazard.unit_serial, Hazard.id)
              .offset(offset).limit(limit).execution_options(yield_per=500))
-    school_wide, many_schools = org.kind not in ("unit", "grid"), org.kind not in ("school", "unit", "grid")
+    school_wide = numbers_across_units(org)
+    many_schools = school_wide and org.kind != "school"
     for position, (hazard, unit_name, school_name) in enumerate(session.execute(query), start=offset + 1):
         # Above a school the same unit name recurs (every school has a 后勤管理处): the heading names the school too.
         name = f"{school_name} {unit_name}" if many_schools else unit_name
@@ -215,7 +221,7 @@ def ledger_workbook(session: Session, org_id: int, *, head: str | None = None, m
     sheet.append([_styled(sheet, c, bold=True) for c in COLUMNS])
     row_number = 3
     for heading, row in with_unit_headings(iter_rows(session, org_id, viewer=viewer, **filters)):
-        if heading is not None and org.kind not in ("unit", "grid"):
+        if heading is not None and numbers_across_units(org):
             row_number += 1
             sheet.append([_styled(sheet, f"{UNIT_HEADING}：{heading}", bold=True)])
             sheet.merged_cells.add(f"A{row_number}:{last}{row_number}")

@@ -82,7 +82,7 @@ def sheet(services, s: Session, user: User, unit: OrgNode, filters: dict, page: 
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
     rows = engine_ledger.iter_rows(s, unit.id, viewer=user, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, **filters)
-    school_wide = unit.kind not in ("unit", "grid")
+    school_wide = engine_ledger.numbers_across_units(unit)
     lines = [Line(row.hazard_id, [_text(v) for v in row.cells()], row.closed_at is not None,
                   heading if school_wide else None)
              for heading, row in engine_ledger.with_unit_headings(rows)]
