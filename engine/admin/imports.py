@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine.admin.people import UNUSABLE_PASSWORD
 from engine.admin.scope import admin_paths, record_admin_change
 from engine.infra.errors import InvalidFormData, NotFound
+from engine.infra.xlsx import csv_safe_row, csv_text, safe_row
 from engine.org import accounts
 from engine.org.models import ROLES, OrgNode, RoleGrant, User
 
@@ -62,7 +63,7 @@ def read_rows(name: str, data: bytes, columns: tuple[str, ...]) -> list[tuple[in
                 break
             except UnicodeDecodeError:
                 continue
-        raw = ([c.strip() for c in row] for row in csv.reader(io.StringIO(text)))
+        raw = ([csv_text(c).strip() for c in row] for row in csv.reader(io.StringIO(text)))
     else:
         raise InvalidFormData("unsupported file type", [{"field": "file", "message": "只接受 .xlsx 或 .csv 文件"}])
     header = next(raw, None) or []
@@ -315,10 +316,11 @@ def write_xlsx(rows: Iterable[list[str]], target) -> None:
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet()
     for row in rows:
-        sheet.append(row)
+        sheet.append(safe_row(sheet, row))
     book.save(target)
 
 
 def write_csv(rows: Iterable[list[str]], target: Path) -> None:
+    """Rows as a UTF-8 CSV file (with BOM, for Excel), every text that would start a formula made inert."""
     with open(target, "w", newline="", encoding="utf-8-sig") as handle:
-        csv.writer(handle).writerows(rows)
+        csv.writer(handle).writerows(csv_safe_row(row) for row in rows)

@@ -10,6 +10,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
 from engine.assessment.performance import FIGURES
 from engine.infra.timezone import CHINA
+from engine.infra.xlsx import safe_row
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERFORMANCE_TITLE = "各单位隐患排查履职情况"
@@ -25,20 +26,20 @@ _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 
 def _head(sheet, values: list) -> None:
-    sheet.append(values)
+    sheet.append(safe_row(sheet, values))
     for cell in sheet[sheet.max_row]:
         cell.font, cell.fill, cell.border = Font(bold=True), _HEAD_FILL, _BORDER
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 
 def _body(sheet, values: list) -> None:
-    sheet.append(values)
+    sheet.append(safe_row(sheet, values))
     for cell in sheet[sheet.max_row]:
         cell.border = _BORDER
 
 
 def _title(sheet, text: str, width: int) -> None:
-    sheet.append([text])
+    sheet.append(safe_row(sheet, [text]))
     sheet.merge_cells(start_row=sheet.max_row, start_column=1, end_row=sheet.max_row, end_column=width)
     cell = sheet.cell(row=sheet.max_row, column=1)
     cell.font, cell.alignment = Font(bold=True, size=16), Alignment(horizontal="center")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.campaigns.models import CHECK_METHODS, ChecklistItem, ChecklistTemplate
 from engine.infra.errors import InvalidFormData, NotFound, RectiflowError
+from engine.infra.xlsx import csv_safe_row, csv_text, safe_row
 from engine.org.models import OrgNode
 
 HEADERS = ("督查项目", "序号", "督查内容", "督查方法", "责任部门")
@@ -68,7 +69,7 @@ def read_rows(source: bytes, filename: str) -> list[tuple[int, list[str]]]:
         except UnicodeDecodeError:
             text = source.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
         reader = csv.reader(io.StringIO(text))
-        return [(reader.line_num, [c.strip() for c in row]) for row in reader]
+        return [(reader.line_num, [csv_text(c).strip() for c in row]) for row in reader]
     raise ChecklistImportFailed(f"{filename}: only .csv and .xlsx files can be imported",
                                 [{"line": 0, "message": "unsupported file type"}])
 
@@ -204,14 +205,14 @@ def export_checklist(s: Session, template_id: int, fmt: str, extra_columns: bool
     template = get_template(s, template_id)
     if fmt == "csv":
         out = io.StringIO()
-        csv.writer(out).writerows(export_rows(template, extra_columns))
+        csv.writer(out).writerows(csv_safe_row(row) for row in export_rows(template, extra_columns))
         return out.getvalue().encode("utf-8-sig")
     if fmt == "xlsx":
         book = Workbook()
         sheet = book.active
         sheet.title = "项目清单"
         for row in export_rows(template, extra_columns):
-            sheet.append(row)
+            sheet.append(safe_row(sheet, row))
         for column, width in zip("ABCDEFG", (16, 6, 60, 18, 30, 24, 16)):
             sheet.column_dimensions[column].width = width
         out = io.BytesIO()

@@ -15,6 +15,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from engine.infra.timezone import CHINA
+from engine.infra.xlsx import safe_row
 from engine.org import accounts
 from engine.org.models import OrgNode
 from engine.rectification.ledger import head_name
@@ -41,7 +42,7 @@ class _Writer:
         self.sheet, self.width = sheet, width
 
     def line(self, values: list, bold: bool = False, merge: bool = False, size: int | None = None) -> int:
-        self.sheet.append(values)
+        self.sheet.append(safe_row(self.sheet, values))
         row = self.sheet.max_row
         if merge:
             self.sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=self.width)
@@ -52,12 +53,12 @@ class _Writer:
     def table(self, title: str, headers: list[str], rows: list[list], total: list | None = None) -> None:
         self.sheet.append([])
         self.line([title], bold=True)
-        self.sheet.append(headers)
+        self.sheet.append(safe_row(self.sheet, headers))
         for cell in self.sheet[self.sheet.max_row]:
             cell.font, cell.fill, cell.border = Font(bold=True), _HEAD_FILL, _BORDER
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         for values in rows + ([total] if total else []):
-            self.sheet.append(values)
+            self.sheet.append(safe_row(self.sheet, values))
             for index, cell in enumerate(self.sheet[self.sheet.max_row]):
                 if index >= len(values):
                     break

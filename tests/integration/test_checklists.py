@@ -90,6 +90,23 @@ def test_csv_export_reads_back_identically(services):
     assert extra.decode("utf-8-sig").splitlines()[2] == ",2,演练,查阅资料,保卫处,,"
 
 
+def test_checklist_exports_keep_a_formula_inert_and_import_back_the_same_text(services):
+    formula = '=HYPERLINK("http://x")'
+    source = (HEADER + f'消防安全,1,"{formula.replace(chr(34), chr(34) * 2)}",现场查看,保卫处\n').encode("utf-8")
+    template_id = _import(services, source)
+    with services.uow() as uow:
+        csv_data = checklists.export_checklist(uow.session, template_id, "csv")
+        xlsx_data = checklists.export_checklist(uow.session, template_id, "xlsx")
+    assert csv_data.decode("utf-8-sig").splitlines()[1].startswith("消防安全,1,\"'=HYPERLINK")  # text in Excel
+    cell = load_workbook(io.BytesIO(xlsx_data)).active["C2"]
+    assert (cell.value, cell.data_type) == (formula, "s")
+    for filename, data in (("again.csv", csv_data), ("again.xlsx", xlsx_data)):
+        again = _import(services, data, filename, name=f"再导入 {filename}")
+        with services.uow() as uow:
+            items = uow.session.scalars(select(ChecklistItem).where(ChecklistItem.template_id == again)).all()
+        assert [i.content for i in items] == [formula], filename
+
+
 def test_shipped_templates_from_the_seeds_load(services):
     with services.uow() as uow:
         loaded = checklists.load_shipped(uow.session, services.bpmn_dir, services.clock.now())

@@ -167,6 +167,9 @@ def test_a_bureau_ledger_holds_every_school_below_it(services):
         bureau_a = [r.location for r in ledger_rows(s, w.orgs.a)]
         city = [r.location for r in ledger_rows(s, s.scalars(select(OrgNode.id).where(OrgNode.code == "m")).one())]
         bureau_b = [r.location for r in ledger_rows(s, w.orgs.b, viewer=accounts.get_user(s, w.users.sup_b))]
+        headings = [(r.number, r.unit_name) for r in ledger_rows(s, w.orgs.a)]
     assert sorted(bureau_a) == ["学校1实训楼", "学校2实训楼"]
+    # Numbered on across the schools; each unit heading names its school, as every school has its own units.
+    assert headings == [(1, "学校s1 机电工程学院"), (2, "学校s2 机电工程学院")]
     assert sorted(city) == ["学校1实训楼", "学校2实训楼", "学校4实训楼"]
     assert bureau_b == ["学校4实训楼"]

@@ -208,7 +208,8 @@ def ledger():
     with svc.uow() as uow:
         s = uow.session
         user, units, unit, filters = _ledger_scope(s)
-        sheet = ledger_view.sheet(svc, s, user, unit, filters) if unit else None
+        page = request.args.get("page", 1, type=int) or 1
+        sheet = ledger_view.sheet(svc, s, user, unit, filters, page) if unit else None
         return render_template("hazards/ledger.html", units=units, unit=unit, filters=filters, sheet=sheet,
                                columns=LEDGER_COLUMNS)
 

@@ -11,17 +11,31 @@ from engine.org.models import OrgNode, User
 from engine.rectification import ledger as engine_ledger
 
 FILTER_KEYS = ("status", "category", "grade", "date_from", "date_to")
+# Lines a page of the ledger shows: a page costs the same whatever the ledger's length.
+PAGE_SIZE = 100
+
+
+@dataclass
+class Line:
+    """One line of the ledger page: its cell texts, its hazard, and the unit heading to draw above it (or None)."""
+
+    hazard_id: int
+    cells: list[str]
+    closed: bool
+    heading: str | None
 
 
 @dataclass
 class Sheet:
-    """What the ledger page draws: the heading and the rows as lists of cell texts."""
+    """What the ledger page draws: the heading, one page of lines, and the page numbers."""
 
     unit_name: str
     head_name: str
     made_on: str
-    rows: list[list[str]]
-    closed: list[bool]
+    lines: list[Line]
+    page: int
+    pages: int
+    total: int
 
 
 def chosen_unit(s: Session, user: User, units: list[OrgNode], unit_id: int | None) -> OrgNode | None:
@@ -62,15 +76,18 @@ def _head_name(s: Session, unit: OrgNode) -> str:
     return engine_ledger.head_name(s, unit)
 
 
-def sheet(services, s: Session, user: User, unit: OrgNode, filters: dict) -> Sheet:
-    """The ledger of one unit as the page shows it."""
-    rows = engine_ledger.ledger_rows(s, unit.id, viewer=user, **filters)
-    cells, closed = [], []
-    for row in rows:
-        cells.append([_text(v) for v in row.cells()])
-        closed.append(row.closed_at is not None)
+def sheet(services, s: Session, user: User, unit: OrgNode, filters: dict, page: int = 1) -> Sheet:
+    """One page of the ledger of a unit (or a school, under a heading per unit) as the page shows it."""
+    total = engine_ledger.count_rows(s, unit.id, viewer=user, **filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    rows = engine_ledger.iter_rows(s, unit.id, viewer=user, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, **filters)
+    school_wide = engine_ledger.numbers_across_units(unit)
+    lines = [Line(row.hazard_id, [_text(v) for v in row.cells()], row.closed_at is not None,
+                  heading if school_wide else None)
+             for heading, row in engine_ledger.with_unit_headings(rows)]
     today = services.clock.now().astimezone(CHINA).date().isoformat()
-    return Sheet(unit.name, _head_name(s, unit), today, cells, closed)
+    return Sheet(unit.name, _head_name(s, unit), today, lines, page, pages, total)
 
 
 def workbook(services, s: Session, user: User, unit: OrgNode, filters: dict) -> tuple[bytes, str]:
