@@ -54,11 +54,11 @@ def test_a_designer_sees_the_versions_and_the_diff_of_two_versions_at_three_widt
         page.wait_for_selector("#diagram-diff[data-diffed]")
         assert page.get_attribute("#diagram-diff", "data-diffed") not in ("0", "error")
         changed = page.locator("#diff-new [data-element-id=approve_repair].diff-changed")
-        assert changed.count() == 1 and "复核报修" in changed.inner_text()
+        assert changed.count() == 1 and "复核报修" in changed.text_content()
         assert page.locator("#diff-old [data-element-id=approve_repair].diff-changed").count() == 1
         item = page.locator("[data-testid=diff-change][data-element=approve_repair][data-kind=changed]")
         assert "审核报修 → 复核报修" in item.inner_text()
-        assert "部门负责人" in page.inner_text("#diff-new [data-element-id=lane_department_head]")  # a role code, relabelled
+        assert "部门负责人" in page.text_content("#diff-new [data-element-id=lane_department_head]")  # a role code, relabelled
         _no_sideways_scrolling(page, width, "designer diff")
         page.screenshot(path=str(screenshots / f"designer_diff_{width}.png"), full_page=True)
 

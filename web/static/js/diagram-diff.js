@@ -58,9 +58,14 @@
       li.appendChild(type);
     }
     Object.keys(attrs || {}).forEach(function (attr) {
+      // bpmn-js-differ 3.2.0 hands a changed value's diffpatch pair [old, new] to changed(model, key, newValue,
+      // oldValue): for a plain property the two come out swapped. Array entries ("key[0]") come out right.
+      var swapped = attr.indexOf("[") < 0;
+      var before = swapped ? attrs[attr].newValue : attrs[attr].oldValue;
+      var after = swapped ? attrs[attr].oldValue : attrs[attr].newValue;
       var line = document.createElement("div");
       line.className = "ms-3 text-secondary";
-      line.textContent = attr + ": " + shown(attrs[attr].oldValue) + " → " + shown(attrs[attr].newValue);
+      line.textContent = attr + ": " + shown(before) + " → " + shown(after);
       li.appendChild(line);
     });
     return li;
