@@ -55,7 +55,8 @@ def diff(key: str):
     with services().uow() as uow:
         s = uow.session
         designer_user(s)
-        numbers = [r.definition.version for r in _rows(s, key)]
+        rows = _rows(s, key)
+        numbers = [r.definition.version for r in rows]
         old = request.args.get("from", type=int, default=numbers[1] if len(numbers) > 1 else numbers[0])
         new = request.args.get("to", type=int, default=numbers[0])
         if old not in numbers or new not in numbers:
@@ -63,7 +64,7 @@ def diff(key: str):
         if old > new:  # always from the older to the newer: added means added since
             return redirect(url_for("designer.diff", key=key, **{"from": new, "to": old}), 303)
         return render_template("designer/diff.html", key=key, numbers=numbers, old=old, new=new,
-                               latest=version_views.version_definition(s, key, numbers[0]))
+                               latest=rows[0].definition)
 
 
 @bp.route("/designer/<key>/versions/<int:version>.json")
