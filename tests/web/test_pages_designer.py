@@ -2,6 +2,7 @@
 each version's running instances, deployer and files, the diff page and each version's diagram as JSON."""
 from __future__ import annotations
 
+import json
 import re
 
 from sqlalchemy import event
@@ -100,3 +101,15 @@ def test_the_diff_page_compares_two_versions_and_each_diagram_is_served_as_json(
     payload = designer.get("/designer/purchase_form/versions/2.json")
     assert payload.mimetype == "application/json"
     assert payload.get_json()["version"] == 2 and "复核采购" in payload.get_json()["xml"]
+
+
+def test_the_designer_pages_read_in_english_with_the_role_labels_in_english(services, world, login):
+    _two_versions(services, world)
+    designer = login("designer")
+    assert designer.post("/language", data={"lang": "en"}).status_code == 303
+    overview = designer.get("/designer").get_data(as_text=True)
+    assert "Process design" in overview and "Running instances" in overview and "Protected" in overview
+    diff = designer.get("/designer/purchase_form/diff").get_data(as_text=True)
+    assert "Version diff" in diff and "Zoom in" in diff and "Fit to window" in diff
+    labels = json.loads(re.search(r"data-role-labels='([^']+)'", diff).group(1))
+    assert labels["security_office"] == "Security office"
