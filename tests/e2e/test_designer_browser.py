@@ -58,6 +58,7 @@ def test_a_designer_sees_the_versions_and_the_diff_of_two_versions_at_three_widt
         assert page.locator("#diff-old [data-element-id=approve_repair].diff-changed").count() == 1
         item = page.locator("[data-testid=diff-change][data-element=approve_repair][data-kind=changed]")
         assert "审核报修 → 复核报修" in item.inner_text()
+        item.locator("[data-testid=diff-locate]").click()  # brings the task into view in both diagrams
         assert "部门负责人" in page.text_content("#diff-new [data-element-id=lane_department_head]")  # a role code, relabelled
         _no_sideways_scrolling(page, width, "designer diff")
         page.screenshot(path=str(screenshots / f"designer_diff_{width}.png"), full_page=True)

@@ -32,6 +32,21 @@
     return false;
   }
 
+  var viewers = [];
+
+  // Whether either diagram draws element `id`; with `scroll`, bring it into view in each diagram that does.
+  function located(id, scroll) {
+    var found = false;
+    viewers.forEach(function (viewer) {
+      var element = viewer.get("elementRegistry").get(id);
+      if (element && element !== viewer.get("canvas").getRootElement()) {
+        found = true;
+        if (scroll) { viewer.get("canvas").scrollToElement(element, 80); }
+      }
+    });
+    return found;
+  }
+
   function item(kind, id, model, attrs) {
     var li = document.createElement("li");
     li.className = "border-bottom py-1 text-break";
@@ -51,6 +66,15 @@
     var code = document.createElement("code");
     code.textContent = id;
     li.appendChild(code);
+    if (located(id)) {
+      var locate = document.createElement("button");
+      locate.type = "button";
+      locate.className = "btn btn-link btn-sm p-0 ms-1 align-baseline";
+      locate.setAttribute("data-testid", "diff-locate");
+      locate.textContent = root.getAttribute("data-label-locate");
+      locate.addEventListener("click", function () { located(id, true); });
+      li.appendChild(locate);
+    }
     if (model && model.$type) {
       var type = document.createElement("span");
       type.className = "text-secondary ms-1";
@@ -72,8 +96,9 @@
   }
 
   Promise.all([load(document.getElementById("diff-old"), root.getAttribute("data-old")),
-               load(document.getElementById("diff-new"), root.getAttribute("data-new"))]).then(function (viewers) {
-    var older = viewers[0], newer = viewers[1];
+               load(document.getElementById("diff-new"), root.getAttribute("data-new"))]).then(function (loaded) {
+    viewers = loaded;
+    var older = loaded[0], newer = loaded[1];
     var changes = window.BpmnJsDiffer.diff(older.getDefinitions(), newer.getDefinitions());
     var list = root.querySelector("[data-testid=diff-changes]");
     var count = 0;
