@@ -31,7 +31,7 @@ test: $(STAMP) $(MO)
 clean:
 	rm -rf $(VENV) rectiflow.sqlite3* $(MO)
 
-# Browser assets (Bootstrap, Bootstrap Icons, bpmn-js viewer, htmx) are vendored into web/static/vendor and
+# Browser assets (Bootstrap, Bootstrap Icons, bpmn-js navigated viewer, bpmn-js-differ, htmx, ECharts) are vendored into web/static/vendor and
 # committed; this re-creates them from package-lock.json with npm.
 assets:
 	npm ci --no-audit --no-fund

@@ -26,13 +26,15 @@ from web.outage import init_outage_pages
 from web.static_files import init_static_files
 
 # Page blueprints: campaigns also carries campaign_findings' routes; notices are 整改通知书, statistics the
-# 隐患问题统计表, schedules the 巡查计划 (recurring inspections), drills the 应急演练与安全教育, deploy the designers' 流程部署.
+# 隐患问题统计表, schedules the 巡查计划 (recurring inspections), drills the 应急演练与安全教育, deploy the designers' 流程部署,
+# designer their 流程设计 (versions, running instances, diffs).
 from web.pages import (
     admin,
     assessment,
     campaigns,
     dashboard,
     deploy,
+    designer,
     drills,
     hazard_list,
     hazards,
@@ -99,7 +101,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: CHINA.key)
     for module in (auth, inbox, tasks, hazards, hazard_list, profile, notifications, campaigns, notices, statistics, schedules,
-                   processes, incidents, deploy, outbox, admin, setup, assessment, dashboard, drills):
+                   processes, incidents, deploy, designer, outbox, admin, setup, assessment, dashboard, drills):
         app.register_blueprint(module.bp)
     limiter = auth.init_sign_in(app, settings)  # after the blueprints: it wraps the sign-in view in its rate limit
     oidc.init_oidc(app, settings, limiter)  # only when RECTIFLOW_OIDC_ISSUER is set

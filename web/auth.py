@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from engine.admin import first_run
 from engine.infra.config import Settings
+from engine.infra.errors import NotAllowed
 from engine.org import accounts
 from engine.org.models import User
 from engine.process.outbox import enqueue
@@ -90,6 +91,16 @@ def db_user(session_: Session) -> User:
     user = session_.get(User, int(current_user.id))
     if user is None or not user.active:
         abort(401)
+    return user
+
+
+def designer_user(session_: Session) -> User:
+    """The signed-in user when a process designer or an administrator (流程部署, 流程设计); 403 for everyone else."""
+    user = db_user(session_)
+    try:
+        services().require_designer(session_, user.id)
+    except NotAllowed:
+        abort(403)
     return user
 
 

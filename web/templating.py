@@ -77,6 +77,8 @@ def init_templating(app: Flask) -> None:
     # Process variables as JSON text (Chinese kept readable; the autoescape makes it safe HTML).
     app.jinja_env.filters["json_text"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
     app.jinja_env.filters["dict_without"] = lambda d, *keys: {k: v for k, v in d.items() if k not in keys}
+    # The reader's labels of the role codes lanes are named by, for the diagram viewer (static/js/diagram.js).
+    app.jinja_env.globals["role_labels"] = lambda: {code: str(text) for code, text in ROLE_LABELS.items()}
     app.jinja_env.globals.update(STAGE_ORDER=STAGE_ORDER, STAGE_LABELS=STAGE_LABELS, GRADE_LABELS=GRADE_LABELS,
                                  SOURCE_LABELS=SOURCE_LABELS)
 

@@ -1,7 +1,9 @@
 """The server-rendered pages through Flask's test client: sign-in, inbox, task forms, reporting, evidence, i18n."""
 from __future__ import annotations
 
+import html as htmllib
 import io
+import json
 import re
 
 from engine.infra.config import Settings
@@ -227,7 +229,10 @@ def test_hazard_detail_draws_the_loop_and_serves_the_diagram_with_the_current_st
     client = login("security")
     page = client.get(f"/hazards/{hazard.id}").get_data(as_text=True)
     assert page.count('class="lbl"') == 7 and "登记评估" in page and 'aria-current="step"' in page
-    assert "/static/vendor/bpmn-js/bpmn-viewer.production.min.js" in page
+    assert "/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js" in page
+    assert all(f'data-testid="zoom-{z}"' in page for z in ("in", "out", "fit"))  # the viewer's zoom buttons
+    labels = json.loads(htmllib.unescape(re.search(r"data-role-labels='([^']+)'", page).group(1)))
+    assert labels["security_office"] == "保卫处"  # lanes named by a role code are shown with its label
     diagram = client.get(f"/hazards/{hazard.id}/diagram").get_json()
     assert diagram["active"] == ["register_hazard"] and "<bpmn:definitions" in diagram["xml"]
 

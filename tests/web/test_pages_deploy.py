@@ -132,7 +132,7 @@ def test_a_bpmn_and_its_json_form_deploy_together_and_the_new_version_is_listed(
     changed = FLAT_DIAGRAM.replace(b'name="\xe5\xae\xa1\xe6\x89\xb9\xe9\x87\x87\xe8\xb4\xad"', 'name="复核采购"'.encode())
     again = _post(designer, {"purchase_form.bpmn": changed, FLAT_FORM: FORM_BYTES}).get_data(as_text=True)
     assert ">v2<" in again and "renamed: approve 审批采购 → 复核采购" in again
-    versions = designer.get("/deploy/purchase_form").get_data(as_text=True)
+    versions = designer.get("/designer/purchase_form").get_data(as_text=True)
     assert 'data-testid="version-2"' in versions and 'data-testid="version-1"' in versions
     assert f"/api/v1/definitions/{definition.id}/files/purchase_form.bpmn" in versions
     assert f"/processes/purchase_form/instances?definition={definition.id}" in versions
@@ -143,7 +143,7 @@ def test_a_bpmn_and_its_json_form_deploy_together_and_the_new_version_is_listed(
     warnings = re.search(r'data-testid="warnings">(.*?)</table>', html, re.S).group(1)
     assert _findings(html) == [("warning", "xsd")] and "colour" in warnings and "<code>approve</code>" in warnings
     assert ">v3<" in html and "1 other element(s) added, removed or changed" in html
-    assert designer.get("/deploy/no_such_process").status_code == 404
+    assert designer.get("/designer/no_such_process").status_code == 404
 
 
 def test_a_zip_deploys_and_the_same_zip_again_keeps_the_version(services, world, login):
@@ -249,7 +249,8 @@ def test_markup_a_diagram_supplies_is_shown_escaped(services, world, login):
                      _post(designer, {"x.bpmn": broken}),
                      _post(designer, {"purchase_form.bpmn": source, FLAT_FORM: FORM_BYTES}, action="validate"),
                      _post(designer, {"purchase_form.bpmn": source, FLAT_FORM: FORM_BYTES}),
-                     designer.get("/deploy"), designer.get("/deploy/purchase_form")):
+                     designer.get("/deploy"), designer.get("/designer/purchase_form"),
+                     designer.get("/designer"), designer.get("/designer/purchase_form/diff")):
         html = response.get_data(as_text=True)
         assert "<img" not in html and "onerror=\"alert" not in html
     listing = designer.get("/deploy").get_data(as_text=True)

@@ -7,21 +7,19 @@ that quote them) is shown escaped, never looked up with `_()`.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
-from sqlalchemy import func, select
 
-from engine.infra.errors import InvalidDiagram, NotAllowed, RectiflowError
+from engine.infra.errors import InvalidDiagram, RectiflowError
 from engine.org.models import ROLES
-from engine.process import deployments
+from engine.process import deployments, version_views
 from engine.process.bundles import ALLOWED_SUFFIXES, MAX_BUNDLE_BYTES, MAX_FILE_BYTES, MAX_FILES
 from engine.process.findings import ERROR
 from engine.process.instance_views import latest_definitions
-from engine.process.models import ProcessDefinition
 from engine.process.replacing import is_admin
-from web.auth import db_user, services
+from web.auth import designer_user, services
 from web.bundle_uploads import bundle_from_files, json_object
 from web.templating import error_text
 
@@ -33,28 +31,17 @@ LIMITS = {"suffixes": " ".join(ALLOWED_SUFFIXES) + " .zip", "file_mb": MAX_FILE_
           "files": MAX_FILES, "bundle_mb": MAX_BUNDLE_BYTES // (1024 * 1024)}
 
 
-def _designer(s):
-    """The signed-in user when a process designer or an administrator; 403 for everyone else."""
-    user = db_user(s)
-    try:
-        services().require_designer(s, user.id)
-    except NotAllowed:
-        abort(403)
-    return user
-
-
 def _overview(s) -> list[dict]:
     """Each deployed process: its latest version, how many versions it has and the latest version's files."""
-    counts = dict(s.execute(select(ProcessDefinition.key, func.count()).group_by(ProcessDefinition.key)).all())
-    return [{"definition": d, "versions": counts.get(d.key, 1), "files": deployments.file_list(s, d.id)}
-            for d in latest_definitions(s)]
+    return [{"definition": p.definition, "versions": p.versions, "files": deployments.file_list(s, p.definition.id)}
+            for p in version_views.process_summaries(s, services().hooks)]
 
 
 def _render(status: int = 200, **context):
     svc = services()
     with svc.uow() as uow:
         s = uow.session
-        user = _designer(s)
+        user = designer_user(s)
         form = context.pop("form", None) or {"role_map": "", "replace": False}
         return render_template("deploy/index.html", processes=_overview(s), form=form, limits=LIMITS,
                                roles=ROLES, is_admin=is_admin(user), severities=SEVERITY_LABELS,
@@ -90,7 +77,7 @@ def submit():
     refused, the same findings with the role map and replace as they were typed (files must be chosen again)."""
     svc = services()
     with svc.uow() as uow:
-        user_id = _designer(uow.session).id
+        user_id = designer_user(uow.session).id
     action = "deploy" if request.form.get("action") == "deploy" else "validate"
     form = {"role_map": request.form.get("role_map", ""), "replace": request.form.get("replace") == "1"}
     common = {"form": form, "action": action}
@@ -127,13 +114,7 @@ def submit():
 @bp.route("/deploy/<key>")
 @login_required
 def versions(key: str):
-    """Every version of one process, newest first: who deployed it when, what changed, its files."""
+    """The versions of one process moved to 流程设计 (web.pages.designer); old links land there."""
     with services().uow() as uow:
-        s = uow.session
-        _designer(s)
-        rows = list(s.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
-                              .order_by(ProcessDefinition.version.desc())))
-        if not rows:
-            abort(404)
-        items = [{"definition": d, "files": deployments.file_list(s, d.id)} for d in rows]
-        return render_template("deploy/versions.html", key=key, latest=rows[0], items=items)
+        designer_user(uow.session)
+    return redirect(url_for("designer.versions", key=key), 301)
