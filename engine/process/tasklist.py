@@ -120,15 +120,29 @@ def task_rows_select(unit_column=None, joins: Callable | None = None):
     return stmt.outerjoin(OrgNode, OrgNode.id == unit_column)
 
 
+# Inbox orders: most urgent first (the default; keyset cursors follow it), highest priority first, oldest first.
+TASK_SORTS = {
+    "due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(), HumanTask.id),
+    "priority": (HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+    "age": (HumanTask.created_at, HumanTask.id),
+}
+
+
 def task_page(s: Session, stmt, where: list, hooks=None, page: int = 1, per_page: int = 50,
-              cursor: str | None = None, options: tuple = ()) -> Page:
-    """One page of task rows in inbox order: a count, the rows (with `options` loaded in the same statement) and
-    one label query per subject kind on the page. With a cursor the page starts after it (keyset); else by number."""
+              cursor: str | None = None, options: tuple = (), sort: str = "due") -> Page:
+    """One page of task rows in `sort` order (TASK_SORTS): a count, the rows (with `options` loaded in the same
+    statement) and one label query per subject kind on the page. With a cursor the page starts after it (keyset,
+    in the default order only); else by number."""
+    if sort not in TASK_SORTS:
+        raise InvalidFormData(f"sort must be one of {', '.join(TASK_SORTS)}",
+                              [{"field": "sort", "message": f"one of {', '.join(TASK_SORTS)}"}])
+    if cursor and sort != "due":
+        raise InvalidFormData("a cursor pages the default order (sort=due); page by number in another order",
+                              [{"field": "cursor", "message": "only with sort=due"}])
     page, per_page = max(1, page), max(1, min(per_page, MAX_PAGE_SIZE))
     counted = stmt.with_only_columns(HumanTask.id).where(*where)
     total = s.scalar(select(func.count()).select_from(counted.subquery()))
-    ordered = stmt.where(*where).options(*options).order_by(
-        HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(), HumanTask.id)
+    ordered = stmt.where(*where).options(*options).order_by(*TASK_SORTS[sort])
     if cursor:
         ordered = ordered.where(after_cursor(cursor)).limit(per_page + 1)
     else:
@@ -139,4 +153,4 @@ def task_page(s: Session, stmt, where: list, hooks=None, page: int = 1, per_page
     items = [TaskRow(task, key, name, version, business_key, unit_id, unit_name, labels.get(business_key))
              for task, key, name, version, business_key, unit_id, unit_name in found]
     return Page(items=items, total=total, page=page, per_page=per_page,
-                next_cursor=encode_cursor(items[-1].task) if more and items else None)
+                next_cursor=encode_cursor(items[-1].task) if more and items and sort == "due" else None)

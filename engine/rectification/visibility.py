@@ -227,6 +227,9 @@ def list_tasks(session: Session, user: User, now: datetime, view: str = "mine", 
                page: int = 1, per_page: int = 50, hooks=None, cursor: str | None = None) -> Page:
     """One page of tasks of every process: an inbox view (mine/groups/overdue), or `all` open tasks in scope.
 
+    `filters` are task_filter_clauses', plus `text` (the search box, task_search_clauses) and `sort` (due,
+    priority or age; engine.process.tasklist.TASK_SORTS).
+
     Each item is a TaskRow (process, business key, unit, subject label via `hooks`) with its hazard, if any,
     loaded in the same statement; a page costs a count, the rows and one label query per subject kind."""
     if view not in TASK_VIEWS:
@@ -235,9 +238,20 @@ def list_tasks(session: Session, user: User, now: datetime, view: str = "mine", 
         where = [open_clause(), visible_tasks_clause(session, user)]
     else:
         where = [inbox_clause(user, view, now)]
-    where += task_filter_clauses(filters)
+    filters = dict(filters or {})
+    text, sort = filters.pop("text", None), filters.pop("sort", None) or "due"
+    where += task_filter_clauses(filters) + task_search_clauses(text)
     return tasklist.task_page(session, task_rows_select(), where, hooks, page, per_page, cursor,
-                              options=(joinedload(HumanTask.hazard), joinedload(HumanTask.assignee)))
+                              options=(joinedload(HumanTask.hazard), joinedload(HumanTask.assignee)), sort=sort)
+
+
+def task_search_clauses(text: str | None) -> list:
+    """The inbox's search box: the task's name contains it, or its hazard matches the hazard list's search (部位,
+    检查内容, 问题, 责任人, or the hazard's number)."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    return [or_(HumanTask.name.icontains(text, autoescape=True), *hazard_search_clauses(text))]
 
 
 def task_row(session: Session, task_id: int, hooks=None) -> tasklist.TaskRow | None:

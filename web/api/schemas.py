@@ -72,7 +72,11 @@ class TaskListArgs(HazardFilterArgs):
                             metadata={"description": "mine, groups (claimable), overdue, or all open tasks in scope"})
     process = ma.fields.String(metadata={"description": "only tasks of this process (its key)"})
     cursor = ma.fields.String(metadata={"description": "keyset paging: the next_cursor of the previous page "
-                                                       "(then `page` is ignored)"})
+                                                       "(then `page` is ignored); only with sort=due"})
+    q = ma.fields.String(validate=ma.validate.Length(max=100), data_key="q", attribute="text", metadata={
+        "description": "search: the task's name, or its hazard's 部位, 检查内容, 问题, 责任人 or number"})
+    sort = ma.fields.String(load_default="due", validate=ma.validate.OneOf(("due", "priority", "age")), metadata={
+        "description": "due (most urgent first), priority (highest first) or age (oldest first)"})
 
 
 class LedgerArgs(Strict):

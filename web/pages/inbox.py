@@ -17,7 +17,7 @@ bp = Blueprint("inbox", __name__)
 
 # Inbox filter → task list filter of engine.rectification.visibility (tasks of every process).
 FILTER_COLUMNS = {"unit": "unit_id", "category": "category", "grade": "grade", "status": "status",
-                  "campaign": "campaign_id", "process": "process"}
+                  "campaign": "campaign_id", "process": "process", "q": "text", "sort": "sort"}
 INT_FILTERS = {"unit", "campaign"}
 
 
@@ -26,7 +26,9 @@ def _filters_from(args) -> dict:
     for key in FILTER_COLUMNS:
         raw = (args.get(key) or "").strip()
         if raw:
-            values[key] = raw
+            values[key] = raw[:100]
+    if values.get("sort") not in queries.TASK_SORTS or values.get("sort") == "due":
+        values.pop("sort", None)  # the default order needs no mention (a saved filter or a link keeps it short)
     return values
 
 
