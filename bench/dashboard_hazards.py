@@ -30,6 +30,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database  # noqa: E402
+from bench.statistics_query import insert_tasks  # noqa: E402
 from engine.assembly import assemble  # noqa: E402
 from engine.infra.clock import FixedClock  # noqa: E402
 from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
@@ -108,18 +109,7 @@ def build(services: Services, schools: int, units: int, hazards: int) -> dict:
             FROM generate_series(1, :n) AS g JOIN bench_units u ON u.n = g % :units
         """), {"cats": list(CATEGORIES), "sources": list(SOURCES), "user": ids["reporter"], "start": START,
                "span": span, "now": NOW, "n": hazards, "units": schools * units})
-        conn.execute(text("""
-            INSERT INTO human_tasks (instance_id, hazard_id, spiff_task_id, bpmn_id, name, stage, state, priority,
-                created_at, completed_at, due_at, escalation_step, escalation_level)
-            SELECT :instance, h.id, 'r' || h.id, 'register_hazard', '登记评估', 'register', 'completed', 50,
-                h.reported_at, h.reported_at + interval '1 hour', h.reported_at + interval '1 day', 0, 0
-            FROM hazards h
-            UNION ALL
-            SELECT :instance, h.id, 'x' || h.id, 'rectify', '落实整改', 'rectify', 'ready', 50,
-                h.reported_at + interval '1 hour', NULL,
-                CASE WHEN h.id % 5 = 0 THEN h.reported_at + interval '2 days' ELSE :now + interval '30 days' END, 0, 0
-            FROM hazards h WHERE h.closed_at IS NULL
-        """), {"instance": ids["instance"], "now": NOW})
+        insert_tasks(conn, ids["instance"], NOW)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("org_nodes", "hazards", "human_tasks"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))

@@ -39,6 +39,25 @@ START = datetime(2026, 9, 1, tzinfo=timezone.utc)
 CATEGORIES = ("安防/治安", "消防", "交通", "食品卫生", "实训实验室", "危险化学品", "特种设备", "建筑与施工")
 SOURCES = ("self_check", "joint_inspection", "supervision", "look_back", "patrol", "report")
 
+# Each hazard's completed 登记评估 and, while open, its 落实整改 (a fifth of them past due at `now`).
+TASKS_SQL = text("""
+    INSERT INTO human_tasks (instance_id, hazard_id, spiff_task_id, bpmn_id, name, stage, state, priority,
+        created_at, completed_at, due_at, escalation_step, escalation_level)
+    SELECT :instance, h.id, 'r' || h.id, 'register_hazard', '登记评估', 'register', 'completed', 50,
+        h.reported_at, h.reported_at + interval '1 hour', h.reported_at + interval '1 day', 0, 0
+    FROM hazards h
+    UNION ALL
+    SELECT :instance, h.id, 'x' || h.id, 'rectify', '落实整改', 'rectify', 'ready', 50,
+        h.reported_at + interval '1 hour', NULL,
+        CASE WHEN h.id % 5 = 0 THEN h.reported_at + interval '2 days' ELSE :now + interval '30 days' END, 0, 0
+    FROM hazards h WHERE h.closed_at IS NULL
+""")
+
+
+def insert_tasks(conn, instance_id: int, now: datetime) -> None:
+    """The hazards' task rows in one INSERT ... SELECT (also bench/dashboard_hazards.py)."""
+    conn.execute(TASKS_SQL, {"instance": instance_id, "now": now})
+
 
 def build(services: Services, hazards: int) -> tuple[int, int]:
     """The org tree, one reporter and one instance; then the hazards and their tasks in two statements."""
@@ -77,18 +96,7 @@ def build(services: Services, hazards: int) -> tuple[int, int]:
             FROM generate_series(1, :n) AS g JOIN bench_units u ON u.n = g % :units
         """), {"cats": list(CATEGORIES), "sources": list(SOURCES), "user": user_id, "start": START, "span": span,
                "now": NOW, "n": hazards, "units": len(unit_ids)})
-        conn.execute(text("""
-            INSERT INTO human_tasks (instance_id, hazard_id, spiff_task_id, bpmn_id, name, stage, state, priority,
-                created_at, completed_at, due_at, escalation_step, escalation_level)
-            SELECT :instance, h.id, 'r' || h.id, 'register_hazard', '登记评估', 'register', 'completed', 50,
-                h.reported_at, h.reported_at + interval '1 hour', h.reported_at + interval '1 day', 0, 0
-            FROM hazards h
-            UNION ALL
-            SELECT :instance, h.id, 'x' || h.id, 'rectify', '落实整改', 'rectify', 'ready', 50,
-                h.reported_at + interval '1 hour', NULL,
-                CASE WHEN h.id % 5 = 0 THEN h.reported_at + interval '2 days' ELSE :now + interval '30 days' END, 0, 0
-            FROM hazards h WHERE h.closed_at IS NULL
-        """), {"instance": instance_id, "now": NOW})
+        insert_tasks(conn, instance_id, NOW)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE hazards"))
         conn.execute(text("VACUUM ANALYZE human_tasks"))
