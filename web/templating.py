@@ -121,6 +121,17 @@ def bad_input(message) -> BadInput:
     return BadInput(description=str(message))
 
 
+def date_arg(args, name: str, label) -> date | None:
+    """A query argument that must be an ISO date (None when absent); a friendly 400 naming its `label` otherwise."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise bad_input(_("“%(field)s”不是有效的日期，请按 2026-11-01 的格式填写。", field=label)) from None
+
+
 def error_text(exc) -> str:
     """A domain error in the user's language (the engine's English message stays in the logs and the API)."""
     for detail in getattr(exc, "errors", None) or []:

@@ -16,7 +16,7 @@ from engine.rectification import visibility
 from engine.rectification.hazard_list import XLSX, write_hazard_list
 from web.auth import db_user, services
 from web.scope import visible_units
-from web.templating import GRADE_LABELS, SOURCE_LABELS, STAGE_LABELS, bad_input
+from web.templating import GRADE_LABELS, SOURCE_LABELS, STAGE_LABELS, bad_input, date_arg
 
 bp = Blueprint("hazard_list", __name__)
 PER_PAGE = 30
@@ -31,13 +31,7 @@ MAX_EXPORT_ROWS = 200_000
 
 
 def _date(name: str) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise bad_input(_("“%(field)s”不是有效的日期，请按 2026-11-01 的格式填写。", field=DATE_LABELS[name])) from None
+    return date_arg(request.args, name, DATE_LABELS[name])
 
 
 def _query(now: datetime) -> dict:

@@ -19,7 +19,7 @@ from engine.reports import snapshots as statistics_reports
 from engine.reports import statistics
 from engine.reports.models import StatisticsReport
 from web.auth import db_user, services
-from web.templating import bad_input
+from web.templating import bad_input, date_arg
 
 bp = Blueprint("statistics", __name__)
 FILTER_KEYS = ("org", "campaign", "start", "end", "as_of")
@@ -36,13 +36,7 @@ DATE_LABELS = {"start": _l("统计期间起"), "end": _l("统计期间止")}
 
 
 def _date(name: str) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise bad_input(_("“%(field)s”不是有效的日期，请按 2026-11-01 的格式填写。", field=DATE_LABELS[name])) from None
+    return date_arg(request.args, name, DATE_LABELS[name])
 
 
 def _query(s: Session, user: User) -> statistics.Query:
