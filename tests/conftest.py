@@ -1,6 +1,7 @@
 """Shared fixtures: every storage test runs on SQLite and on PostgreSQL through the same fixtures."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -101,6 +102,13 @@ def services(database_url, clock, bpmn_dir):
     engine.dispose()
 
 
+@functools.cache
+def _world_password_hash(name: str) -> str:
+    """The scrypt hash of a world user's password ("pw-" + name), made once per test process: hashing is slow on
+    purpose, and every test that builds the world would otherwise pay for a dozen hashes."""
+    return accounts.hash_password("pw-" + name)
+
+
 @pytest.fixture
 def world(services):
     """A bureau with one school, three units and a user for every role; returns ids by name."""
@@ -118,7 +126,8 @@ def world(services):
         foreign_unit = accounts.add_org(s, "unit", "另一学院后勤", "o-hq", other_school)
 
         def user(name, org, *roles):
-            return accounts.add_user(s, name, name, "pw-" + name, org, now, roles=list(roles)).id
+            return accounts.add_user(s, name, name, None, org, now, roles=list(roles),
+                                     password_hash=_world_password_hash(name)).id
 
         ids = dict(
             security=user("security", security_unit, ("security_office", school)),

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 
 from sqlalchemy import create_engine, text
 
 from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.infra.timezone import CHINA
 from tests.web.cli_fixtures import cli  # noqa: F401 - fixture
 
 
@@ -23,7 +25,8 @@ def test_demo_builds_an_inbox_a_user_can_work_from_the_terminal(cli):
     bad = cli("complete", task_id, "--user", "security", "--data", json.dumps({"grade": "huge"}), code=2)
     assert "invalid_form_data" in bad and "grade" in bad
 
-    ok_data = {"grade": "general", "responsible_unit_id": 6, "responsible_person": "陈后勤", "deadline": "2026-12-01"}
+    deadline = (datetime.now(CHINA).date() + timedelta(days=30)).isoformat()  # the demo runs on the real clock
+    ok_data = {"grade": "general", "responsible_unit_id": 6, "responsible_person": "陈后勤", "deadline": deadline}
     assert f"completed task {task_id}" in cli("complete", task_id, "--user", "security", "--data", json.dumps(ok_data))
     assert "制定整改方案" in cli("tasks", "--user", "head_hq", "--view", "groups")
     # The demo's 设施报修 (a process no subject owns) waits for the reporter's head, and only him.
