@@ -50,7 +50,9 @@ def test_a_designer_starts_a_process_from_the_catalogue_and_sees_its_instance(br
     designer = Desk(browser, catalogue_server, "designer", viewport={"width": 390, "height": 844})
     page = designer.page
     page.click(".navbar-toggler")  # on a phone the navigation is folded away
+    page.wait_for_selector(".navbar-collapse.show")  # opened (Bootstrap animates it) before its menu is used
     page.click("[data-testid=nav-more]")  # the less frequent pages sit under 更多
+    page.wait_for_selector("[data-testid=nav-more] + .dropdown-menu.show")
     page.click("[data-testid=nav-processes]")
     page.wait_for_url(re.compile(r".*/processes$"))
     page.click("[data-testid=start-purchase_form]")

@@ -24,7 +24,9 @@ def test_a_designer_checks_and_deploys_a_bundle_at_three_widths(browser, live_se
     designer = Desk(browser, live_server, "designer", viewport={"width": 390, "height": 844})
     page = designer.page
     page.click(".navbar-toggler")  # on a phone the navigation is folded away
+    page.wait_for_selector(".navbar-collapse.show")  # opened (Bootstrap animates it) before its menu is used
     page.click("[data-testid=nav-more]")  # the less frequent pages sit under 更多
+    page.wait_for_selector("[data-testid=nav-more] + .dropdown-menu.show")
     page.click("[data-testid=nav-deploy]")
     page.wait_for_url(re.compile(r".*/deploy$"))
 
