@@ -1,40 +1,13 @@
 """逐级督办, 需上级协调 and the bell through /api/v1: what the pages offer, a script can do."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-import pytest
-
-from engine.infra.timezone import CHINA
 from engine.process import delivery, escalation
 from notifications.inapp import InAppNotifier
 
 from .api_fixtures import api, api_app  # noqa: F401
 
-PLAN = {"plan_owner": "刘院长", "plan_measures": "加装防护罩", "plan_deadline": "2026-09-24",
-        "plan_contingency": "停用该车床"}
-
-
-def china(y, m, d, hh=18, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=CHINA).astimezone(timezone.utc)
-
-
-@pytest.fixture
-def rectify_task(world, report_hazard, do, task_of, clock):
-    """A college rectify task due Thursday 2026-09-24 18:00 (China time)."""
-    clock.set(china(2026, 9, 22, 9))
-    hazard = report_hazard(problem="配电柜防护罩缺失")
-    do(hazard.id, "register_hazard", world.users.security,
-       {"grade": "general", "responsible_person": "刘院长", "deadline": "2026-09-24",
-        "responsible_unit_id": world.orgs.college})
-    do(hazard.id, "rectification_plan", world.users.head, PLAN)
-    return task_of(hazard.id, "rectify")
-
-
-def _climb_to_leader(services, clock):
-    for when in (china(2026, 9, 24), china(2026, 9, 29), china(2026, 10, 8)):
-        clock.set(when.replace(minute=1))
-        escalation.escalate_overdue(services)
+# The same overdue task and the same climb as the pages' tests: what the pages offer, a script can do.
+from .test_pages_notifications import _climb_to_leader, china, rectify_task  # noqa: F401
 
 
 def test_the_escalated_list_and_its_actions(api, services, world, rectify_task, clock):
