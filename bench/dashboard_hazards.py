@@ -102,9 +102,9 @@ def build(services: Services, schools: int, units: int, hazards: int) -> dict:
             SELECT u.school_id, u.unit_id, g, '部位' || g, '问题' || g, (CAST(:cats AS text[]))[1 + g % 8],
                 CASE WHEN g % 10 = 0 THEN NULL WHEN g % 7 = 0 THEN 'major' ELSE 'general' END,
                 (CAST(:sources AS text[]))[1 + g % 6], CASE WHEN g % 2 = 0 THEN 'archive' ELSE 'rectify' END, :user,
-                :start + (g * 7919 % 100000) * (:span / 100000.0) * interval '1 second', :now,
+                :start + (CAST(g AS bigint) * 7919 % 100000) * (:span / 100000.0) * interval '1 second', :now,
                 CASE WHEN g % 2 = 0
-                     THEN :start + (g * 7919 % 100000) * (:span / 100000.0) * interval '1 second' + interval '5 days'
+                     THEN :start + (CAST(g AS bigint) * 7919 % 100000) * (:span / 100000.0) * interval '1 second' + interval '5 days'
                 END, 0
             FROM generate_series(1, :n) AS g JOIN bench_units u ON u.n = g % :units
         """), {"cats": list(CATEGORIES), "sources": list(SOURCES), "user": ids["reporter"], "start": START,
