@@ -29,13 +29,10 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import scratch_services  # noqa: E402
 from bench.statistics_query import insert_tasks  # noqa: E402
-from engine.assembly import assemble  # noqa: E402
 from engine.infra.clock import FixedClock  # noqa: E402
 from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.infra.db import make_engine, make_session_factory  # noqa: E402
-from engine.infra.schema import upgrade  # noqa: E402
 from engine.org import accounts  # noqa: E402
 from engine.org.models import OrgNode, User  # noqa: E402
 from engine.process.models import ProcessInstance  # noqa: E402
@@ -145,10 +142,7 @@ def main() -> None:
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
-    with scratch_database(args.pg_url) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        services = assemble(make_session_factory(engine), FixedClock(NOW), DEFAULT_BPMN_DIR)
+    with scratch_services(args.pg_url, FixedClock(NOW)) as services:
         started = time.perf_counter()
         ids = build(services, args.schools, args.units, args.hazards)
         print(f"built {args.schools} schools × {args.units} units, {args.hazards} hazards in "
@@ -172,7 +166,6 @@ def main() -> None:
             print(f"{side}_{what}_p50_ms={stats.median(values):.0f} {side}_{what}_p95_ms={p95(values):.0f} "
                   f"(total {totals[(side, what)]})")
         print(f"({args.rounds} rounds; goal: school p95 < 150 ms, city p95 < 500 ms)", file=sys.stderr)
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -22,12 +22,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_database  # noqa: E402
-from engine.assembly import assemble  # noqa: E402
+from bench.scratch import scratch_services  # noqa: E402
 from engine.infra.clock import FixedClock  # noqa: E402
 from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.infra.db import make_engine, make_session_factory  # noqa: E402
-from engine.infra.schema import upgrade  # noqa: E402
 from engine.org import accounts
 from engine.process import escalation  # noqa: E402
 from engine.process.models import ProcessInstance  # noqa: E402
@@ -84,10 +81,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
-    with scratch_database(args.pg_url) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        services = assemble(make_session_factory(engine), FixedClock(NOW), DEFAULT_BPMN_DIR)
+    with scratch_services(args.pg_url, FixedClock(NOW)) as services:
         started = time.perf_counter()
         build(services, args.tasks)
         print(f"built {args.tasks} open tasks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -108,7 +102,6 @@ def main() -> None:
         print(f"due_s={due_s:.2f}")
         print(f"(median of 7 idle sweeps over {args.tasks} open tasks; {args.due} tasks escalated, "
               f"one transaction each; goals: idle < 50 ms, due < 10 s)", file=sys.stderr)
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 
+from engine.assembly import assemble
+from engine.infra.config import DEFAULT_BPMN_DIR
+from engine.infra.db import make_engine, make_session_factory
+from engine.infra.schema import upgrade
+
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -22,3 +27,15 @@ def scratch_database(admin_url: str = DEFAULT_ADMIN_URL):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def scratch_services(admin_url: str, clock):
+    """A scratch database, migrated, and the engine's services over it on `clock` (disposed afterwards)."""
+    with scratch_database(admin_url) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            yield assemble(make_session_factory(engine), clock, DEFAULT_BPMN_DIR)
+        finally:
+            engine.dispose()

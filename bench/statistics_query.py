@@ -23,12 +23,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_database  # noqa: E402
-from engine.assembly import assemble  # noqa: E402
+from bench.scratch import scratch_services  # noqa: E402
 from engine.infra.clock import FixedClock  # noqa: E402
 from engine.infra.config import DEFAULT_BPMN_DIR  # noqa: E402
-from engine.infra.db import make_engine, make_session_factory  # noqa: E402
-from engine.infra.schema import upgrade  # noqa: E402
 from engine.org import accounts
 from engine.process.models import ProcessInstance  # noqa: E402
 from engine.process.services import Services  # noqa: E402
@@ -121,10 +118,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
-    with scratch_database(args.pg_url) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        services = assemble(make_session_factory(engine), FixedClock(NOW), DEFAULT_BPMN_DIR)
+    with scratch_services(args.pg_url, FixedClock(NOW)) as services:
         started = time.perf_counter()
         bureau_id, school_id = build(services, args.hazards)
         print(f"built {args.hazards} hazards in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -139,7 +133,6 @@ def main() -> None:
         print(f"bureau_as_of_ms={past_ms:.0f}")
         print(f"(medians of 5; {args.hazards} hazards in 10 schools × 20 units; bureau totals {bureau['totals']})",
               file=sys.stderr)
-        engine.dispose()
 
 
 if __name__ == "__main__":

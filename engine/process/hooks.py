@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from engine.infra.errors import InvalidFormData, WorkflowFailed
 from engine.org.models import User
 from engine.process.contracts import Contract
+from engine.process.forms import evidence_fields
 from engine.process.models import HumanTask, ProcessInstance
 
 
@@ -198,16 +199,32 @@ class Hooks:
         return found[0].task_link(subject) if found else {}
 
     def attach_evidence(self, services: Any, session: Session, instance: ProcessInstance, subject: Any, user: Any,
-                        task: Any, field: str, keep: list[int], uploads: list[tuple[str, bytes]],
-                        now: datetime) -> list[int]:
-        """The ids of a form's evidence field: `keep` checked and `uploads` stored by the subject's keeper, in the
-        completion's session (a refused completion stores nothing). A process without one takes no files."""
-        kind = (instance.business_key or "").partition(":")[0]
-        keeper = self.evidence_keepers.get(kind) if subject is not None else None
-        if keeper is None:
-            message = "this process keeps no evidence files"
-            raise InvalidFormData(f"{field}: {message}", [{"field": field, "message": message}])
-        return keeper.attach(services, session, subject, user, task, field, keep, uploads, now)
+                        task: Any, schema: dict | None, data: dict, uploads: dict[str, list[tuple[str, bytes]]],
+                        now: datetime) -> dict:
+        """The form data with each evidence field (engine.process.forms.EVIDENCE_FORMAT) holding the ids of its
+        files: those it names, checked, and `uploads` (name, bytes), stored by the subject's keeper in the
+        completion's session (a refused completion stores nothing). A process without a keeper takes no files."""
+        fields = evidence_fields(schema)
+        unknown = sorted(set(uploads) - set(fields))
+        if unknown:
+            message = "this field takes no files"
+            raise InvalidFormData(f"{unknown[0]}: {message}", [{"field": name, "message": message} for name in unknown])
+        if not isinstance(data, dict):
+            return data  # validate_form_data names it
+        keeper = self.evidence_keepers.get((instance.business_key or "").partition(":")[0]) if subject else None
+        for name in fields:
+            keep, files = data.get(name), uploads.get(name) or []
+            if keep is None and not files:
+                continue
+            keep = keep or []
+            if not isinstance(keep, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in keep):
+                message = "a list of attachment ids"
+                raise InvalidFormData(f"{name}: {message}", [{"field": name, "message": message}])
+            if keeper is None:
+                message = "this process keeps no evidence files"
+                raise InvalidFormData(f"{name}: {message}", [{"field": name, "message": message}])
+            data = {**data, name: keeper.attach(services, session, subject, user, task, name, keep, files, now)}
+        return data
 
     def check_completion(self, name: str, completion: Completion) -> None:
         """Run the completion check a task names; an unknown name is the diagram's error."""

@@ -38,7 +38,7 @@ from engine.process.deployments import parse_context
 from engine.process.diagrams import BundleReport, check_bundle
 from engine.process.events import record_event
 from engine.process.findings import Finding, refuse
-from engine.process.forms import evidence_fields, validate_form_data
+from engine.process.forms import validate_form_data
 from engine.process.hooks import Completion, Hooks, subject_owned_refusal
 from engine.process.incidents import (
     Failure,
@@ -463,7 +463,8 @@ class Services:
                 raise StaleTask(f"task {task_id} is no longer waiting for input")
             schema = definition.forms.get(task.form) if task.form else None
             subject = self.hooks.subject_of(s, instance)
-            data = self._attach_evidence(s, instance, subject, user, task, schema, data, uploads or {}, now)
+            data = self.hooks.attach_evidence(self, s, instance, subject, user, task, schema, data, uploads or {},
+                                              now)
             # readOnly fields come from the task's data, never from the submitter (engine/process/forms.py).
             data = validate_form_data(schema, data, spiff_task.data, now=now)
             completion = Completion(s, task, spiff_task, user, data, now, subject)
@@ -502,27 +503,6 @@ class Services:
                             workflow_data=before)
             uow.commit()
         raise WorkflowFailed(f"the process could not continue after {task.name}: {failed.message}")
-
-    def _attach_evidence(self, s, instance, subject, user, task, schema, data, uploads: dict, now) -> dict:
-        """The data with each evidence field holding the ids of the files it keeps (those named, those uploaded)."""
-        fields = evidence_fields(schema)
-        unknown = sorted(set(uploads) - set(fields))
-        if unknown:
-            message = "this field takes no files"
-            raise InvalidFormData(f"{unknown[0]}: {message}", [{"field": name, "message": message} for name in unknown])
-        if not isinstance(data, dict):
-            return data  # validate_form_data names it
-        for name in fields:
-            keep, files = data.get(name), uploads.get(name) or []
-            if keep is None and not files:
-                continue
-            keep = keep or []
-            if not isinstance(keep, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in keep):
-                message = "a list of attachment ids"
-                raise InvalidFormData(f"{name}: {message}", [{"field": name, "message": message}])
-            data = {**data, name: self.hooks.attach_evidence(self, s, instance, subject, user, task, name, keep,
-                                                            files, now)}
-        return data
 
     # -- timers --------------------------------------------------------------------------------
     def fire_due_timers(self, limit: int = 500) -> TimerSweep:

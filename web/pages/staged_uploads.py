@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from engine.infra.errors import InvalidFormData, NotFound
 from engine.rectification.attachments import check_upload, clean_filename, store_for
+from web.templating import error_text
 
 MAX_AGE = 24 * 3600
 PREFIX = "staged:"
@@ -46,15 +47,6 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="rectiflow.staged-upload")
 
 
-def _upload_message(exc: InvalidFormData) -> str:
-    text = exc.message
-    if "larger than" in text:
-        return _("文件过大：%(m)s", m=text)
-    if "type" in text or "accepted" in text:
-        return _("只接受 JPEG、PNG、WebP 照片及 PDF、Word、Excel、文本文件")
-    return _("文件为空")
-
-
 def collect(services, fields: list[str], form, files, user_id: int) -> Collected:
     """The files of these fields: newly chosen ones (checked and stashed in the store) and those kept by token."""
     store = store_for(services)
@@ -80,7 +72,7 @@ def collect(services, fields: list[str], form, files, user_id: int) -> Collected
             try:
                 _sniffed, digest = check_upload(data, store, field)
             except InvalidFormData as exc:
-                out.errors[field] = f"{clean_filename(upload.filename)}：{_upload_message(exc)}"
+                out.errors[field] = f"{clean_filename(upload.filename)}：{error_text(exc)}"
                 continue
             name = clean_filename(upload.filename)
             token = serializer.dumps({"k": store.put(data, digest), "n": name, "f": field, "u": user_id})
